@@ -1,0 +1,3 @@
+// Precompiled header: LibTorch's headers dominate compile time (about 20 s per file on 2 cores).
+#pragma once
+#include <torch/torch.h>

@@ -1,0 +1,62 @@
+#include "util/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "util/error.h"
+
+namespace vit {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Flushes a file or directory to stable storage (the rename of a file is only durable once its
+// directory is synced too).
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  VIT_CHECK(fd >= 0, path, ": cannot open to sync: ", std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int saved = errno;
+  ::close(fd);
+  VIT_CHECK(rc == 0, path, ": fsync failed: ", std::strerror(saved));
+}
+
+}  // namespace
+
+void replace_file_atomically(const std::string& path,
+                             const std::function<void(const std::string&)>& write) {
+  const fs::path target(path);
+  const std::string temp = (target.parent_path() / ("." + target.filename().string() + ".tmp." +
+                                                    std::to_string(::getpid())))
+                               .string();
+  try {
+    write(temp);
+    fsync_path(temp);
+    std::error_code ec;
+    fs::rename(temp, target, ec);
+    VIT_CHECK(!ec, path, ": cannot rename ", temp, " into place: ", ec.message());
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    throw;
+  }
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  fsync_path(dir.string());
+}
+
+void write_text_atomically(const std::string& path, const std::string& content) {
+  replace_file_atomically(path, [&](const std::string& temp) {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    VIT_CHECK(out, temp, ": cannot open for writing");
+    out << content;
+    out.flush();
+    VIT_CHECK(out, temp, ": write failed");
+  });
+}
+
+}  // namespace vit

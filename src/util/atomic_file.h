@@ -1,0 +1,18 @@
+// Atomic file replacement: write a temporary file beside the target, flush it to disk, then
+// rename it over the target, so readers see the old file or the new one, never half of one.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace vit {
+
+// Calls write(temp_path) to produce the content, then fsyncs and renames it to `path`.
+// On any failure the temporary file is removed and `path` is left as it was.
+void replace_file_atomically(const std::string& path,
+                             const std::function<void(const std::string&)>& write);
+
+// Convenience: replaces `path` with `content`.
+void write_text_atomically(const std::string& path, const std::string& content);
+
+}  // namespace vit

@@ -1,0 +1,42 @@
+#include "util/log.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <memory>
+#include <vector>
+
+#include "util/error.h"
+
+namespace vit {
+
+bool is_log_level(const std::string& name) {
+  return name == "trace" || name == "debug" || name == "info" || name == "warn" ||
+         name == "error";
+}
+
+void setup_logging(const LogOptions& options) {
+  VIT_CHECK(is_log_level(options.level), "log.level: unknown level '", options.level,
+            "' (allowed: trace, debug, info, warn, error)");
+  auto level = spdlog::level::from_str(options.level);
+  if (options.rank != 0 && level < spdlog::level::warn) level = spdlog::level::warn;
+
+  std::vector<spdlog::sink_ptr> sinks;
+  // stdout for progress; no colour codes so that SLURM logs and pipes stay clean.
+  sinks.push_back(std::make_shared<spdlog::sinks::stdout_sink_mt>());
+  if (!options.file.empty()) {
+    try {
+      sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file));
+    } catch (const spdlog::spdlog_ex& e) {
+      VIT_FAIL(options.file, ": cannot open log file: ", e.what());
+    }
+  }
+  auto logger = std::make_shared<spdlog::logger>("vit", sinks.begin(), sinks.end());
+  const std::string tag = options.rank == 0 ? "" : " [rank " + std::to_string(options.rank) + "]";
+  logger->set_pattern("[%H:%M:%S.%e] [%l]" + tag + " %v");
+  logger->set_level(level);
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace vit
