@@ -1,0 +1,218 @@
+#include "config/train_config.h"
+
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "util/error.h"
+#include "util/log.h"
+
+namespace vit {
+namespace po = boost::program_options;
+
+namespace {
+
+// The single list of keys. Parsing, the start-up table and config.ini all walk it, so a key added
+// here is parsed, printed and saved without further edits. Config may be const or not.
+template <typename Config, typename Visit>
+void visit_fields(Config& c, Visit&& v) {
+  v("model.n_patches", c.model.n_patches, "patches per image side (image padded to a multiple)");
+  v("model.hidden_d", c.model.hidden_d, "token width");
+  v("model.n_heads", c.model.n_heads, "attention heads (must divide model.hidden_d)");
+  v("model.n_blocks", c.model.n_blocks, "encoder blocks");
+  v("model.mlp_ratio", c.model.mlp_ratio, "MLP width as a multiple of model.hidden_d");
+  v("optim.name", c.optim.name, "optimizer: adam | adamw | sgd");
+  v("optim.lr", c.optim.lr, "peak learning rate");
+  v("optim.weight_decay", c.optim.weight_decay, "weight decay (decoupled for adamw)");
+  v("optim.beta1", c.optim.beta1, "adam/adamw beta1");
+  v("optim.beta2", c.optim.beta2, "adam/adamw beta2");
+  v("optim.momentum", c.optim.momentum, "sgd momentum");
+  v("optim.schedule", c.optim.schedule, "learning-rate schedule after warm-up: constant | cosine");
+  v("optim.warmup_steps", c.optim.warmup_steps, "linear warm-up steps");
+  v("optim.min_lr_ratio", c.optim.min_lr_ratio, "cosine floor as a fraction of optim.lr");
+  v("train.epochs", c.train.epochs, "passes over the training set");
+  v("train.batch_size", c.train.batch_size, "images per step and rank");
+  v("train.eval_batch_size", c.train.eval_batch_size, "images per evaluation batch and rank");
+  v("train.max_steps", c.train.max_steps, "stop after this many steps (0: no limit)");
+  v("train.seed", c.train.seed, "seed of initialisation and data order");
+  v("train.threads", c.train.threads, "intra-op threads per rank (0: all cores)");
+  v("data.dataset", c.data.dataset, "data set: mnist | fashion-mnist");
+  v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)");
+  v("data.train_limit", c.data.train_limit, "use the first N training images (0: all)");
+  v("data.test_limit", c.data.test_limit, "use the first N test images (0: all)");
+  v("log.level", c.log.level, "trace | debug | info | warn | error");
+  v("log.every_steps", c.log.every_steps, "a progress line every N steps (0: off)");
+}
+
+// Shortest decimal text that reads back as the same double, so config.ini round-trips exactly.
+std::string format_value(double value) {
+  char buffer[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
+    if (std::strtod(buffer, nullptr) == value) break;
+  }
+  return buffer;
+}
+std::string format_value(int64_t value) { return std::to_string(value); }
+std::string format_value(const std::string& value) { return value; }
+
+po::options_description make_options(TrainConfig& config) {
+  po::options_description keys("Config keys (INI [section] name = value, or --section.name VALUE)");
+  visit_fields(config, [&](const char* key, auto& member, const char* help) {
+    keys.add_options()(key, po::value(&member)->default_value(member, format_value(member)), help);
+  });
+  return keys;
+}
+
+void check_positive(int64_t value, const char* key) {
+  VIT_CHECK(value > 0, key, ": must be a positive integer, got ", value);
+}
+void check_non_negative(int64_t value, const char* key) {
+  VIT_CHECK(value >= 0, key, ": must be >= 0, got ", value);
+}
+void check_one_of(const std::string& value, const char* key, std::initializer_list<const char*> ok) {
+  std::string allowed;
+  for (const char* name : ok) {
+    if (value == name) return;
+    allowed += allowed.empty() ? name : std::string(", ") + name;
+  }
+  VIT_FAIL(key, ": unknown value '", value, "' (allowed: ", allowed, ")");
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> TrainConfig::entries() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  visit_fields(*this, [&](const char* key, const auto& member, const char*) {
+    out.emplace_back(key, format_value(member));
+  });
+  return out;
+}
+
+ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out) {
+  ParseResult result;
+  TrainConfig& config = result.config;
+
+  po::options_description general("vit-train: train a Vision Transformer on MNIST-format data");
+  general.add_options()("help,h", "print this help and exit")(
+      "config", po::value(&config.config_file), "INI file with config keys")(
+      "run-dir", po::value(&config.run_dir)->default_value(config.run_dir),
+      "folder for config.ini, metrics.jsonl, the log and checkpoints");
+  po::options_description keys = make_options(config);
+  po::options_description all;
+  all.add(general).add(keys);
+
+  po::variables_map vm;
+  try {
+    // The command line is stored first: po::store never overrides a stored value, so the
+    // command line wins over the file and the file over the defaults.
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+  } catch (const po::error& e) {
+    VIT_FAIL("command line: ", e.what());
+  }
+  if (vm.count("help")) {
+    help_out << "usage: vit-train [--config FILE] [--run-dir DIR] [--section.key VALUE ...]\n\n"
+             << general << "\n"
+             << keys << "\n";
+    result.help = true;
+    return result;
+  }
+  if (vm.count("config")) {
+    const std::string file = vm["config"].as<std::string>();
+    std::ifstream in(file);
+    VIT_CHECK(in, file, ": cannot open config file");
+    try {
+      po::store(po::parse_config_file(in, keys, /*allow_unregistered=*/false), vm);
+    } catch (const po::error& e) {
+      VIT_FAIL(file, ": ", e.what());
+    }
+  }
+  try {
+    po::notify(vm);
+  } catch (const po::error& e) {
+    VIT_FAIL(config.config_file.empty() ? "command line" : config.config_file, ": ", e.what());
+  }
+  validate(config);
+  return result;
+}
+
+void validate(TrainConfig& c) {
+  check_positive(c.model.n_patches, "model.n_patches");
+  check_positive(c.model.hidden_d, "model.hidden_d");
+  check_positive(c.model.n_heads, "model.n_heads");
+  check_positive(c.model.n_blocks, "model.n_blocks");
+  check_positive(c.model.mlp_ratio, "model.mlp_ratio");
+  VIT_CHECK(c.model.hidden_d % c.model.n_heads == 0, "model.hidden_d: ", c.model.hidden_d,
+            " is not divisible by model.n_heads = ", c.model.n_heads);
+
+  check_one_of(c.optim.name, "optim.name", {"adam", "adamw", "sgd"});
+  VIT_CHECK(std::isfinite(c.optim.lr) && c.optim.lr > 0, "optim.lr: must be > 0, got ",
+            c.optim.lr);
+  VIT_CHECK(c.optim.weight_decay >= 0, "optim.weight_decay: must be >= 0, got ",
+            c.optim.weight_decay);
+  VIT_CHECK(c.optim.beta1 >= 0 && c.optim.beta1 < 1, "optim.beta1: must be in [0, 1), got ",
+            c.optim.beta1);
+  VIT_CHECK(c.optim.beta2 >= 0 && c.optim.beta2 < 1, "optim.beta2: must be in [0, 1), got ",
+            c.optim.beta2);
+  VIT_CHECK(c.optim.momentum >= 0 && c.optim.momentum < 1,
+            "optim.momentum: must be in [0, 1), got ", c.optim.momentum);
+  check_one_of(c.optim.schedule, "optim.schedule", {"constant", "cosine"});
+  check_non_negative(c.optim.warmup_steps, "optim.warmup_steps");
+  VIT_CHECK(c.optim.min_lr_ratio >= 0 && c.optim.min_lr_ratio <= 1,
+            "optim.min_lr_ratio: must be in [0, 1], got ", c.optim.min_lr_ratio);
+
+  check_positive(c.train.epochs, "train.epochs");
+  check_positive(c.train.batch_size, "train.batch_size");
+  check_positive(c.train.eval_batch_size, "train.eval_batch_size");
+  check_non_negative(c.train.max_steps, "train.max_steps");
+  check_non_negative(c.train.seed, "train.seed");
+  check_non_negative(c.train.threads, "train.threads");
+
+  check_one_of(c.data.dataset, "data.dataset", {"mnist", "fashion-mnist"});
+  if (c.data.dir.empty()) c.data.dir = "data/" + c.data.dataset;
+  VIT_CHECK(std::filesystem::is_directory(c.data.dir), "data.dir: ", c.data.dir,
+            " is not a directory (fetch the data with: launch/get-data.sh ", c.data.dataset, ")");
+  check_non_negative(c.data.train_limit, "data.train_limit");
+  check_non_negative(c.data.test_limit, "data.test_limit");
+
+  VIT_CHECK(is_log_level(c.log.level), "log.level: unknown value '", c.log.level,
+            "' (allowed: trace, debug, info, warn, error)");
+  check_non_negative(c.log.every_steps, "log.every_steps");
+  VIT_CHECK(!c.run_dir.empty(), "--run-dir: must not be empty");
+}
+
+std::string to_ini(const TrainConfig& config) {
+  std::ostringstream out;
+  out << "# resolved config of this run; vit-train --config accepts it as it is\n";
+  std::string section;
+  for (const auto& [key, value] : config.entries()) {
+    const auto dot = key.find('.');
+    if (key.substr(0, dot) != section) {
+      section = key.substr(0, dot);
+      out << "\n[" << section << "]\n";
+    }
+    out << key.substr(dot + 1) << " = " << value << "\n";
+  }
+  return out.str();
+}
+
+std::string to_table(const TrainConfig& config) {
+  const auto entries = config.entries();
+  size_t width = 0;
+  for (const auto& entry : entries) width = std::max(width, entry.first.size());
+  std::ostringstream out;
+  out << "+" << std::string(width + 2, '-') << "+\n";
+  for (const auto& [key, value] : entries) {
+    out << "| " << std::left << std::setw(static_cast<int>(width)) << key << " | " << value << "\n";
+  }
+  out << "+" << std::string(width + 2, '-') << "+";
+  return out.str();
+}
+
+}  // namespace vit

@@ -1,0 +1,91 @@
+// TrainConfig: every setting of a run, filled once from an INI file and the command line, validated
+// once, then passed around as const&. Keys are "section.name"; the INI file spells them as
+//   [model]
+//   hidden_d = 8
+// and the command line as --model.hidden_d 8 (the command line wins over the file).
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vit {
+
+struct ModelConfig {
+  int64_t n_patches = 7;  // patches per image side (7 -> 7x7 patches of 4x4 pixels on MNIST)
+  int64_t hidden_d = 8;   // token width
+  int64_t n_heads = 2;    // attention heads; hidden_d must be divisible by it
+  int64_t n_blocks = 2;   // encoder blocks
+  int64_t mlp_ratio = 4;  // MLP hidden width = mlp_ratio * hidden_d
+};
+
+struct OptimConfig {
+  std::string name = "adam";          // adam | adamw | sgd
+  double lr = 0.005;                  // peak learning rate
+  double weight_decay = 0.0;          // L2 (adam, sgd) or decoupled (adamw)
+  double beta1 = 0.9;                 // adam/adamw first-moment decay
+  double beta2 = 0.999;               // adam/adamw second-moment decay
+  double momentum = 0.9;              // sgd only
+  std::string schedule = "constant";  // constant | cosine
+  int64_t warmup_steps = 0;           // linear warm-up from 0 to lr over this many steps
+  double min_lr_ratio = 0.0;          // cosine floor as a fraction of lr
+};
+
+struct TrainLoopConfig {
+  int64_t epochs = 5;
+  int64_t batch_size = 128;       // per rank
+  int64_t eval_batch_size = 1000;  // per rank, evaluation only
+  int64_t max_steps = 0;          // stop after this many optimizer steps (0: no limit)
+  int64_t seed = 42;              // model init and data order (>= 0)
+  int64_t threads = 0;            // intra-op threads (0: all cores)
+};
+
+struct DataConfig {
+  std::string dataset = "mnist";  // mnist | fashion-mnist
+  std::string dir;                // default data/<dataset>
+  int64_t train_limit = 0;        // use only the first N training images (0: all)
+  int64_t test_limit = 0;         // use only the first N test images (0: all)
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace | debug | info | warn | error
+  int64_t every_steps = 100;   // a progress line every N steps (0: off)
+};
+
+struct TrainConfig {
+  ModelConfig model;
+  OptimConfig optim;
+  TrainLoopConfig train;
+  DataConfig data;
+  LogConfig log;
+
+  std::string config_file;  // the INI file it was read from ("" if none)
+  std::string run_dir = "runs/latest";
+
+  // Every key with its resolved value, in a stable order (for the start-up table and config.ini).
+  std::vector<std::pair<std::string, std::string>> entries() const;
+};
+
+// What parse_args found: a config to run with, or a request for help that was already printed.
+struct ParseResult {
+  TrainConfig config;
+  bool help = false;
+};
+
+// Parses --config FILE, --run-dir DIR and --<section>.<key> VALUE overrides; validates the result.
+// Throws vit::Error naming the file or key at fault. `help_out` receives --help text.
+ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out);
+
+// Checks every value, throwing vit::Error "<key>: <problem> (allowed: ...)". Also fills defaults
+// that depend on other keys (data.dir).
+void validate(TrainConfig& config);
+
+// The resolved config as an INI file that parse_args accepts back.
+std::string to_ini(const TrainConfig& config);
+
+// The resolved config as an aligned two-column table for the log.
+std::string to_table(const TrainConfig& config);
+
+}  // namespace vit
