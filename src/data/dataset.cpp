@@ -1,0 +1,68 @@
+#include "data/dataset.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "data/idx.h"
+#include "util/error.h"
+
+namespace vit {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The standard file name, compressed or not; the compressed one is preferred when both exist.
+std::string find_idx_file(const std::string& dir, const std::string& base) {
+  for (const std::string& name : {base + ".gz", base}) {
+    const fs::path path = fs::path(dir) / name;
+    if (fs::is_regular_file(path)) return path.string();
+  }
+  VIT_FAIL((fs::path(dir) / base).string(), "[.gz]: no such file (fetch the data with "
+           "launch/get-data.sh, or set data.dir)");
+}
+
+Split load_split(const std::string& dir, const std::string& prefix) {
+  const std::string images_path = find_idx_file(dir, prefix + "-images-idx3-ubyte");
+  const std::string labels_path = find_idx_file(dir, prefix + "-labels-idx1-ubyte");
+  return make_split(read_idx_images(images_path), read_idx_labels(labels_path, kNumClasses),
+                    images_path, labels_path);
+}
+
+Split take_first(const Split& split, int64_t limit) {
+  if (limit <= 0 || limit >= split.size()) return split;
+  return {split.images.narrow(0, 0, limit).clone(), split.labels.narrow(0, 0, limit).clone()};
+}
+
+}  // namespace
+
+Split make_split(torch::Tensor images, torch::Tensor labels, const std::string& images_path,
+                 const std::string& labels_path) {
+  VIT_CHECK(images.size(0) == labels.size(0), images_path, " holds ", images.size(0),
+            " images but ", labels_path, " holds ", labels.size(0), " labels");
+  VIT_CHECK(images.size(0) > 0, images_path, ": holds no images");
+  return {std::move(images), labels.to(torch::kLong)};
+}
+
+Dataset load_dataset(const DataConfig& config) {
+  Dataset data;
+  data.train = take_first(load_split(config.dir, "train"), config.train_limit);
+  data.test = take_first(load_split(config.dir, "t10k"), config.test_limit);
+  VIT_CHECK(data.train.images.sizes().slice(1) == data.test.images.sizes().slice(1), config.dir,
+            ": training images are ", data.train.images.sizes(), " but test images are ",
+            data.test.images.sizes());
+  data.source = "unknown (no SOURCE file in " + config.dir + ")";
+  std::ifstream source(fs::path(config.dir) / "SOURCE");
+  if (source) std::getline(source, data.source);
+  return data;
+}
+
+torch::Tensor to_float_images(const torch::Tensor& images_u8) {
+  return images_u8.to(torch::kFloat32).div_(255.0);
+}
+
+Batch gather(const Split& split, const torch::Tensor& indices) {
+  return {to_float_images(split.images.index_select(/*dim=*/0, indices)),
+          split.labels.index_select(/*dim=*/0, indices)};
+}
+
+}  // namespace vit

@@ -1,0 +1,47 @@
+// Dataset: the four IDX files of an MNIST-format data set, held in memory as uint8 tensors.
+// Batches are gathered by index and normalised on the fly, so no per-sample objects exist.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "config/train_config.h"
+
+namespace vit {
+
+constexpr int64_t kNumClasses = 10;
+
+// One split: images (count, channels, rows, columns) uint8 and labels (count) int64.
+struct Split {
+  torch::Tensor images;
+  torch::Tensor labels;
+  int64_t size() const { return labels.size(0); }
+};
+
+struct Dataset {
+  Split train;
+  Split test;
+  std::string source;  // the SOURCE note that launch/get-data.sh left, or "unknown"
+};
+
+// Reads <dir>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz], checks that images and labels
+// agree, applies data.train_limit / data.test_limit.
+Dataset load_dataset(const DataConfig& config);
+
+// Checks one split's image and label tensors against each other; names the files on failure.
+Split make_split(torch::Tensor images, torch::Tensor labels, const std::string& images_path,
+                 const std::string& labels_path);
+
+// Images scaled to [0, 1] as float32, the way the tutorial's ToTensor() does it.
+torch::Tensor to_float_images(const torch::Tensor& images_u8);
+
+struct Batch {
+  torch::Tensor images;  // (n, channels, rows, columns) float32 in [0, 1]
+  torch::Tensor labels;  // (n) int64
+};
+
+// Gathers the rows at `indices` (int64 tensor) into a batch.
+Batch gather(const Split& split, const torch::Tensor& indices);
+
+}  // namespace vit
