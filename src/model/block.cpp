@@ -1,0 +1,17 @@
+#include "model/block.h"
+
+namespace vit {
+
+BlockImpl::BlockImpl(int64_t dim, int64_t n_heads, int64_t mlp_ratio) {
+  norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  attention_ = register_module("attention", Attention(dim, n_heads));
+  norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  mlp_ = register_module("mlp", Mlp(dim, mlp_ratio * dim));
+}
+
+torch::Tensor BlockImpl::forward(torch::Tensor x) {
+  x = x + attention_->forward(norm1_->forward(x));
+  return x + mlp_->forward(norm2_->forward(x));
+}
+
+}  // namespace vit

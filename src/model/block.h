@@ -1,0 +1,26 @@
+// Steps 4 and 5: a pre-norm encoder block, x + MSA(LN(x)) then x + MLP(LN(x)).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "model/attention.h"
+#include "model/mlp.h"
+
+namespace vit {
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(int64_t dim, int64_t n_heads, int64_t mlp_ratio);
+
+  // (N, T, dim) -> (N, T, dim)
+  torch::Tensor forward(torch::Tensor x);
+
+ private:
+  torch::nn::LayerNorm norm1_{nullptr};
+  Attention attention_{nullptr};
+  torch::nn::LayerNorm norm2_{nullptr};
+  Mlp mlp_{nullptr};
+};
+TORCH_MODULE(Block);
+
+}  // namespace vit

@@ -1,0 +1,21 @@
+// The feed-forward half of an encoder block: hidden_d -> ratio * hidden_d -> hidden_d with GELU.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace vit {
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(int64_t dim, int64_t hidden);
+
+  // (..., dim) -> (..., dim)
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Linear fc1_{nullptr};
+  torch::nn::Linear fc2_{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+}  // namespace vit
