@@ -1,0 +1,47 @@
+#include "train/optimizer.h"
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace vit {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& c,
+                                                        std::vector<torch::Tensor> parameters) {
+  if (c.name == "adam") {
+    return std::make_unique<torch::optim::Adam>(
+        std::move(parameters), torch::optim::AdamOptions(c.lr)
+                                   .betas(std::make_tuple(c.beta1, c.beta2))
+                                   .weight_decay(c.weight_decay));
+  }
+  if (c.name == "adamw") {
+    return std::make_unique<torch::optim::AdamW>(
+        std::move(parameters), torch::optim::AdamWOptions(c.lr)
+                                   .betas(std::make_tuple(c.beta1, c.beta2))
+                                   .weight_decay(c.weight_decay));
+  }
+  if (c.name == "sgd") {
+    return std::make_unique<torch::optim::SGD>(
+        std::move(parameters),
+        torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
+  }
+  VIT_FAIL("optim.name: unknown optimizer '", c.name, "' (allowed: adam, adamw, sgd)");
+}
+
+double learning_rate(const OptimConfig& c, int64_t step, int64_t total_steps) {
+  if (step < c.warmup_steps) {
+    return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup_steps);
+  }
+  if (c.schedule == "constant") return c.lr;
+  // cosine from lr down to min_lr_ratio * lr over the steps after warm-up
+  const double span = static_cast<double>(std::max<int64_t>(1, total_steps - c.warmup_steps));
+  const double progress = std::min(1.0, static_cast<double>(step - c.warmup_steps) / span);
+  const double floor = c.min_lr_ratio * c.lr;
+  return floor + 0.5 * (c.lr - floor) * (1.0 + std::cos(M_PI * progress));
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+}  // namespace vit

@@ -1,0 +1,22 @@
+// The optimizer named by optim.name and the learning-rate schedule (linear warm-up, then constant
+// or cosine decay to min_lr_ratio * lr over the run's total steps).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "config/train_config.h"
+
+namespace vit {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& config,
+                                                        std::vector<torch::Tensor> parameters);
+
+// Learning rate for the 0-based optimizer step `step` of a run of `total_steps` steps.
+double learning_rate(const OptimConfig& config, int64_t step, int64_t total_steps);
+
+// Sets the learning rate of every parameter group.
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+
+}  // namespace vit

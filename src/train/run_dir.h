@@ -1,0 +1,26 @@
+// The run directory: config.ini (the resolved config), metrics.jsonl, train.log and checkpoints/.
+#pragma once
+
+#include <string>
+
+#include "config/train_config.h"
+#include "model/vit.h"
+
+namespace vit {
+
+struct RunDir {
+  std::string root;
+  std::string config_ini() const { return root + "/config.ini"; }
+  std::string metrics() const { return root + "/metrics.jsonl"; }
+  std::string log() const { return root + "/train.log"; }
+  std::string checkpoints() const { return root + "/checkpoints"; }
+  std::string final_model() const { return checkpoints() + "/final.pt"; }
+};
+
+// Creates the directory and checkpoints/ and writes config.ini; errors name the path.
+RunDir prepare_run_dir(const TrainConfig& config);
+
+// Saves the model's parameters and buffers (torch::save archive) atomically.
+void save_model(VisionTransformer& model, const std::string& path);
+
+}  // namespace vit
