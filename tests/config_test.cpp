@@ -1,0 +1,162 @@
+// Config: defaults, INI file, command-line overrides, validation errors naming the key.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "config/train_config.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace vit {
+namespace {
+
+using testing::TempDir;
+
+// Runs parse_args on {"vit-train", args...}.
+ParseResult parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "vit-train");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  std::ostringstream help;
+  return parse_args(static_cast<int>(argv.size()), argv.data(), help);
+}
+
+// Expects parsing to fail with a message containing every fragment.
+void expect_error(std::vector<std::string> args, std::vector<std::string> fragments) {
+  try {
+    parse(args);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const auto& fragment : fragments) {
+      EXPECT_NE(message.find(fragment), std::string::npos) << message << " lacks " << fragment;
+    }
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { std::filesystem::create_directories(dir_.file("data")); }
+  // An INI file in the temp dir with the given body and data.dir pointing at an existing folder.
+  std::string ini(const std::string& body) {
+    const std::string path = dir_.file("test.ini");
+    std::ofstream(path) << "[data]\ndir = " << dir_.file("data") << "\n" << body;
+    return path;
+  }
+  TempDir dir_;
+};
+
+TEST_F(ConfigTest, DefaultsAreTheTutorialsSettings) {
+  const TrainConfig c = parse({"--config", ini("")}).config;
+  EXPECT_EQ(c.model.n_patches, 7);
+  EXPECT_EQ(c.model.hidden_d, 8);
+  EXPECT_EQ(c.model.n_heads, 2);
+  EXPECT_EQ(c.model.n_blocks, 2);
+  EXPECT_EQ(c.optim.name, "adam");
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.005);
+  EXPECT_EQ(c.train.batch_size, 128);
+  EXPECT_EQ(c.train.epochs, 5);
+  EXPECT_EQ(c.data.dataset, "mnist");
+}
+
+TEST_F(ConfigTest, FileThenCommandLinePrecedence) {
+  const std::string file = ini("[model]\nhidden_d = 16\nn_heads = 4\n[train]\nepochs = 3\n");
+  const TrainConfig c = parse({"--config", file, "--train.epochs", "9", "--run-dir", "x"}).config;
+  EXPECT_EQ(c.model.hidden_d, 16);  // file over default
+  EXPECT_EQ(c.model.n_heads, 4);
+  EXPECT_EQ(c.train.epochs, 9);     // command line over file
+  EXPECT_EQ(c.run_dir, "x");
+  EXPECT_EQ(c.config_file, file);
+}
+
+TEST_F(ConfigTest, DataDirDefaultsToTheDatasetFolder) {
+  TrainConfig c;
+  c.data.dataset = "fashion-mnist";
+  // data/fashion-mnist does not exist in the test's working directory: the error says so and
+  // says how to fetch it.
+  try {
+    validate(c);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("data.dir: data/fashion-mnist"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("get-data.sh fashion-mnist"), std::string::npos);
+  }
+}
+
+TEST_F(ConfigTest, IniRoundTrip) {
+  const std::string file =
+      ini("[optim]\nlr = 0.0003\nname = adamw\nschedule = cosine\nwarmup_steps = 10\n");
+  const TrainConfig first = parse({"--config", file}).config;
+  const std::string saved = dir_.file("saved.ini");
+  std::ofstream(saved) << to_ini(first);
+  const TrainConfig second = parse({"--config", saved}).config;
+  EXPECT_EQ(first.entries(), second.entries());
+  EXPECT_EQ(second.optim.lr, 0.0003);
+  EXPECT_NE(to_table(second).find("optim.warmup_steps"), std::string::npos);
+}
+
+TEST_F(ConfigTest, HelpListsEveryKey) {
+  std::vector<const char*> argv = {"vit-train", "--help"};
+  std::ostringstream help;
+  EXPECT_TRUE(parse_args(2, argv.data(), help).help);
+  for (const auto& [key, value] : TrainConfig().entries()) {
+    EXPECT_NE(help.str().find(key), std::string::npos) << key;
+  }
+}
+
+TEST_F(ConfigTest, UnknownKeyInFileNamesFileAndKey) {
+  const std::string file = ini("[model]\nhidden = 8\n");
+  expect_error({"--config", file}, {file, "model.hidden"});
+}
+
+TEST_F(ConfigTest, UnknownCommandLineOption) {
+  expect_error({"--config", ini(""), "--model.hiden_d", "4"}, {"command line", "model.hiden_d"});
+}
+
+TEST_F(ConfigTest, MissingConfigFile) {
+  expect_error({"--config", dir_.file("absent.ini")}, {"absent.ini", "cannot open"});
+}
+
+TEST_F(ConfigTest, MalformedValue) {
+  const std::string file = ini("[train]\nepochs = five\n");
+  expect_error({"--config", file}, {file, "train.epochs"});
+}
+
+TEST_F(ConfigTest, ValidationErrorsNameTheKey) {
+  const std::string f = ini("");
+  expect_error({"--config", f, "--model.n_heads", "3"},
+               {"model.hidden_d", "not divisible by model.n_heads"});
+  expect_error({"--config", f, "--model.hidden_d", "0"}, {"model.hidden_d", "positive"});
+  expect_error({"--config", f, "--model.n_patches", "-1"}, {"model.n_patches", "positive"});
+  expect_error({"--config", f, "--model.n_blocks", "0"}, {"model.n_blocks"});
+  expect_error({"--config", f, "--model.mlp_ratio", "0"}, {"model.mlp_ratio"});
+  expect_error({"--config", f, "--optim.name", "lamb"},
+               {"optim.name", "'lamb'", "allowed: adam, adamw, sgd"});
+  expect_error({"--config", f, "--optim.lr", "0"}, {"optim.lr"});
+  expect_error({"--config", f, "--optim.weight_decay", "-1"}, {"optim.weight_decay"});
+  expect_error({"--config", f, "--optim.beta1", "1"}, {"optim.beta1"});
+  expect_error({"--config", f, "--optim.beta2", "1.5"}, {"optim.beta2"});
+  expect_error({"--config", f, "--optim.momentum", "-0.1"}, {"optim.momentum"});
+  expect_error({"--config", f, "--optim.schedule", "step"},
+               {"optim.schedule", "allowed: constant, cosine"});
+  expect_error({"--config", f, "--optim.warmup_steps", "-5"}, {"optim.warmup_steps"});
+  expect_error({"--config", f, "--optim.min_lr_ratio", "2"}, {"optim.min_lr_ratio"});
+  expect_error({"--config", f, "--train.epochs", "0"}, {"train.epochs"});
+  expect_error({"--config", f, "--train.batch_size", "0"}, {"train.batch_size"});
+  expect_error({"--config", f, "--train.eval_batch_size", "0"}, {"train.eval_batch_size"});
+  expect_error({"--config", f, "--train.max_steps", "-1"}, {"train.max_steps"});
+  expect_error({"--config", f, "--train.seed", "-1"}, {"train.seed"});
+  expect_error({"--config", f, "--train.threads", "-2"}, {"train.threads"});
+  expect_error({"--config", f, "--data.dataset", "cifar"},
+               {"data.dataset", "allowed: mnist, fashion-mnist"});
+  expect_error({"--config", f, "--data.dir", dir_.file("nowhere")}, {"data.dir", "nowhere"});
+  expect_error({"--config", f, "--data.train_limit", "-1"}, {"data.train_limit"});
+  expect_error({"--config", f, "--data.test_limit", "-1"}, {"data.test_limit"});
+  expect_error({"--config", f, "--log.level", "loud"}, {"log.level", "'loud'"});
+  expect_error({"--config", f, "--log.every_steps", "-1"}, {"log.every_steps"});
+}
+
+}  // namespace
+}  // namespace vit

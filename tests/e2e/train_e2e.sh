@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# End-to-end: the real vit-train on a small synthetic data set. Checks the run directory contract
+# (config.ini, metrics.jsonl, train.log, checkpoints/final.pt), that config.ini reproduces the run,
+# and that bad input ends in one "error:" line naming the key or file and a non-zero exit.
+# Usage: train_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
+set -euo pipefail
+vit_train=$1 make_data=$2 src=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$make_data" "$work/data" 512 128
+run="$work/run"
+"$vit_train" --config "$src/configs/smoke.ini" --data.dir "$work/data" --run-dir "$run" \
+  > "$work/out.txt" 2>&1 || { cat "$work/out.txt"; fail "smoke run exited non-zero"; }
+for f in config.ini metrics.jsonl train.log checkpoints/final.pt; do
+  [ -s "$run/$f" ] || fail "run directory lacks $f"
+done
+epochs=$(grep -c '"event":"epoch"' "$run/metrics.jsonl")
+[ "$epochs" -eq "$(sed -n 's/^epochs = //p' "$run/config.ini")" ] || fail "$epochs epoch lines"
+for key in epoch step train_loss test_loss test_acc images_per_s epoch_s world_size; do
+  grep -q "\"$key\":" "$run/metrics.jsonl" || fail "metrics.jsonl lacks $key"
+done
+grep -q 'final test accuracy' "$run/train.log" || fail "train.log lacks the final accuracy"
+
+# The saved config.ini reproduces the run exactly (same seed, same machine).
+"$vit_train" --config "$run/config.ini" --run-dir "$work/rerun" > /dev/null 2>&1 \
+  || fail "rerun from config.ini failed"
+strip() { sed 's/"images_per_s":[^,]*,"epoch_s":[^,]*,//' "$1"; }
+[ "$(strip "$run/metrics.jsonl")" = "$(strip "$work/rerun/metrics.jsonl")" ] \
+  || fail "rerun from config.ini gave different losses"
+
+# Bad input: exit status 1, a single line on stderr that starts with "error:" and names the culprit.
+expect_error() {
+  local fragment=$1; shift
+  set +e
+  "$vit_train" "$@" > "$work/stdout" 2> "$work/stderr"
+  local rc=$?
+  set -e
+  [ "$rc" -ne 0 ] || fail "exit 0 for: $*"
+  [ "$(wc -l < "$work/stderr")" -eq 1 ] || { cat "$work/stderr"; fail "not one line for: $*"; }
+  grep -q "^error: .*$fragment" "$work/stderr" || { cat "$work/stderr"; fail "no '$fragment'"; }
+}
+expect_error "model.n_heads" --config "$src/configs/smoke.ini" --data.dir "$work/data" \
+  --run-dir "$work/bad" --model.n_heads 3
+expect_error "nowhere.ini" --config "$work/nowhere.ini"
+printf '[model]\nhiden_d = 8\n' > "$work/typo.ini"
+expect_error "typo.ini.*model.hiden_d" --config "$work/typo.ini"
+mkdir -p "$work/broken"
+cp "$work/data"/*.gz "$work/broken/"
+head -c 1000 "$work/data/t10k-images-idx3-ubyte.gz" > "$work/broken/t10k-images-idx3-ubyte.gz"
+expect_error "t10k-images-idx3-ubyte.gz" --config "$src/configs/smoke.ini" \
+  --data.dir "$work/broken" --run-dir "$work/bad2"
+
+"$vit_train" --help | grep -q -- '--model.hidden_d' || fail "--help does not list the keys"
+echo "e2e train: ok"

@@ -1,0 +1,34 @@
+// Helpers shared by the test suites: a temporary directory that cleans up after itself, and small
+// synthetic MNIST-format data sets written as real IDX files.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+
+namespace vit::testing {
+
+// A fresh directory under the system temp folder, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// `count` 28x28 images whose class is drawn as a bright 7x7 square at a class-specific place on a
+// faint noise background: easy to learn, so a few steps of training visibly reduce the loss.
+// Returns images (count, 28, 28) uint8 and labels (count) uint8.
+std::pair<torch::Tensor, torch::Tensor> synthetic_digits(int64_t count, uint64_t seed);
+
+// Writes the four IDX files (gzip) of a synthetic data set into `dir`.
+void write_synthetic_dataset(const std::string& dir, int64_t train_count, int64_t test_count);
+
+}  // namespace vit::testing

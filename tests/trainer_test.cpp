@@ -1,0 +1,89 @@
+// Trainer: a short run on synthetic digits must learn, and two identical runs must be identical
+// to the bit.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "test_util.h"
+#include "train/trainer.h"
+
+namespace vit {
+namespace {
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::write_synthetic_dataset(dir_.path().string(), 768, 256);
+    config_.data.dir = dir_.path().string();
+    config_.train.epochs = 3;
+    config_.train.batch_size = 32;
+    config_.train.eval_batch_size = 100;
+    config_.log.every_steps = 0;
+  }
+  testing::TempDir dir_;
+  TrainConfig config_;
+};
+
+TEST_F(TrainerTest, SmokeRunReducesTheLoss) {
+  config_.train.epochs = 6;  // the seed model starts slowly: about 100 steps to learn this task
+  Trainer trainer(config_, load_dataset(config_.data));
+  const EvalResult before = trainer.evaluate(trainer.data().test);
+  const auto results = trainer.fit(nullptr);
+  ASSERT_EQ(results.size(), 6u);
+  EXPECT_EQ(trainer.step(), 6 * 24);
+  EXPECT_EQ(results.back().step, 144);
+  EXPECT_LT(results.back().test.loss, 0.5 * before.loss)
+      << "test loss " << before.loss << " -> " << results.back().test.loss;
+  EXPECT_LT(results.back().train_loss, results.front().train_loss);
+  EXPECT_GT(results.back().test.accuracy, 0.8);
+  EXPECT_EQ(results.back().test.count, 256);
+}
+
+TEST_F(TrainerTest, SameSeedSameLossesToTheBit) {
+  std::vector<double> losses[2];
+  std::vector<torch::Tensor> params[2];
+  for (int run = 0; run < 2; ++run) {
+    Trainer trainer(config_, load_dataset(config_.data));
+    for (const auto& r : trainer.fit(nullptr)) {
+      losses[run].push_back(r.train_loss);
+      losses[run].push_back(r.test.loss);
+    }
+    for (const auto& p : trainer.model()->parameters()) params[run].push_back(p.detach().clone());
+  }
+  EXPECT_EQ(losses[0], losses[1]);  // exact equality, not a tolerance
+  ASSERT_EQ(params[0].size(), params[1].size());
+  for (size_t i = 0; i < params[0].size(); ++i) EXPECT_TRUE(torch::equal(params[0][i], params[1][i]));
+}
+
+TEST_F(TrainerTest, OtherSeedOtherRun) {
+  Trainer a(config_, load_dataset(config_.data));
+  TrainConfig other = config_;
+  other.train.seed = 43;
+  Trainer b(other, load_dataset(other.data));
+  EXPECT_NE(a.fit(nullptr).back().train_loss, b.fit(nullptr).back().train_loss);
+}
+
+TEST_F(TrainerTest, MaxStepsEndsTheRunAndMetricsAreWritten) {
+  config_.train.max_steps = 30;  // one full epoch of 24 steps and 6 of the next
+  Trainer trainer(config_, load_dataset(config_.data));
+  MetricsWriter metrics(dir_.file("metrics.jsonl"));
+  const auto results = trainer.fit(&metrics);
+  EXPECT_EQ(trainer.step(), 30);
+  ASSERT_EQ(results.size(), 2u);
+  std::ifstream in(dir_.file("metrics.jsonl"));
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    for (const char* key : {"\"event\":\"epoch\"", "\"epoch\":", "\"step\":", "\"train_loss\":",
+                            "\"test_loss\":", "\"test_acc\":", "\"images_per_s\":",
+                            "\"epoch_s\":", "\"world_size\":1"}) {
+      EXPECT_NE(line.find(key), std::string::npos) << line << " lacks " << key;
+    }
+  }
+  EXPECT_EQ(lines, 2);
+}
+
+}  // namespace
+}  // namespace vit
