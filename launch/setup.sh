@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# setup.sh -- install what vit-train needs on Debian and build it (Release, Ninja) in build/.
+#
+# Usage: launch/setup.sh [--no-build] [--tests]
+#
+#   --no-build  only install the Debian packages and select OpenBLAS; do not build
+#   --tests     make sure the build has the test suites (VIT_BUILD_TESTS=ON); used by test.sh
+#
+# Idempotent and quiet: a second run calls no apt, only checks the build, and prints one line.
+# apt runs only when a package is missing (as root, or through sudo). The build log goes to
+# build/setup-build.log and is shown only when a step fails. CCACHE_DIR defaults to
+# ~/.cache/ccache so that fresh clones (CI) on the same machine reuse earlier compilations.
+set -euo pipefail
+
+die() { echo "error: $*" >&2; exit 1; }
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="$ROOT/build"
+LOG="$BUILD/setup-build.log"
+
+PACKAGES=(libtorch-dev libopenmpi-dev openmpi-bin libboost-program-options-dev libspdlog-dev
+          libgtest-dev zlib1g-dev cmake g++ ninja-build ccache libopenblas0-pthread pkg-config)
+
+do_build=1
+want_tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) do_build=0 ;;
+    --tests) want_tests=1 ;;
+    -h|--help) sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) die "setup.sh: unknown argument '$arg' (usage: $0 [--no-build] [--tests])" ;;
+  esac
+done
+
+# Run a command as root: directly when root, else through sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "not root and no sudo: cannot run '$*' (run setup.sh as root, or install sudo)"
+  fi
+}
+
+# --- (a) Debian packages: apt only when something is missing --------------------------------
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  command -v apt-get >/dev/null 2>&1 \
+    || die "apt-get not found: install the Debian packages ${missing[*]} and re-run"
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+    die "not root and no sudo: install the Debian packages ${missing[*]} (apt-get install ${missing[*]}) and re-run"
+  fi
+  echo "setup: installing ${#missing[@]} Debian package(s): ${missing[*]}"
+  apt_log="$(mktemp "${TMPDIR:-/tmp}/vit-setup-apt.XXXXXX")"
+  if ! { as_root apt-get update -qq \
+         && as_root env DEBIAN_FRONTEND=noninteractive \
+              apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$apt_log" 2>&1; then
+    tail -n 20 "$apt_log" >&2
+    die "apt-get install ${missing[*]} failed (full log: $apt_log)"
+  fi
+  rm -f "$apt_log"
+fi
+
+# --- (b) OpenBLAS (pthread) as the system BLAS/LAPACK: LibTorch's CPU matmuls go through it ---
+select_openblas() {
+  local name="$1" value want
+  value="$(update-alternatives --query "$name" 2>/dev/null | sed -n 's/^Value: //p')"
+  case "$value" in */openblas-pthread/*) return 0 ;; esac
+  want="$(update-alternatives --list "$name" 2>/dev/null | grep -m1 '/openblas-pthread/' || true)"
+  if [ -z "$want" ]; then
+    echo "setup: warning: no openblas-pthread alternative for $name (now: ${value:-none})" >&2
+    return 0
+  fi
+  as_root update-alternatives --set "$name" "$want" >/dev/null
+  echo "setup: selected $want for $name (was: ${value:-none})"
+}
+if command -v update-alternatives >/dev/null 2>&1; then
+  while read -r name _; do
+    select_openblas "$name"
+  done < <(update-alternatives --get-selections 2>/dev/null \
+             | awk '$1 ~ /^(libblas|liblapack)\.so\.3-/')
+fi
+
+[ "$do_build" = 1 ] || exit 0
+
+# --- (c) configure (first time only) and build ----------------------------------------------
+export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+if command -v ccache >/dev/null 2>&1; then
+  ccache -M 5G >/dev/null 2>&1 || echo "setup: warning: could not set the ccache size in $CCACHE_DIR" >&2
+fi
+
+# fail STEP: print the tail of the build log and stop.
+fail() {
+  echo "error: $1 failed; last lines of ${LOG#"$ROOT"/}:" >&2
+  tail -n 40 "$LOG" | sed 's/^/  | /' >&2
+  exit 1
+}
+
+mkdir -p "$BUILD"
+: >"$LOG"
+start=$SECONDS
+configured=0
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  tests_arg=()
+  [ "$want_tests" = 0 ] || tests_arg=(-DVIT_BUILD_TESTS=ON)
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "${tests_arg[@]}" \
+    >>"$LOG" 2>&1 || fail "cmake configure"
+  configured=1
+elif [ "$want_tests" = 1 ] && grep -q '^VIT_BUILD_TESTS:BOOL=OFF$' "$BUILD/CMakeCache.txt"; then
+  echo "setup: build/ had VIT_BUILD_TESTS=OFF; turning the test suites on"
+  cmake -S "$ROOT" -B "$BUILD" -DVIT_BUILD_TESTS=ON >>"$LOG" 2>&1 || fail "cmake configure"
+  configured=1
+elif [ ! -f "$BUILD/build.ninja" ] && [ ! -f "$BUILD/Makefile" ]; then
+  # An earlier configure stopped half-way: redo it with the cached settings.
+  cmake -S "$ROOT" -B "$BUILD" >>"$LOG" 2>&1 || fail "cmake configure"
+  configured=1
+fi
+cmake --build "$BUILD" -j"$(nproc)" >>"$LOG" 2>&1 || fail "build"
+
+if grep -q '^ninja: no work to do\.' "$LOG"; then
+  if [ "$configured" = 1 ]; then
+    echo "setup: configured build/; build up to date (build/vit-train)"
+  else
+    echo "setup: build up to date (build/vit-train)"
+  fi
+else
+  echo "setup: built build/vit-train in $((SECONDS - start)) s (log: build/setup-build.log)"
+fi
