@@ -1,0 +1,41 @@
+// Communicator: what the trainer needs from the other ranks. Two back ends implement it: MPI
+// (CPU tensors; GPU tensors are staged through the host) and NCCL (GPU tensors, GPU builds only).
+// Every call is collective: all ranks make the same calls in the same order.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vit {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  virtual std::string name() const = 0;  // "mpi" or "nccl", for the log
+
+  // Replaces `buffer` (one contiguous tensor) by its element-wise mean over the ranks, in place.
+  // This is the one gradient all-reduce of a training step.
+  virtual void all_reduce_mean(torch::Tensor& buffer) = 0;
+
+  // Replaces every rank's `buffer` by the one of rank `root`, in place.
+  virtual void broadcast(torch::Tensor& buffer, int root) = 0;
+
+  // Host scalars: sums and maxima over the ranks, returned on every rank.
+  virtual double sum(double value) = 0;
+  virtual int64_t sum(int64_t value) = 0;
+  virtual int64_t max(int64_t value) = 0;
+
+  // Every rank's value, indexed by rank.
+  virtual std::vector<uint64_t> all_gather(uint64_t value) = 0;
+
+  virtual void barrier() = 0;
+};
+
+}  // namespace vit

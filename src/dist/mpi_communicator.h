@@ -1,0 +1,35 @@
+// MpiCommunicator: the Communicator over an MPI communicator (MPI_COMM_WORLD for training,
+// MPI_COMM_SELF for a one-rank reference in tests). Reduces CPU tensors in place with
+// MPI_Allreduce; tensors on another device are staged through a host copy.
+#pragma once
+
+#include <mpi.h>
+
+#include "dist/communicator.h"
+
+namespace vit {
+
+class MpiCommunicator : public Communicator {
+ public:
+  // `comm` is borrowed, not freed: it must outlive this object.
+  explicit MpiCommunicator(MPI_Comm comm);
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_size_; }
+  std::string name() const override { return "mpi"; }
+
+  void all_reduce_mean(torch::Tensor& buffer) override;
+  void broadcast(torch::Tensor& buffer, int root) override;
+  double sum(double value) override;
+  int64_t sum(int64_t value) override;
+  int64_t max(int64_t value) override;
+  std::vector<uint64_t> all_gather(uint64_t value) override;
+  void barrier() override;
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0;
+  int world_size_ = 1;
+};
+
+}  // namespace vit
