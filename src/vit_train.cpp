@@ -1,12 +1,16 @@
-// vit-train: parse the config, prepare the run directory, load the data, train, save the model.
+// vit-train: one rank of a data-parallel training job (a job of one rank without mpirun).
+// parse config -> MPI context -> device and communicator -> data -> Trainer::fit -> final model.
 #include <torch/torch.h>
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "config/train_config.h"
 #include "data/dataset.h"
+#include "dist/device.h"
+#include "dist/mpi_context.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
@@ -16,17 +20,54 @@
 
 namespace {
 
-int run(int argc, char** argv) {
-  const vit::ParseResult parsed = vit::parse_args(argc, argv, std::cout);
-  if (parsed.help) return 0;
-  const vit::TrainConfig& config = parsed.config;
+// c10::Error carries a multi-line message with a backtrace; the first line says what failed.
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
-  const vit::RunDir run_dir = vit::prepare_run_dir(config);
-  vit::setup_logging({config.log.level, /*rank=*/0, run_dir.log()});
-  const vit::ThreadSetup threads = vit::configure_threads(config.train.threads, /*ranks_on_node=*/1);
-  spdlog::info("vit-train {}: LibTorch {}, {} intra-op threads{}, run directory {}", VIT_VERSION,
-               TORCH_VERSION, threads.intra_op, threads.blas_pinned ? " (OpenBLAS pinned to 1)" : "",
-               run_dir.root);
+std::string describe(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) {
+    return first_line(c10->what_without_backtrace());
+  }
+  return first_line(e.what());
+}
+
+// Parses the command line on every rank. A bad config is bad on every rank alike, so the ranks
+// agree on the outcome, rank 0 alone reports it, and all exit without aborting the job.
+std::unique_ptr<vit::ParseResult> parse_on_all_ranks(int argc, char** argv,
+                                                     const vit::MpiContext& mpi) {
+  std::unique_ptr<vit::ParseResult> parsed;
+  std::string error;
+  try {
+    parsed = std::make_unique<vit::ParseResult>(
+        vit::parse_args(argc, argv, mpi.rank() == 0 ? std::cout : std::clog));
+  } catch (const std::exception& e) {
+    error = describe(e);
+  }
+  int ok = error.empty() ? 1 : 0, all_ok = 0, rank0_ok = ok;
+  vit::check_mpi(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+  vit::check_mpi(MPI_Bcast(&rank0_ok, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  if (all_ok) return parsed;
+  if (!ok && (mpi.rank() == 0 || rank0_ok)) {
+    const std::string where = mpi.rank() == 0 ? "" : "rank " + std::to_string(mpi.rank()) + ": ";
+    std::fprintf(stderr, "error: %s%s\n", where.c_str(), error.c_str());
+  }
+  return nullptr;
+}
+
+int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
+  const bool leader = mpi.rank() == 0;
+  std::unique_ptr<vit::RunDir> run_dir;
+  if (leader) run_dir = std::make_unique<vit::RunDir>(vit::prepare_run_dir(config));
+  vit::setup_logging({config.log.level, mpi.rank(), leader ? run_dir->log() : ""});
+
+  const vit::ThreadSetup threads = vit::configure_threads(config.train.threads, mpi.local_size());
+  const torch::Device device = vit::choose_device(config.dist, mpi.rank(), mpi.local_rank());
+  auto comm = vit::make_communicator(config.dist, device, MPI_COMM_WORLD);
+  spdlog::info("vit-train {}: LibTorch {}, run directory {}", VIT_VERSION, TORCH_VERSION,
+               config.run_dir);
+  spdlog::info("world: {} rank(s) on {} machine(s), {} per machine; rank 0 on {} ({}), "
+               "gradients by {}, {} intra-op thread(s) per rank{}",
+               mpi.world_size(), mpi.nodes(), mpi.local_size(), mpi.host(), device.str(),
+               comm->name(), threads.intra_op, threads.blas_pinned ? ", OpenBLAS pinned to 1" : "");
   spdlog::info("config ({}):\n{}", config.config_file.empty() ? "defaults" : config.config_file,
                vit::to_table(config));
 
@@ -35,43 +76,52 @@ int run(int argc, char** argv) {
                config.data.dir, data.train.size(), data.test.size(), data.train.images.size(1),
                data.train.images.size(2), data.train.images.size(3));
   spdlog::info("data source: {}", data.source);
-  if (data.source.find("NOT") != std::string::npos) {
+  if (leader && data.source.find("NOT") != std::string::npos) {
     spdlog::warn("data: this is NOT the full data set ({}); accuracies are not comparable with "
                  "published full-set results", data.source);
   }
 
-  vit::Trainer trainer(config, std::move(data));
-  spdlog::info("model: {} parameters, {} steps per epoch of {} images",
+  vit::Trainer trainer(config, std::move(data), *comm, device);
+  spdlog::info("model: {} parameters; {} steps per epoch, {} images per step and rank "
+               "(global batch {})",
                vit::count_parameters(*trainer.model()), trainer.steps_per_epoch(),
-               config.train.batch_size);
-  vit::MetricsWriter metrics(run_dir.metrics());
-  const auto results = trainer.fit(&metrics);
-  vit::save_model(trainer.model(), run_dir.final_model());
+               config.train.batch_size * config.train.accum_steps,
+               config.train.batch_size * config.train.accum_steps * mpi.world_size());
+  std::unique_ptr<vit::MetricsWriter> metrics;
+  if (leader) metrics = std::make_unique<vit::MetricsWriter>(run_dir->metrics());
+  const auto results = trainer.fit(metrics.get());
 
-  if (!results.empty()) {
-    const auto& last = results.back();
-    spdlog::info("final test accuracy {:.2f}% (test loss {:.4f}) after {} epochs, {} steps",
-                 100.0 * last.test.accuracy, last.test.loss, last.epoch, last.step);
+  if (leader) {
+    vit::save_model(trainer.model(), run_dir->final_model());
+    if (!results.empty()) {
+      const auto& last = results.back();
+      spdlog::info("final test accuracy {:.2f}% (test loss {:.4f}) after {} epochs, {} steps",
+                   100.0 * last.test.accuracy, last.test.loss, last.epoch, last.step);
+    }
+    spdlog::info("run directory: {} (config.ini, metrics.jsonl, train.log); model: {}",
+                 run_dir->root, run_dir->final_model());
   }
-  spdlog::info("run directory: {} (config.ini, metrics.jsonl, train.log); model: {}",
-               run_dir.root, run_dir.final_model());
+  comm->barrier();  // no rank leaves before rank 0 has written the model
   return 0;
 }
-
-// c10::Error carries a multi-line message with a backtrace; the first line says what failed.
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::unique_ptr<vit::MpiContext> mpi;
   try {
-    return run(argc, argv);
-  } catch (const vit::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-  } catch (const c10::Error& e) {
-    std::fprintf(stderr, "error: %s\n", first_line(e.what_without_backtrace()).c_str());
+    mpi = std::make_unique<vit::MpiContext>(&argc, &argv);
+    const auto parsed = parse_on_all_ranks(argc, argv, *mpi);
+    if (!parsed) return 1;
+    if (parsed->help) return 0;
+    return train(parsed->config, *mpi);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", first_line(e.what()).c_str());
+    const bool many = mpi && mpi->world_size() > 1;
+    const std::string where = many ? "rank " + std::to_string(mpi->rank()) + ": " : "";
+    std::fprintf(stderr, "error: %s%s\n", where.c_str(), describe(e).c_str());
+    std::fflush(stderr);
+    // Another rank may be waiting for this one in a collective: end the whole job now.
+    if (many) vit::MpiContext::abort(1);
   }
   return 1;
 }

@@ -36,9 +36,11 @@ void visit_fields(Config& c, Visit&& v) {
   v("optim.schedule", c.optim.schedule, "learning-rate schedule after warm-up: constant | cosine");
   v("optim.warmup_steps", c.optim.warmup_steps, "linear warm-up steps");
   v("optim.min_lr_ratio", c.optim.min_lr_ratio, "cosine floor as a fraction of optim.lr");
+  v("optim.lr_scaling", c.optim.lr_scaling, "none | linear (optim.lr times the world size)");
   v("train.epochs", c.train.epochs, "passes over the training set");
   v("train.batch_size", c.train.batch_size, "images per step and rank");
   v("train.eval_batch_size", c.train.eval_batch_size, "images per evaluation batch and rank");
+  v("train.accum_steps", c.train.accum_steps, "micro-batches per step (one all-reduce per step)");
   v("train.max_steps", c.train.max_steps, "stop after this many steps (0: no limit)");
   v("train.seed", c.train.seed, "seed of initialisation and data order");
   v("train.threads", c.train.threads, "intra-op threads per rank (0: all cores)");
@@ -46,6 +48,10 @@ void visit_fields(Config& c, Visit&& v) {
   v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)");
   v("data.train_limit", c.data.train_limit, "use the first N training images (0: all)");
   v("data.test_limit", c.data.test_limit, "use the first N test images (0: all)");
+  v("dist.backend", c.dist.backend, "gradient all-reduce: auto | mpi | nccl");
+  v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank>)");
+  v("dist.timeout_s", c.dist.timeout_s, "seconds before a stuck collective aborts the job");
+  v("dist.debug", c.dist.debug, "check bit-identical replicas after each epoch (true | false)");
   v("log.level", c.log.level, "trace | debug | info | warn | error");
   v("log.every_steps", c.log.every_steps, "a progress line every N steps (0: off)");
 }
@@ -61,6 +67,7 @@ std::string format_value(double value) {
 }
 std::string format_value(int64_t value) { return std::to_string(value); }
 std::string format_value(const std::string& value) { return value; }
+std::string format_value(bool value) { return value ? "true" : "false"; }
 
 po::options_description make_options(TrainConfig& config) {
   po::options_description keys("Config keys (INI [section] name = value, or --section.name VALUE)");
@@ -166,10 +173,12 @@ void validate(TrainConfig& c) {
   check_non_negative(c.optim.warmup_steps, "optim.warmup_steps");
   VIT_CHECK(c.optim.min_lr_ratio >= 0 && c.optim.min_lr_ratio <= 1,
             "optim.min_lr_ratio: must be in [0, 1], got ", c.optim.min_lr_ratio);
+  check_one_of(c.optim.lr_scaling, "optim.lr_scaling", {"none", "linear"});
 
   check_positive(c.train.epochs, "train.epochs");
   check_positive(c.train.batch_size, "train.batch_size");
   check_positive(c.train.eval_batch_size, "train.eval_batch_size");
+  check_positive(c.train.accum_steps, "train.accum_steps");
   check_non_negative(c.train.max_steps, "train.max_steps");
   check_non_negative(c.train.seed, "train.seed");
   check_non_negative(c.train.threads, "train.threads");
@@ -180,6 +189,10 @@ void validate(TrainConfig& c) {
             " is not a directory (fetch the data with: launch/get-data.sh ", c.data.dataset, ")");
   check_non_negative(c.data.train_limit, "data.train_limit");
   check_non_negative(c.data.test_limit, "data.test_limit");
+
+  check_one_of(c.dist.backend, "dist.backend", {"auto", "mpi", "nccl"});
+  check_one_of(c.dist.device, "dist.device", {"auto", "cpu", "cuda"});
+  VIT_CHECK(c.dist.timeout_s > 0, "dist.timeout_s: must be > 0, got ", c.dist.timeout_s);
 
   VIT_CHECK(is_log_level(c.log.level), "log.level: unknown value '", c.log.level,
             "' (allowed: trace, debug, info, warn, error)");

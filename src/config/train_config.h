@@ -31,12 +31,14 @@ struct OptimConfig {
   std::string schedule = "constant";  // constant | cosine
   int64_t warmup_steps = 0;           // linear warm-up from 0 to lr over this many steps
   double min_lr_ratio = 0.0;          // cosine floor as a fraction of lr
+  std::string lr_scaling = "none";    // none | linear (lr times the world size)
 };
 
 struct TrainLoopConfig {
   int64_t epochs = 5;
   int64_t batch_size = 128;       // per rank
   int64_t eval_batch_size = 1000;  // per rank, evaluation only
+  int64_t accum_steps = 1;        // micro-batches per optimizer step (gradients summed locally)
   int64_t max_steps = 0;          // stop after this many optimizer steps (0: no limit)
   int64_t seed = 42;              // model init and data order (>= 0)
   int64_t threads = 0;            // intra-op threads (0: all cores)
@@ -49,6 +51,13 @@ struct DataConfig {
   int64_t test_limit = 0;         // use only the first N test images (0: all)
 };
 
+struct DistConfig {
+  std::string backend = "auto";  // auto | mpi | nccl (auto: nccl on GPUs, mpi on CPUs)
+  std::string device = "auto";   // auto | cpu | cuda (auto: cuda:<local rank> when present)
+  double timeout_s = 300;        // a collective that takes longer aborts the job (NCCL)
+  bool debug = false;            // check after each epoch that all replicas are bit-identical
+};
+
 struct LogConfig {
   std::string level = "info";  // trace | debug | info | warn | error
   int64_t every_steps = 100;   // a progress line every N steps (0: off)
@@ -59,6 +68,7 @@ struct TrainConfig {
   OptimConfig optim;
   TrainLoopConfig train;
   DataConfig data;
+  DistConfig dist;
   LogConfig log;
 
   std::string config_file;  // the INI file it was read from ("" if none)

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "dist/replicas.h"
 #include "train/optimizer.h"
 #include "util/error.h"
 
@@ -20,44 +21,80 @@ ImageShape image_shape(const Split& split) {
   return {split.images.size(1), split.images.size(2), split.images.size(3)};
 }
 
-VisionTransformer build_model(const TrainConfig& config, const Dataset& data) {
-  // Seeded here so that the initial parameters depend on train.seed alone.
+VisionTransformer build_model(const TrainConfig& config, const Dataset& data,
+                              torch::Device device) {
+  // Seeded here so that the initial parameters depend on train.seed alone; rank 0's are then
+  // broadcast, so other ranks' draws do not matter.
   torch::manual_seed(static_cast<uint64_t>(config.train.seed));
-  return VisionTransformer(config.model, image_shape(data.train), kNumClasses);
+  VisionTransformer model(config.model, image_shape(data.train), kNumClasses);
+  model->to(device);
+  return model;
+}
+
+OptimConfig scaled(const OptimConfig& optim, int world_size) {
+  OptimConfig out = optim;
+  if (optim.lr_scaling == "linear") out.lr *= world_size;
+  return out;
+}
+
+Split to_device(const Split& split, torch::Device device) {
+  return {split.images.to(device), split.labels.to(device)};
 }
 
 }  // namespace
 
-Trainer::Trainer(const TrainConfig& config, Dataset data)
+Trainer::Trainer(const TrainConfig& config, Dataset data, Communicator& comm, torch::Device device)
     : config_(config),
-      data_(std::move(data)),
-      model_(build_model(config, data_)),
-      optimizer_(make_optimizer(config.optim, model_->parameters())),
-      sampler_(data_.train.size(), /*rank=*/0, /*world_size=*/1, config.train.seed) {}
-
-int64_t Trainer::steps_per_epoch() const {
-  return (sampler_.per_rank() + config_.train.batch_size - 1) / config_.train.batch_size;
+      comm_(comm),
+      device_(device),
+      optim_(scaled(config.optim, comm.world_size())),
+      data_{to_device(data.train, device), to_device(data.test, device), data.source},
+      model_(build_model(config, data_, device)),
+      sampler_(data_.train.size(), comm.rank(), comm.world_size(), config.train.seed) {
+  broadcast_module(*model_, comm_);
+  grads_ = std::make_unique<FlatGradients>(model_->parameters());
+  optimizer_ = make_optimizer(optim_, model_->parameters());
 }
 
-torch::Tensor Trainer::train_step(const Batch& batch) {
-  auto logits = model_->forward(batch.images);
-  auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
-  optimizer_->zero_grad();
-  loss.backward();
+int64_t Trainer::steps_per_epoch() const {
+  const int64_t samples_per_step = config_.train.batch_size * config_.train.accum_steps;
+  return (sampler_.per_rank() + samples_per_step - 1) / samples_per_step;
+}
+
+torch::Tensor Trainer::train_step(const torch::Tensor& indices) {
+  const int64_t total = indices.size(0);
+  auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  grads_->zero();
+  for (int64_t first = 0; first < total; first += config_.train.batch_size) {
+    const int64_t count = std::min(config_.train.batch_size, total - first);
+    const Batch batch = gather(data_.train, indices.narrow(/*dim=*/0, first, count));
+    auto loss = torch::nn::functional::cross_entropy(model_->forward(batch.images), batch.labels);
+    // Weighted by the micro-batch's share, so the step's gradient is the mean over all of the
+    // step's samples, however they are split into micro-batches.
+    (loss * (static_cast<double>(count) / static_cast<double>(total))).backward();
+    loss_sum += loss.detach().to(torch::kFloat64) * static_cast<double>(count);
+  }
+  const auto start = Clock::now();
+  comm_.all_reduce_mean(grads_->buffer());  // the one collective of the step
+  allreduce_s_ += seconds_since(start);
   optimizer_->step();
   ++step_;
-  return loss.detach();
+  return loss_sum;
 }
 
 EvalResult Trainer::evaluate(const Split& split) {
   torch::NoGradGuard no_grad;
   model_->eval();
-  auto loss_sum = torch::zeros({}, torch::kFloat64);
-  auto correct = torch::zeros({}, torch::kLong);
   const int64_t n = split.size();
-  for (int64_t start = 0; start < n; start += config_.train.eval_batch_size) {
-    const int64_t count = std::min(config_.train.eval_batch_size, n - start);
-    const Batch batch = gather(split, torch::arange(start, start + count, torch::kLong));
+  const int64_t begin = n * comm_.rank() / comm_.world_size();
+  const int64_t end = n * (comm_.rank() + 1) / comm_.world_size();
+  auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device_));
+  for (int64_t start = begin; start < end; start += config_.train.eval_batch_size) {
+    const int64_t count = std::min(config_.train.eval_batch_size, end - start);
+    const auto indices =
+        torch::arange(start, start + count, torch::TensorOptions().dtype(torch::kLong).device(device_));
+    const Batch batch = gather(split, indices);
     auto logits = model_->forward(batch.images);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, batch.labels,
@@ -68,8 +105,8 @@ EvalResult Trainer::evaluate(const Split& split) {
   model_->train();
   EvalResult result;
   result.count = n;
-  result.correct = correct.item<int64_t>();
-  result.loss = loss_sum.item<double>() / static_cast<double>(n);
+  result.correct = comm_.sum(correct.item<int64_t>());
+  result.loss = comm_.sum(loss_sum.item<double>()) / static_cast<double>(n);
   result.accuracy = static_cast<double>(result.correct) / static_cast<double>(n);
   return result;
 }
@@ -77,33 +114,35 @@ EvalResult Trainer::evaluate(const Split& split) {
 std::vector<EpochResult> Trainer::fit(MetricsWriter* metrics) {
   const TrainLoopConfig& train = config_.train;
   const int64_t per_epoch = steps_per_epoch();
+  const int64_t samples_per_step = train.batch_size * train.accum_steps;
   int64_t total_steps = per_epoch * train.epochs;
   if (train.max_steps > 0) total_steps = std::min(total_steps, train.max_steps);
 
   std::vector<EpochResult> results;
   model_->train();
   for (int64_t epoch = 0; epoch < train.epochs && step_ < total_steps; ++epoch) {
-    const auto order = sampler_.indices(epoch);
+    const auto order = sampler_.indices(epoch).to(device_);
     const auto start = Clock::now();
-    auto loss_sum = torch::zeros({}, torch::kFloat64);  // summed without a sync per step
+    allreduce_s_ = 0;
+    auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
     int64_t images = 0;
     auto window_start = start;
     int64_t window_images = 0;
     for (int64_t b = 0; b < per_epoch && step_ < total_steps; ++b) {
-      const int64_t first = b * train.batch_size;
-      const int64_t count = std::min(train.batch_size, order.size(0) - first);
-      const Batch batch = gather(data_.train, order.narrow(/*dim=*/0, first, count));
-      const double lr = learning_rate(config_.optim, step_, total_steps);
+      const int64_t first = b * samples_per_step;
+      const int64_t count = std::min(samples_per_step, order.size(0) - first);
+      const double lr = learning_rate(optim_, step_, total_steps);
       set_learning_rate(*optimizer_, lr);
-      auto loss = train_step(batch);
-      loss_sum += loss.to(torch::kFloat64) * static_cast<double>(count);
+      auto step_loss = train_step(order.narrow(/*dim=*/0, first, count));
+      loss_sum += step_loss;
       images += count;
       window_images += count;
       if (config_.log.every_steps > 0 && step_ % config_.log.every_steps == 0) {
         const double window_s = seconds_since(window_start);
         spdlog::info("epoch {}/{} step {} ({}/{}) loss {:.4f} lr {:.3g} {:.0f} img/s", epoch + 1,
-                     train.epochs, step_, b + 1, per_epoch, loss.item<float>(), lr,
-                     static_cast<double>(window_images) / window_s);
+                     train.epochs, step_, b + 1, per_epoch,
+                     step_loss.item<double>() / static_cast<double>(count), lr,
+                     static_cast<double>(window_images * comm_.world_size()) / window_s);
         window_start = Clock::now();
         window_images = 0;
       }
@@ -112,13 +151,21 @@ std::vector<EpochResult> Trainer::fit(MetricsWriter* metrics) {
     result.epoch = epoch + 1;
     result.step = step_;
     result.epoch_s = seconds_since(start);
-    result.images_per_s = static_cast<double>(images) / result.epoch_s;
-    result.train_loss = loss_sum.item<double>() / static_cast<double>(images);
+    result.allreduce_s = allreduce_s_;
+    const int64_t all_images = comm_.sum(images);
+    result.images_per_s = static_cast<double>(all_images) / result.epoch_s;
+    result.train_loss = comm_.sum(loss_sum.item<double>()) / static_cast<double>(all_images);
     result.test = evaluate(data_.test);
+    if (config_.dist.debug) {
+      VIT_CHECK(grads_->intact(), "rank ", comm_.rank(),
+                ": a gradient no longer lives in the flat buffer");
+      check_replicas(*model_, comm_, "after epoch " + std::to_string(result.epoch));
+    }
     spdlog::info("epoch {}/{} done: train_loss {:.4f} test_loss {:.4f} test_acc {:.2f}% "
-                 "{:.0f} img/s {:.1f} s",
+                 "{:.0f} img/s {:.1f} s (all-reduce {:.1f}%)",
                  result.epoch, train.epochs, result.train_loss, result.test.loss,
-                 100.0 * result.test.accuracy, result.images_per_s, result.epoch_s);
+                 100.0 * result.test.accuracy, result.images_per_s, result.epoch_s,
+                 100.0 * result.allreduce_s / result.epoch_s);
     if (metrics != nullptr) {
       metrics->write(JsonLine()
                          .add("event", "epoch")
@@ -129,8 +176,9 @@ std::vector<EpochResult> Trainer::fit(MetricsWriter* metrics) {
                          .add("test_acc", result.test.accuracy)
                          .add("images_per_s", result.images_per_s)
                          .add("epoch_s", result.epoch_s)
-                         .add("world_size", 1)
-                         .add("lr", learning_rate(config_.optim, step_ - 1, total_steps)));
+                         .add("allreduce_s", result.allreduce_s)
+                         .add("world_size", comm_.world_size())
+                         .add("lr", learning_rate(optim_, step_ - 1, total_steps)));
     }
     results.push_back(result);
   }

@@ -1,5 +1,8 @@
-// Trainer: the training loop of one rank. It owns the model and optimizer, runs epochs over the
-// sampler's order, evaluates on the test set after each epoch and reports to metrics.jsonl.
+// Trainer: the training loop of one rank of a data-parallel job. Each rank holds a replica of the
+// model and trains on its shard of every epoch's permutation; after each step's backward pass the
+// gradients (one flat buffer) are averaged over the ranks with a single all-reduce, so all
+// replicas take the same optimizer step. Evaluation splits the test set over the ranks and sums
+// the counts, so the reported accuracy equals a one-rank evaluation.
 #pragma once
 
 #include <torch/torch.h>
@@ -10,7 +13,9 @@
 #include "config/train_config.h"
 #include "data/dataset.h"
 #include "data/sampler.h"
+#include "dist/communicator.h"
 #include "model/vit.h"
+#include "train/flat_gradients.h"
 #include "train/metrics.h"
 
 namespace vit {
@@ -25,38 +30,50 @@ struct EvalResult {
 struct EpochResult {
   int64_t epoch = 0;        // 1-based
   int64_t step = 0;         // optimizer steps done so far
-  double train_loss = 0;    // mean over the epoch's training images
+  double train_loss = 0;    // mean over the epoch's training images, all ranks
   EvalResult test;
-  double images_per_s = 0;  // training only
+  double images_per_s = 0;  // training images of all ranks per second of training
   double epoch_s = 0;       // training only
+  double allreduce_s = 0;   // part of epoch_s spent in the gradient all-reduce (this rank)
 };
 
 class Trainer {
  public:
-  // Builds the model from config.model (seeded by train.seed) for the data's image shape.
-  Trainer(const TrainConfig& config, Dataset data);
+  // Builds the model from config.model (seeded by train.seed) for the data's image shape on
+  // `device`, and makes every replica equal to rank 0's. `comm` must outlive the trainer.
+  Trainer(const TrainConfig& config, Dataset data, Communicator& comm, torch::Device device);
 
   // Runs train.epochs epochs (fewer when train.max_steps ends it), evaluating after each one.
-  // Writes epoch lines to `metrics` when it is not null.
+  // Writes epoch lines to `metrics` when it is not null (rank 0 only).
   std::vector<EpochResult> fit(MetricsWriter* metrics);
 
-  // One optimizer step on `batch`; returns the batch's mean loss (a 0-dim tensor, not synced).
-  torch::Tensor train_step(const Batch& batch);
+  // One optimizer step over the micro-batches of `indices` (this rank's samples of the step, at
+  // most accum_steps * batch_size): local forward/backward per micro-batch, one all-reduce, one
+  // optimizer update. Returns the summed loss of the samples (0-dim tensor, not synced).
+  torch::Tensor train_step(const torch::Tensor& indices);
 
+  // Scores `split` with every rank taking a contiguous share; collective.
   EvalResult evaluate(const Split& split);
 
   VisionTransformer& model() { return model_; }
   const Dataset& data() const { return data_; }
   int64_t step() const { return step_; }
   int64_t steps_per_epoch() const;
+  torch::Device device() const { return device_; }
+  const FlatGradients& gradients() const { return *grads_; }
 
  private:
   const TrainConfig& config_;
+  Communicator& comm_;
+  torch::Device device_;
+  OptimConfig optim_;  // config.optim with the learning rate scaled for the world size
   Dataset data_;
   VisionTransformer model_{nullptr};
+  std::unique_ptr<FlatGradients> grads_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   DistributedSampler sampler_;
   int64_t step_ = 0;
+  double allreduce_s_ = 0;  // accumulated time in all_reduce_mean
 };
 
 }  // namespace vit

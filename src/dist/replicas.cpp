@@ -1,0 +1,46 @@
+#include "dist/replicas.h"
+
+#include "train/flat_gradients.h"
+#include "util/error.h"
+
+namespace vit {
+namespace {
+
+std::vector<torch::Tensor> state_tensors(const torch::nn::Module& module) {
+  auto tensors = module.parameters();
+  for (const auto& b : module.buffers()) tensors.push_back(b);
+  return tensors;
+}
+
+}  // namespace
+
+void broadcast_module(torch::nn::Module& module, Communicator& comm) {
+  if (comm.world_size() == 1) return;
+  auto tensors = state_tensors(module);
+  auto flat = flatten_state(tensors);
+  comm.broadcast(flat, /*root=*/0);
+  unflatten_state(flat, tensors);
+}
+
+uint64_t state_checksum(const torch::nn::Module& module) {
+  uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a over the raw bytes
+  for (const auto& t : state_tensors(module)) {
+    const auto host = t.detach().to(torch::kCPU).contiguous();
+    const auto* p = static_cast<const uint8_t*>(host.data_ptr());
+    const size_t n = static_cast<size_t>(host.numel()) * host.element_size();
+    for (size_t i = 0; i < n; ++i) hash = (hash ^ p[i]) * 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+void check_replicas(const torch::nn::Module& module, Communicator& comm, const std::string& when) {
+  const auto sums = comm.all_gather(state_checksum(module));
+  std::string differing;
+  for (size_t r = 1; r < sums.size(); ++r) {
+    if (sums[r] != sums[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
+  }
+  VIT_CHECK(differing.empty(), "replica check ", when, ": parameters of rank(s) ", differing,
+            " differ from rank 0's (dist.debug)");
+}
+
+}  // namespace vit

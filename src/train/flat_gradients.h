@@ -1,0 +1,34 @@
+// FlatGradients: every parameter's gradient is a view into one contiguous buffer, so a training
+// step reduces all gradients with a single all-reduce call and no packing or unpacking copies.
+// Autograd accumulates into existing gradients in place, which keeps the views alive; the
+// buffer is zeroed here instead of through the optimizer, whose zero_grad may drop gradients.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace vit {
+
+class FlatGradients {
+ public:
+  // Points the .grad of each parameter (all on one device, one dtype) into a fresh buffer.
+  explicit FlatGradients(std::vector<torch::Tensor> parameters);
+
+  torch::Tensor& buffer() { return buffer_; }
+  void zero() { buffer_.zero_(); }
+
+  // True when every parameter's gradient still lives in the buffer (tests, debug checks).
+  bool intact() const;
+
+ private:
+  std::vector<torch::Tensor> parameters_;
+  torch::Tensor buffer_;
+};
+
+// Parameters and buffers of a module flattened into one tensor (a copy), and the inverse: used to
+// broadcast the initial model from rank 0 in one call and to checksum replicas.
+torch::Tensor flatten_state(const std::vector<torch::Tensor>& tensors);
+void unflatten_state(const torch::Tensor& flat, std::vector<torch::Tensor>& tensors);
+
+}  // namespace vit
