@@ -7,7 +7,8 @@
 #              current folder, then from the repository root
 #   overrides  passed on to vit-train, e.g. `launch/demo.sh configs/mnist.ini --train.epochs 1`
 #
-# Environment: VIT_RUN_DIR  run directory (default runs/demo-<config>-<YYYYmmdd-HHMMSS>)
+# Environment: VIT_RANKS    ranks to train on (default 2, with mpirun through launch/train.sh)
+#              VIT_RUN_DIR  run directory (default runs/demo-<config>-<YYYYmmdd-HHMMSS>)
 #              VIT_OFFLINE=1  do not try to download the official MNIST (see get-data.sh)
 set -euo pipefail
 
@@ -16,7 +17,7 @@ die() { echo "error: $*" >&2; exit 1; }
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 case "${1:-}" in
-  -h|--help) sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  -h|--help) sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
 esac
 
 # abspath P: P made absolute against the current folder (the file need not exist).
@@ -74,13 +75,12 @@ done
 DATASET="${DATASET:-mnist}"
 
 # ---------------------------------------------------------------------------------------------
-# train CONFIG RUN_DIR [OVERRIDES...]: the training run itself.
-# >>> MULTI-RANK SWITCH POINT: one rank for now; the change to data-parallel training replaces
-# >>> the command below with `mpirun -n 2 ... "$ROOT/build/vit-train" ...`.
+# train CONFIG RUN_DIR [OVERRIDES...]: the training run itself, data-parallel on VIT_RANKS ranks
+# (default 2) through launch/train.sh (mpirun).
 train() {
   local config="$1" run_dir="$2"
   shift 2
-  "$ROOT/build/vit-train" --config "$config" --run-dir "$run_dir" "$@"
+  "$ROOT/launch/train.sh" -n "${VIT_RANKS:-2}" "$config" --run-dir "$run_dir" "$@"
 }
 # ---------------------------------------------------------------------------------------------
 
@@ -94,7 +94,7 @@ else
   "$ROOT/launch/get-data.sh" "$DATASET"
 fi
 
-echo "demo: training ${CONFIG#"$ROOT"/} ($DATASET) into $RUN_DIR"
+echo "demo: training ${CONFIG#"$ROOT"/} ($DATASET) on ${VIT_RANKS:-2} ranks into $RUN_DIR"
 start=$SECONDS
 rc=0
 train "$CONFIG" "$RUN_DIR" "$@" || rc=$?

@@ -74,15 +74,19 @@ TEST_F(ConfigTest, FileThenCommandLinePrecedence) {
 TEST_F(ConfigTest, DataDirDefaultsToTheDatasetFolder) {
   TrainConfig c;
   c.data.dataset = "fashion-mnist";
-  // data/fashion-mnist does not exist in the test's working directory: the error says so and
-  // says how to fetch it.
+  // Run from an empty folder: data/fashion-mnist does not exist there, and the error says so and
+  // how to fetch it.
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir_.path());
   try {
     validate(c);
-    FAIL() << "no error";
+    ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("data.dir: data/fashion-mnist"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("get-data.sh fashion-mnist"), std::string::npos);
   }
+  std::filesystem::current_path(cwd);
+  EXPECT_EQ(c.data.dir, "data/fashion-mnist");
 }
 
 TEST_F(ConfigTest, IniRoundTrip) {
@@ -95,6 +99,18 @@ TEST_F(ConfigTest, IniRoundTrip) {
   EXPECT_EQ(first.entries(), second.entries());
   EXPECT_EQ(second.optim.lr, 0.0003);
   EXPECT_NE(to_table(second).find("optim.warmup_steps"), std::string::npos);
+}
+
+TEST_F(ConfigTest, BooleansAndDistKeys) {
+  const TrainConfig c = parse({"--config", ini("[dist]\ndebug = true\nbackend = mpi\n"),
+                               "--optim.lr_scaling", "linear", "--train.accum_steps", "4"})
+                            .config;
+  EXPECT_TRUE(c.dist.debug);
+  EXPECT_EQ(c.dist.backend, "mpi");
+  EXPECT_EQ(c.optim.lr_scaling, "linear");
+  EXPECT_EQ(c.train.accum_steps, 4);
+  EXPECT_NE(to_ini(c).find("debug = true"), std::string::npos);
+  EXPECT_FALSE(parse({"--config", ini(""), "--dist.debug", "false"}).config.dist.debug);
 }
 
 TEST_F(ConfigTest, HelpListsEveryKey) {
@@ -154,6 +170,13 @@ TEST_F(ConfigTest, ValidationErrorsNameTheKey) {
   expect_error({"--config", f, "--data.dir", dir_.file("nowhere")}, {"data.dir", "nowhere"});
   expect_error({"--config", f, "--data.train_limit", "-1"}, {"data.train_limit"});
   expect_error({"--config", f, "--data.test_limit", "-1"}, {"data.test_limit"});
+  expect_error({"--config", f, "--optim.lr_scaling", "sqrt"},
+               {"optim.lr_scaling", "allowed: none, linear"});
+  expect_error({"--config", f, "--train.accum_steps", "0"}, {"train.accum_steps"});
+  expect_error({"--config", f, "--dist.backend", "gloo"}, {"dist.backend", "allowed: auto, mpi, nccl"});
+  expect_error({"--config", f, "--dist.device", "tpu"}, {"dist.device", "allowed: auto, cpu, cuda"});
+  expect_error({"--config", f, "--dist.timeout_s", "0"}, {"dist.timeout_s"});
+  expect_error({"--config", f, "--dist.debug", "maybe"}, {"dist.debug"});
   expect_error({"--config", f, "--log.level", "loud"}, {"log.level", "'loud'"});
   expect_error({"--config", f, "--log.every_steps", "-1"}, {"log.every_steps"});
 }

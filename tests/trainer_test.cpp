@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "dist/solo_communicator.h"
 #include "test_util.h"
 #include "train/trainer.h"
 
@@ -23,11 +24,12 @@ class TrainerTest : public ::testing::Test {
   }
   testing::TempDir dir_;
   TrainConfig config_;
+  SoloCommunicator solo_;
 };
 
 TEST_F(TrainerTest, SmokeRunReducesTheLoss) {
   config_.train.epochs = 6;  // the seed model starts slowly: about 100 steps to learn this task
-  Trainer trainer(config_, load_dataset(config_.data));
+  Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
   const EvalResult before = trainer.evaluate(trainer.data().test);
   const auto results = trainer.fit(nullptr);
   ASSERT_EQ(results.size(), 6u);
@@ -44,7 +46,7 @@ TEST_F(TrainerTest, SameSeedSameLossesToTheBit) {
   std::vector<double> losses[2];
   std::vector<torch::Tensor> params[2];
   for (int run = 0; run < 2; ++run) {
-    Trainer trainer(config_, load_dataset(config_.data));
+    Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
     for (const auto& r : trainer.fit(nullptr)) {
       losses[run].push_back(r.train_loss);
       losses[run].push_back(r.test.loss);
@@ -57,16 +59,16 @@ TEST_F(TrainerTest, SameSeedSameLossesToTheBit) {
 }
 
 TEST_F(TrainerTest, OtherSeedOtherRun) {
-  Trainer a(config_, load_dataset(config_.data));
+  Trainer a(config_, load_dataset(config_.data), solo_, torch::kCPU);
   TrainConfig other = config_;
   other.train.seed = 43;
-  Trainer b(other, load_dataset(other.data));
+  Trainer b(other, load_dataset(other.data), solo_, torch::kCPU);
   EXPECT_NE(a.fit(nullptr).back().train_loss, b.fit(nullptr).back().train_loss);
 }
 
 TEST_F(TrainerTest, MaxStepsEndsTheRunAndMetricsAreWritten) {
   config_.train.max_steps = 30;  // one full epoch of 24 steps and 6 of the next
-  Trainer trainer(config_, load_dataset(config_.data));
+  Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
   MetricsWriter metrics(dir_.file("metrics.jsonl"));
   const auto results = trainer.fit(&metrics);
   EXPECT_EQ(trainer.step(), 30);
@@ -83,6 +85,30 @@ TEST_F(TrainerTest, MaxStepsEndsTheRunAndMetricsAreWritten) {
     }
   }
   EXPECT_EQ(lines, 2);
+}
+
+TEST_F(TrainerTest, AccumulatedMicroBatchesEqualOneBatch) {
+  // 2 micro-batches of 16 per step = 1 batch of 32: the same gradients up to float rounding.
+  config_.train.max_steps = 6;
+  config_.optim.name = "sgd";
+  TrainConfig accumulated = config_;
+  accumulated.train.batch_size = 16;
+  accumulated.train.accum_steps = 2;
+  Trainer a(config_, load_dataset(config_.data), solo_, torch::kCPU);
+  Trainer b(accumulated, load_dataset(accumulated.data), solo_, torch::kCPU);
+  a.fit(nullptr);
+  b.fit(nullptr);
+  EXPECT_EQ(a.step(), 6);
+  EXPECT_EQ(b.step(), 6);
+  const auto pa = a.model()->parameters(), pb = b.model()->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::allclose(pa[i], pb[i], 1e-4, 1e-6));
+}
+
+TEST_F(TrainerTest, GradientsLiveInOneFlatBuffer) {
+  config_.train.max_steps = 2;
+  Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
+  trainer.fit(nullptr);
+  EXPECT_TRUE(trainer.gradients().intact());
 }
 
 }  // namespace

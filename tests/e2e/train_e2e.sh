@@ -26,7 +26,7 @@ grep -q 'final test accuracy' "$run/train.log" || fail "train.log lacks the fina
 # The saved config.ini reproduces the run exactly (same seed, same machine).
 "$vit_train" --config "$run/config.ini" --run-dir "$work/rerun" > /dev/null 2>&1 \
   || fail "rerun from config.ini failed"
-strip() { sed 's/"images_per_s":[^,]*,"epoch_s":[^,]*,//' "$1"; }
+strip() { sed -E 's/"(images_per_s|epoch_s|allreduce_s)":[^,]*,//g' "$1"; }
 [ "$(strip "$run/metrics.jsonl")" = "$(strip "$work/rerun/metrics.jsonl")" ] \
   || fail "rerun from config.ini gave different losses"
 

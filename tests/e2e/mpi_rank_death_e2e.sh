@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# A rank that dies (kill -9 of rank 1 in the middle of training) ends the whole 2-rank job with a
+# non-zero exit and a message within a minute; no rank is left waiting in a collective.
+# Usage: mpi_rank_death_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
+set -euo pipefail
+vit_train=$1 make_data=$2 src=$3
+work=$(mktemp -d)
+job=""
+cleanup() { [ -z "$job" ] || kill -9 "$job" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+export VIT_TRAIN_BIN=$vit_train
+
+"$make_data" "$work/data" 512 128
+"$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$work/data" \
+  --run-dir "$work/run" --train.epochs 100000 --log.every_steps 1 > "$work/out.txt" 2>&1 &
+job=$!
+
+# Wait until training runs (rank 0 has logged steps), then find rank 1 by its MPI environment.
+for _ in $(seq 120); do
+  grep -q ' step 3 ' "$work/out.txt" 2>/dev/null && break
+  sleep 0.5
+done
+grep -q ' step 3 ' "$work/out.txt" || { cat "$work/out.txt"; fail "training did not start"; }
+victim=""
+for pid in $(pgrep -f -- "--run-dir $work/run"); do
+  if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
+    victim=$pid
+  fi
+done
+[ -n "$victim" ] || fail "rank 1 not found"
+kill -9 "$victim"
+killed_at=$SECONDS
+
+for _ in $(seq 60); do
+  kill -0 "$job" 2>/dev/null || break
+  sleep 1
+done
+if kill -0 "$job" 2>/dev/null; then
+  fail "job still running 60 s after rank 1 died (a hang)"
+fi
+set +e
+wait "$job"
+rc=$?
+set -e
+job=""
+elapsed=$((SECONDS - killed_at))
+[ "$rc" -ne 0 ] || fail "job exited 0 after a rank died"
+grep -Eiq 'rank 1|signal 9|killed' "$work/out.txt" || { tail -20 "$work/out.txt"; fail "no message"; }
+if pgrep -f -- "--run-dir $work/run" >/dev/null; then fail "a rank outlived the job"; fi
+echo "e2e rank death: job ended with status $rc ${elapsed} s after rank 1 was killed; ok"

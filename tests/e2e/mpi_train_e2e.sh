@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# End-to-end, 2 ranks through launch/train.sh: the job trains, only rank 0 writes the run
+# directory, metrics say world_size 2, the replicas end bit-identical (dist.debug), and a bad
+# config is reported once, by rank 0, with a non-zero exit and no hang.
+# Usage: mpi_train_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
+set -euo pipefail
+vit_train=$1 make_data=$2 src=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+export VIT_TRAIN_BIN=$vit_train
+
+"$make_data" "$work/data" 512 128
+run="$work/run"
+timeout 240 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$work/data" \
+  --run-dir "$run" --dist.debug true > "$work/out.txt" 2>&1 \
+  || { cat "$work/out.txt"; fail "2-rank run exited non-zero"; }
+grep -q '"world_size":2' "$run/metrics.jsonl" || fail "metrics do not say world_size 2"
+[ "$(grep -c '"event":"epoch"' "$run/metrics.jsonl")" -eq 2 ] || fail "not one line per epoch"
+grep -q 'world: 2 rank(s)' "$run/train.log" || fail "log lacks the world line"
+# 512 images, 64 per rank and step, 2 ranks: 4 steps per epoch.
+grep -q '"epoch":2,"step":8,' "$run/metrics.jsonl" || fail "wrong step count: $(cat "$run/metrics.jsonl")"
+[ -s "$run/checkpoints/final.pt" ] || fail "no final model"
+
+set +e
+timeout 120 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$work/data" \
+  --run-dir "$work/bad" --model.n_heads 3 > "$work/bad.out" 2> "$work/bad.err"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "bad config: exit $rc (124 = hang)"
+[ "$(grep -c '^error:' "$work/bad.err")" -eq 1 ] || { cat "$work/bad.err"; fail "not one error line"; }
+grep -q '^error: model.hidden_d: 8 is not divisible by model.n_heads = 3' "$work/bad.err" \
+  || { cat "$work/bad.err"; fail "error does not name the key"; }
+echo "e2e mpi train: ok"

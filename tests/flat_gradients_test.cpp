@@ -1,0 +1,40 @@
+// FlatGradients: gradients are views into one buffer and stay there through backward passes;
+// flatten/unflatten round-trip a module's state.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "train/flat_gradients.h"
+
+namespace vit {
+namespace {
+
+TEST(FlatGradients, BackwardAccumulatesIntoTheBuffer) {
+  torch::nn::Linear layer(3, 2);
+  FlatGradients grads(layer->parameters());
+  EXPECT_EQ(grads.buffer().numel(), 3 * 2 + 2);
+  EXPECT_TRUE(grads.intact());
+  const auto x = torch::ones({4, 3});
+  layer->forward(x).sum().backward();
+  EXPECT_TRUE(grads.intact());
+  // d(sum)/d(bias) = 4 per output; bias follows the weight in the buffer.
+  EXPECT_TRUE(torch::equal(grads.buffer().narrow(0, 6, 2), torch::full({2}, 4.0f)));
+  layer->forward(x).sum().backward();  // accumulates in place
+  EXPECT_TRUE(torch::equal(layer->bias.grad(), torch::full({2}, 8.0f)));
+  grads.zero();
+  EXPECT_EQ(layer->weight.grad().abs().sum().item<float>(), 0.0f);
+  // Changing the buffer changes the gradients the optimizer will read.
+  grads.buffer().fill_(0.5f);
+  EXPECT_TRUE(torch::equal(layer->weight.grad(), torch::full({2, 3}, 0.5f)));
+}
+
+TEST(FlatGradients, StateRoundTrip) {
+  torch::nn::Linear a(3, 2), b(3, 2);
+  auto pa = a->parameters(), pb = b->parameters();
+  const auto flat = flatten_state(pa);
+  EXPECT_EQ(flat.numel(), 8);
+  unflatten_state(flat, pb);
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+}
+
+}  // namespace
+}  // namespace vit
