@@ -36,6 +36,10 @@ class Communicator {
   virtual std::vector<uint64_t> all_gather(uint64_t value) = 0;
 
   virtual void barrier() = 0;
+
+  // Blocks the host until the collectives enqueued so far are complete. A no-op for back ends
+  // whose calls complete before they return (MPI); NCCL enforces dist.timeout_s here.
+  virtual void synchronize() {}
 };
 
 }  // namespace vit

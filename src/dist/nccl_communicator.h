@@ -47,7 +47,7 @@ class NcclCommunicator : public Communicator {
 
   // Blocks the host until every collective enqueued so far has completed. After `timeout_s`
   // seconds, or on an asynchronous NCCL error, aborts the communicator and throws vit::Error.
-  void synchronize();
+  void synchronize() override;
 
  private:
   struct EventDeleter {

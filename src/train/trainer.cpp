@@ -76,6 +76,9 @@ torch::Tensor Trainer::train_step(const torch::Tensor& indices) {
   }
   const auto start = Clock::now();
   comm_.all_reduce_mean(grads_->buffer());  // the one collective of the step
+  // Waits for it with dist.timeout_s (NCCL): a dead peer ends in an error here instead of a host
+  // that keeps queueing kernels behind a collective that never finishes.
+  comm_.synchronize();
   allreduce_s_ += seconds_since(start);
   optimizer_->step();
   ++step_;
