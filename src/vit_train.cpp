@@ -11,11 +11,13 @@
 #include "data/dataset.h"
 #include "dist/device.h"
 #include "dist/mpi_context.h"
+#include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/signals.h"
 #include "util/threads.h"
 
 namespace {
@@ -82,6 +84,16 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   }
 
   vit::Trainer trainer(config, std::move(data), *comm, device);
+  const vit::CheckpointDir checkpoints(vit::RunDir{config.run_dir}.checkpoints());
+  const std::string resumed_from = trainer.resume(config.resume, checkpoints);
+  if (!resumed_from.empty()) {
+    const vit::TrainState& state = trainer.state();
+    spdlog::info("resumed from {}: step {}, epoch {}, {} samples into the epoch", resumed_from,
+                 state.step, state.epoch + 1, state.epoch_position);
+    if (leader) vit::drop_lines_after_step(run_dir->metrics(), state.step);
+  } else if (config.resume == "auto") {
+    spdlog::info("resume auto: no checkpoint in {}, starting fresh", checkpoints.dir());
+  }
   spdlog::info("model: {} parameters; {} steps per epoch, {} images per step and rank "
                "(global batch {})",
                vit::count_parameters(*trainer.model()), trainer.steps_per_epoch(),
@@ -89,7 +101,15 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
                config.train.batch_size * config.train.accum_steps * mpi.world_size());
   std::unique_ptr<vit::MetricsWriter> metrics;
   if (leader) metrics = std::make_unique<vit::MetricsWriter>(run_dir->metrics());
-  const auto results = trainer.fit(metrics.get());
+  const vit::StopSignals signals;  // from here on SIGTERM/SIGUSR1 end in a checkpoint
+  const vit::FitResult fit = trainer.fit(metrics.get(), leader ? &checkpoints : nullptr);
+  if (fit.stopped) {
+    spdlog::warn("stopped by signal {} at step {} after writing a checkpoint; exit status {} "
+                 "(continue with --resume auto)",
+                 vit::StopSignals::received(), trainer.step(), vit::kStoppedExitCode);
+    return vit::kStoppedExitCode;
+  }
+  const auto& results = fit.epochs;
 
   if (leader) {
     vit::save_model(trainer.model(), run_dir->final_model());

@@ -52,6 +52,9 @@ void visit_fields(Config& c, Visit&& v) {
   v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank>)");
   v("dist.timeout_s", c.dist.timeout_s, "seconds before a stuck collective aborts the job");
   v("dist.debug", c.dist.debug, "check bit-identical replicas after each epoch (true | false)");
+  v("checkpoint.every_steps", c.checkpoint.every_steps, "also checkpoint every N steps (0: off)");
+  v("checkpoint.keep_last", c.checkpoint.keep_last, "keep the newest N checkpoints");
+  v("checkpoint.keep_every", c.checkpoint.keep_every, "keep checkpoints of steps divisible by N");
   v("log.level", c.log.level, "trace | debug | info | warn | error");
   v("log.every_steps", c.log.every_steps, "a progress line every N steps (0: off)");
 }
@@ -110,7 +113,9 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
   general.add_options()("help,h", "print this help and exit")(
       "config", po::value(&config.config_file), "INI file with config keys")(
       "run-dir", po::value(&config.run_dir)->default_value(config.run_dir),
-      "folder for config.ini, metrics.jsonl, the log and checkpoints");
+      "folder for config.ini, metrics.jsonl, the log and checkpoints")(
+      "resume", po::value(&config.resume)->default_value(config.resume),
+      "none (fresh run), auto (newest complete checkpoint of --run-dir, else fresh) or a path");
   po::options_description keys = make_options(config);
   po::options_description all;
   all.add(general).add(keys);
@@ -124,7 +129,8 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
     VIT_FAIL("command line: ", e.what());
   }
   if (vm.count("help")) {
-    help_out << "usage: vit-train [--config FILE] [--run-dir DIR] [--section.key VALUE ...]\n\n"
+    help_out << "usage: vit-train [--config FILE] [--run-dir DIR] [--resume none|auto|PATH]\n"
+             << "                 [--section.key VALUE ...]\n\n"
              << general << "\n"
              << keys << "\n";
     result.help = true;
@@ -193,6 +199,17 @@ void validate(TrainConfig& c) {
   check_one_of(c.dist.backend, "dist.backend", {"auto", "mpi", "nccl"});
   check_one_of(c.dist.device, "dist.device", {"auto", "cpu", "cuda"});
   VIT_CHECK(c.dist.timeout_s > 0, "dist.timeout_s: must be > 0, got ", c.dist.timeout_s);
+
+  check_non_negative(c.checkpoint.every_steps, "checkpoint.every_steps");
+  check_positive(c.checkpoint.keep_last, "checkpoint.keep_last");
+  check_non_negative(c.checkpoint.keep_every, "checkpoint.keep_every");
+  VIT_CHECK(!c.resume.empty(), "--resume: must be none, auto or a checkpoint path");
+  const auto marker = std::filesystem::path(c.run_dir) / "checkpoints" / "LATEST";
+  VIT_CHECK(c.resume != "none" || !std::filesystem::exists(marker), "--resume none: ", c.run_dir,
+            " already holds checkpoints of an earlier run; continue it with --resume auto, or "
+            "choose another --run-dir");
+  VIT_CHECK(c.resume == "none" || c.resume == "auto" || std::filesystem::is_regular_file(c.resume),
+            "--resume: ", c.resume, ": no such checkpoint file");
 
   VIT_CHECK(is_log_level(c.log.level), "log.level: unknown value '", c.log.level,
             "' (allowed: trace, debug, info, warn, error)");

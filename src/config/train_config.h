@@ -58,6 +58,12 @@ struct DistConfig {
   bool debug = false;            // check after each epoch that all replicas are bit-identical
 };
 
+struct CheckpointConfig {
+  int64_t every_steps = 0;  // also every N steps (0: only at epoch ends, the end and on signals)
+  int64_t keep_last = 3;    // keep the newest N checkpoints
+  int64_t keep_every = 0;   // and keep those whose step is a multiple of N for good (0: none)
+};
+
 struct LogConfig {
   std::string level = "info";  // trace | debug | info | warn | error
   int64_t every_steps = 100;   // a progress line every N steps (0: off)
@@ -69,10 +75,12 @@ struct TrainConfig {
   TrainLoopConfig train;
   DataConfig data;
   DistConfig dist;
+  CheckpointConfig checkpoint;
   LogConfig log;
 
   std::string config_file;  // the INI file it was read from ("" if none)
   std::string run_dir = "runs/latest";
+  std::string resume = "none";  // none | auto | PATH of a checkpoint (--resume)
 
   // Every key with its resolved value, in a stable order (for the start-up table and config.ini).
   std::vector<std::pair<std::string, std::string>> entries() const;

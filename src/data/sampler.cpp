@@ -1,5 +1,6 @@
 #include "data/sampler.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "util/error.h"
@@ -48,12 +49,19 @@ std::vector<int64_t> DistributedSampler::permutation(int64_t epoch) const {
   return perm;
 }
 
-torch::Tensor DistributedSampler::indices(int64_t epoch) const {
+int64_t DistributedSampler::remaining_per_rank(int64_t start) const {
+  if (start <= 0) return per_rank_;
+  return start >= size_ ? 0 : (size_ - start + world_size_ - 1) / world_size_;
+}
+
+torch::Tensor DistributedSampler::indices(int64_t epoch, int64_t start) const {
   const auto perm = permutation(epoch);
-  auto out = torch::empty({per_rank_}, torch::kLong);
+  const int64_t count = remaining_per_rank(start);
+  const int64_t first = std::max<int64_t>(0, start);
+  auto out = torch::empty({count}, torch::kLong);
   auto* p = out.data_ptr<int64_t>();
-  for (int64_t i = 0; i < per_rank_; ++i) {
-    p[i] = perm[static_cast<size_t>((rank_ + i * world_size_) % size_)];  // wraps at the tail
+  for (int64_t i = 0; i < count; ++i) {
+    p[i] = perm[static_cast<size_t>((first + rank_ + i * world_size_) % size_)];  // wraps at the tail
   }
   return out;
 }

@@ -18,11 +18,16 @@ class DistributedSampler {
  public:
   DistributedSampler(int64_t dataset_size, int rank, int world_size, int64_t seed);
 
-  // This rank's sample indices for the epoch, in training order.
-  torch::Tensor indices(int64_t epoch) const;
+  // This rank's sample indices for the epoch, in training order, from global position `start`
+  // of the epoch's permutation on (a resumed run: the positions before were trained on already,
+  // possibly by a different number of ranks). Rank r takes start + r, start + r + N, ...
+  torch::Tensor indices(int64_t epoch, int64_t start = 0) const;
 
   // Samples per rank and epoch (the same on every rank).
   int64_t per_rank() const { return per_rank_; }
+
+  // Samples per rank left in an epoch from global position `start`.
+  int64_t remaining_per_rank(int64_t start) const;
 
   // The global permutation of the epoch (exposed for tests).
   std::vector<int64_t> permutation(int64_t epoch) const;

@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <regex>
 
+#include "util/atomic_file.h"
 #include "util/error.h"
 
 namespace vit {
@@ -53,6 +55,23 @@ JsonLine& JsonLine::add(const std::string& key, double value) {
 JsonLine& JsonLine::add(const std::string& key, int64_t value) {
   add_raw(key, std::to_string(value));
   return *this;
+}
+
+void drop_lines_after_step(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  static const std::regex step_field(R"("step":(\d+))");
+  std::string kept, line;
+  bool dropped = false;
+  while (std::getline(in, line)) {
+    std::smatch match;
+    if (std::regex_search(line, match, step_field) && std::stoll(match[1]) > step) {
+      dropped = true;
+    } else {
+      kept += line + "\n";
+    }
+  }
+  if (dropped) write_text_atomically(path, kept);
 }
 
 MetricsWriter::MetricsWriter(const std::string& path) : path_(path), out_(path, std::ios::app) {

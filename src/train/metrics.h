@@ -26,6 +26,10 @@ class JsonLine {
 // JSON string literal of `text`, quotes included.
 std::string json_quote(const std::string& text);
 
+// Removes the lines of `path` whose "step" is beyond `step` (atomically), so that a run resumed
+// from the checkpoint of `step` does not write lines that are already there twice.
+void drop_lines_after_step(const std::string& path, int64_t step);
+
 class MetricsWriter {
  public:
   // Opens `path` for appending; throws vit::Error naming it when that fails.

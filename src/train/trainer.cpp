@@ -6,6 +6,7 @@
 
 #include "dist/replicas.h"
 #include "train/optimizer.h"
+#include "util/signals.h"
 #include "util/error.h"
 
 namespace vit {
@@ -51,6 +52,7 @@ Trainer::Trainer(const TrainConfig& config, Dataset data, Communicator& comm, to
       data_{to_device(data.train, device), to_device(data.test, device), data.source},
       model_(build_model(config, data_, device)),
       sampler_(data_.train.size(), comm.rank(), comm.world_size(), config.train.seed) {
+  state_.world_size = comm.world_size();
   broadcast_module(*model_, comm_);
   grads_ = std::make_unique<FlatGradients>(model_->parameters());
   optimizer_ = make_optimizer(optim_, model_->parameters());
@@ -81,7 +83,7 @@ torch::Tensor Trainer::train_step(const torch::Tensor& indices) {
   comm_.synchronize();
   allreduce_s_ += seconds_since(start);
   optimizer_->step();
-  ++step_;
+  ++state_.step;
   return loss_sum;
 }
 
@@ -114,49 +116,121 @@ EvalResult Trainer::evaluate(const Split& split) {
   return result;
 }
 
-std::vector<EpochResult> Trainer::fit(MetricsWriter* metrics) {
+std::string Trainer::resume(const std::string& mode, const CheckpointDir& checkpoints) {
+  if (mode == "none") return "";  // validate() made sure no earlier run is in the way
+  std::vector<std::string> candidates;
+  if (mode == "auto") {
+    candidates = checkpoints.candidates();
+  } else {
+    candidates = {mode};
+  }
+  for (const auto& path : candidates) {
+    try {
+      state_ = read_checkpoint(path, model_, *optimizer_, config_);
+    } catch (const CorruptCheckpoint& e) {
+      if (mode != "auto") throw;
+      spdlog::warn("resume: {}; falling back to the previous checkpoint", e.what());
+      continue;
+    }
+    if (state_.world_size != comm_.world_size()) {
+      spdlog::warn("resume: {} was written by {} rank(s), this job has {}: training continues "
+                   "from the same sample position with the shards recomputed",
+                   path, state_.world_size, comm_.world_size());
+    }
+    state_.world_size = comm_.world_size();
+    return path;
+  }
+  VIT_CHECK(candidates.empty(), "resume: no readable checkpoint in ", checkpoints.dir());
+  return "";
+}
+
+void Trainer::save(const CheckpointDir* checkpoints, double local_loss, int64_t local_images) {
+  TrainState state = state_;
+  state.epoch_loss_sum = comm_.sum(local_loss);
+  state.epoch_images = comm_.sum(local_images);
+  if (checkpoints != nullptr) {
+    const auto start = Clock::now();
+    write_checkpoint(checkpoints->path_for(state.step), model_, *optimizer_, state, config_);
+    checkpoints->commit(state.step, config_.checkpoint.keep_last, config_.checkpoint.keep_every);
+    spdlog::info("checkpoint {} written in {:.3f} s", checkpoints->path_for(state.step),
+                 seconds_since(start));
+  }
+  comm_.barrier();  // the other ranks wait only as long as the write lasts
+}
+
+FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints) {
   const TrainLoopConfig& train = config_.train;
-  const int64_t per_epoch = steps_per_epoch();
-  const int64_t samples_per_step = train.batch_size * train.accum_steps;
-  int64_t total_steps = per_epoch * train.epochs;
+  const int world = comm_.world_size();
+  const int64_t per_rank_step = train.batch_size * train.accum_steps;
+  const auto steps_from = [&](int64_t position) {
+    return (sampler_.remaining_per_rank(position) + per_rank_step - 1) / per_rank_step;
+  };
+  // Steps of the whole run as this world size sees it (a resumed run on another number of ranks
+  // recomputes it, so the schedule ends where the data ends).
+  int64_t total_steps = state_.step;
+  if (state_.epoch < train.epochs) {
+    total_steps += steps_from(state_.epoch_position) +
+                   steps_per_epoch() * (train.epochs - state_.epoch - 1);
+  }
   if (train.max_steps > 0) total_steps = std::min(total_steps, train.max_steps);
 
-  std::vector<EpochResult> results;
+  FitResult fit;
   model_->train();
-  for (int64_t epoch = 0; epoch < train.epochs && step_ < total_steps; ++epoch) {
-    const auto order = sampler_.indices(epoch).to(device_);
+  while (state_.epoch < train.epochs && state_.step < total_steps) {
+    const int64_t epoch = state_.epoch;
+    const auto order = sampler_.indices(epoch, state_.epoch_position).to(device_);
+    const int64_t steps = steps_from(state_.epoch_position);
     const auto start = Clock::now();
     allreduce_s_ = 0;
-    auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
-    int64_t images = 0;
+    // This rank's share of the epoch's loss and images; rank 0 carries what a checkpoint of a
+    // partly done epoch recorded for all ranks.
+    const bool carries = comm_.rank() == 0;
+    auto loss_sum = torch::full({}, carries ? state_.epoch_loss_sum : 0.0,
+                                torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+    int64_t images = carries ? state_.epoch_images : 0;
+    int64_t session_images = 0;
     auto window_start = start;
     int64_t window_images = 0;
-    for (int64_t b = 0; b < per_epoch && step_ < total_steps; ++b) {
-      const int64_t first = b * samples_per_step;
-      const int64_t count = std::min(samples_per_step, order.size(0) - first);
-      const double lr = learning_rate(optim_, step_, total_steps);
+    bool stop = false;
+    int64_t b = 0;
+    for (; b < steps && state_.step < total_steps && !stop; ++b) {
+      const int64_t first = b * per_rank_step;
+      const int64_t count = std::min(per_rank_step, order.size(0) - first);
+      const double lr = learning_rate(optim_, state_.step, total_steps);
       set_learning_rate(*optimizer_, lr);
       auto step_loss = train_step(order.narrow(/*dim=*/0, first, count));
       loss_sum += step_loss;
       images += count;
+      session_images += count;
       window_images += count;
-      if (config_.log.every_steps > 0 && step_ % config_.log.every_steps == 0) {
+      state_.epoch_position += count * world;
+      if (config_.log.every_steps > 0 && state_.step % config_.log.every_steps == 0) {
         const double window_s = seconds_since(window_start);
         spdlog::info("epoch {}/{} step {} ({}/{}) loss {:.4f} lr {:.3g} {:.0f} img/s", epoch + 1,
-                     train.epochs, step_, b + 1, per_epoch,
+                     train.epochs, state_.step, b + 1, steps,
                      step_loss.item<double>() / static_cast<double>(count), lr,
-                     static_cast<double>(window_images * comm_.world_size()) / window_s);
+                     static_cast<double>(window_images * world) / window_s);
         window_start = Clock::now();
         window_images = 0;
       }
+      // All ranks learn of a signal that reached any of them at the same step.
+      stop = comm_.max(int64_t{StopSignals::received()}) != 0;
+      const bool periodic = config_.checkpoint.every_steps > 0 &&
+                            state_.step % config_.checkpoint.every_steps == 0;
+      if (stop || periodic) save(checkpoints, loss_sum.item<double>(), images);
+    }
+    if (stop) {
+      spdlog::warn("stop signal received: checkpoint written at step {}, stopping", state_.step);
+      fit.stopped = true;
+      return fit;
     }
     EpochResult result;
     result.epoch = epoch + 1;
-    result.step = step_;
+    result.step = state_.step;
     result.epoch_s = seconds_since(start);
     result.allreduce_s = allreduce_s_;
     const int64_t all_images = comm_.sum(images);
-    result.images_per_s = static_cast<double>(all_images) / result.epoch_s;
+    result.images_per_s = static_cast<double>(comm_.sum(session_images)) / result.epoch_s;
     result.train_loss = comm_.sum(loss_sum.item<double>()) / static_cast<double>(all_images);
     result.test = evaluate(data_.test);
     if (config_.dist.debug) {
@@ -180,12 +254,21 @@ std::vector<EpochResult> Trainer::fit(MetricsWriter* metrics) {
                          .add("images_per_s", result.images_per_s)
                          .add("epoch_s", result.epoch_s)
                          .add("allreduce_s", result.allreduce_s)
-                         .add("world_size", comm_.world_size())
-                         .add("lr", learning_rate(optim_, step_ - 1, total_steps)));
+                         .add("world_size", world)
+                         .add("lr", learning_rate(optim_, state_.step - 1, total_steps)));
     }
-    results.push_back(result);
+    fit.epochs.push_back(result);
+    if (b == steps) {  // the epoch is complete (train.max_steps may end one early)
+      state_.epoch = epoch + 1;
+      state_.epoch_position = 0;
+      state_.epoch_loss_sum = 0;
+      state_.epoch_images = 0;
+      save(checkpoints, 0.0, 0);
+    } else {
+      save(checkpoints, loss_sum.item<double>(), images);
+    }
   }
-  return results;
+  return fit;
 }
 
 }  // namespace vit

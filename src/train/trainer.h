@@ -15,6 +15,7 @@
 #include "data/sampler.h"
 #include "dist/communicator.h"
 #include "model/vit.h"
+#include "train/checkpoint.h"
 #include "train/flat_gradients.h"
 #include "train/metrics.h"
 
@@ -37,15 +38,31 @@ struct EpochResult {
   double allreduce_s = 0;   // part of epoch_s spent in the gradient all-reduce (this rank)
 };
 
+struct FitResult {
+  std::vector<EpochResult> epochs;  // the epochs finished in this session
+  bool stopped = false;             // ended early by a stop signal (a checkpoint was written)
+};
+
 class Trainer {
  public:
   // Builds the model from config.model (seeded by train.seed) for the data's image shape on
   // `device`, and makes every replica equal to rank 0's. `comm` must outlive the trainer.
   Trainer(const TrainConfig& config, Dataset data, Communicator& comm, torch::Device device);
 
-  // Runs train.epochs epochs (fewer when train.max_steps ends it), evaluating after each one.
-  // Writes epoch lines to `metrics` when it is not null (rank 0 only).
-  std::vector<EpochResult> fit(MetricsWriter* metrics);
+  // Continues from a checkpoint according to `mode` (config.resume): "none" starts fresh, "auto"
+  // takes the newest readable complete checkpoint (falling back past damaged ones, with a
+  // warning) or starts fresh, anything else is the path of a checkpoint. Returns the file used
+  // ("" for a fresh start). Every rank reads the same file.
+  std::string resume(const std::string& mode, const CheckpointDir& checkpoints);
+
+  // Trains until train.epochs are done (or train.max_steps), evaluating after each epoch.
+  // Writes epoch lines to `metrics` and checkpoints to `checkpoints` when they are not null (rank
+  // 0 passes them). Stops early, after a checkpoint, when a stop signal reached any rank.
+  FitResult fit(MetricsWriter* metrics, const CheckpointDir* checkpoints = nullptr);
+
+  // Writes a checkpoint of the current state (rank 0, into `checkpoints`) while the others wait;
+  // collective. `local_loss` and `local_images`: this rank's part of the epoch so far.
+  void save(const CheckpointDir* checkpoints, double local_loss, int64_t local_images);
 
   // One optimizer step over the micro-batches of `indices` (this rank's samples of the step, at
   // most accum_steps * batch_size): local forward/backward per micro-batch, one all-reduce, one
@@ -57,7 +74,8 @@ class Trainer {
 
   VisionTransformer& model() { return model_; }
   const Dataset& data() const { return data_; }
-  int64_t step() const { return step_; }
+  int64_t step() const { return state_.step; }
+  const TrainState& state() const { return state_; }
   int64_t steps_per_epoch() const;
   torch::Device device() const { return device_; }
   const FlatGradients& gradients() const { return *grads_; }
@@ -72,7 +90,7 @@ class Trainer {
   std::unique_ptr<FlatGradients> grads_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   DistributedSampler sampler_;
-  int64_t step_ = 0;
+  TrainState state_;
   double allreduce_s_ = 0;  // accumulated time in all_reduce_mean
 };
 

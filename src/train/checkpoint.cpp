@@ -1,0 +1,226 @@
+#include "train/checkpoint.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "util/atomic_file.h"
+#include "util/error.h"
+
+namespace vit {
+namespace fs = std::filesystem;
+
+namespace {
+
+// CRC-32 of the exact bytes of the model's parameters and buffers: the zip container checks its
+// own structure, this catches damaged tensor data.
+int64_t state_crc(const torch::nn::Module& module) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  auto add = [&](const torch::Tensor& t) {
+    const auto host = t.detach().to(torch::kCPU).contiguous();
+    crc = crc32(crc, static_cast<const Bytef*>(host.data_ptr()),
+                static_cast<uInt>(host.numel() * host.element_size()));
+  };
+  for (const auto& p : module.parameters()) add(p);
+  for (const auto& b : module.buffers()) add(b);
+  return static_cast<int64_t>(crc);
+}
+
+// The config keys that shape the model: a checkpoint only fits a model built with the same ones.
+std::vector<std::pair<std::string, std::string>> shape_keys(const TrainConfig& config) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& entry : config.entries()) {
+    if (entry.first.rfind("model.", 0) == 0) out.push_back(entry);
+  }
+  return out;
+}
+
+int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key) {
+  c10::IValue value;
+  archive.read(key, value);
+  return value.toInt();
+}
+
+// Optimizer state is read onto the CPU; a model on a GPU needs it beside its parameters.
+void move_optimizer_state(torch::optim::Optimizer& optimizer, torch::Device device) {
+  if (device.is_cpu()) return;
+  for (auto& entry : optimizer.state()) {
+    auto* state = entry.second.get();
+    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(state)) {
+      adam->exp_avg(adam->exp_avg().to(device));
+      adam->exp_avg_sq(adam->exp_avg_sq().to(device));
+      if (adam->max_exp_avg_sq().defined()) adam->max_exp_avg_sq(adam->max_exp_avg_sq().to(device));
+    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(state)) {
+      adamw->exp_avg(adamw->exp_avg().to(device));
+      adamw->exp_avg_sq(adamw->exp_avg_sq().to(device));
+      if (adamw->max_exp_avg_sq().defined()) {
+        adamw->max_exp_avg_sq(adamw->max_exp_avg_sq().to(device));
+      }
+    } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(state)) {
+      if (sgd->momentum_buffer().defined()) sgd->momentum_buffer(sgd->momentum_buffer().to(device));
+    }
+  }
+}
+
+// Tests pause here (VIT_TEST_CHECKPOINT_DELAY_MS) to kill a rank in the middle of a write.
+void test_delay() {
+  if (const char* ms = std::getenv("VIT_TEST_CHECKPOINT_DELAY_MS")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(ms)));
+  }
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, VisionTransformer& model,
+                      torch::optim::Optimizer& optimizer, const TrainState& state,
+                      const TrainConfig& config) {
+  torch::serialize::OutputArchive archive;
+  archive.write("format", c10::IValue(kCheckpointFormat));
+  archive.write("step", c10::IValue(state.step));
+  archive.write("epoch", c10::IValue(state.epoch));
+  archive.write("epoch_position", c10::IValue(state.epoch_position));
+  archive.write("epoch_loss_sum", c10::IValue(state.epoch_loss_sum));
+  archive.write("epoch_images", c10::IValue(state.epoch_images));
+  archive.write("world_size", c10::IValue(state.world_size));
+  archive.write("seed", c10::IValue(config.train.seed));
+  for (const auto& [key, value] : shape_keys(config)) archive.write("config/" + key, value);
+  archive.write("model_crc", c10::IValue(state_crc(*model)));
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state(), /*is_buffer=*/true);
+  for (const auto& item : model->named_parameters()) {
+    archive.write("model/" + item.key(), item.value().detach().to(torch::kCPU));
+  }
+  for (const auto& item : model->named_buffers()) {
+    archive.write("model/" + item.key(), item.value().to(torch::kCPU), /*is_buffer=*/true);
+  }
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer.save(optimizer_archive);
+  archive.write("optimizer", optimizer_archive);
+  replace_file_atomically(path, [&](const std::string& temp) {
+    archive.save_to(temp);
+    test_delay();
+  });
+}
+
+TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
+                           torch::optim::Optimizer& optimizer, const TrainConfig& config) {
+  VIT_CHECK(fs::is_regular_file(path), path, ": no such checkpoint");
+  torch::serialize::InputArchive archive;
+  TrainState state;
+  int64_t format = 0;
+  try {
+    archive.load_from(path);
+    format = read_int(archive, "format");
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    throw CorruptCheckpoint(path + ": not a readable checkpoint (truncated or corrupt): " +
+                            what.substr(0, what.find('\n')));
+  }
+  VIT_CHECK(format == kCheckpointFormat, path, ": checkpoint format ", format,
+            " is not the supported format ", kCheckpointFormat);
+
+  std::string differing;
+  for (const auto& [key, value] : shape_keys(config)) {
+    c10::IValue stored;
+    const std::string have = archive.try_read("config/" + key, stored) && stored.isString()
+                                 ? stored.toStringRef()
+                                 : "(missing)";
+    if (have != value) {
+      differing += (differing.empty() ? "" : ", ") + key + " (checkpoint " + have + ", config " +
+                   value + ")";
+    }
+  }
+  VIT_CHECK(differing.empty(), path, ": the checkpoint's model has another shape: ", differing);
+
+  try {
+    state.step = read_int(archive, "step");
+    state.epoch = read_int(archive, "epoch");
+    state.epoch_position = read_int(archive, "epoch_position");
+    c10::IValue loss;
+    archive.read("epoch_loss_sum", loss);
+    state.epoch_loss_sum = loss.toDouble();
+    state.epoch_images = read_int(archive, "epoch_images");
+    state.world_size = read_int(archive, "world_size");
+    // Copied into the existing tensors, so they keep their device and the gradient views.
+    torch::NoGradGuard no_grad;
+    for (auto& item : model->named_parameters()) {
+      torch::Tensor stored;
+      archive.read("model/" + item.key(), stored);
+      VIT_CHECK(stored.sizes() == item.value().sizes(), "model/", item.key(), " has shape ",
+                stored.sizes(), ", the model ", item.value().sizes());
+      item.value().copy_(stored);
+    }
+    for (auto& item : model->named_buffers()) {
+      torch::Tensor stored;
+      archive.read("model/" + item.key(), stored, /*is_buffer=*/true);
+      item.value().copy_(stored);
+    }
+    torch::serialize::InputArchive optimizer_archive;
+    archive.read("optimizer", optimizer_archive);
+    optimizer.load(optimizer_archive);
+    move_optimizer_state(optimizer, model->parameters().front().device());
+    torch::Tensor rng;
+    archive.read("rng", rng, /*is_buffer=*/true);
+    at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: shares the state
+    generator.set_state(rng);
+    VIT_CHECK(read_int(archive, "model_crc") == state_crc(*model), "model data checksum mismatch");
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    throw CorruptCheckpoint(path + ": damaged checkpoint: " + what.substr(0, what.find('\n')));
+  }
+  return state;
+}
+
+std::string CheckpointDir::path_for(int64_t step) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "step-%08lld.pt", static_cast<long long>(step));
+  return (fs::path(dir_) / name).string();
+}
+
+std::vector<int64_t> CheckpointDir::steps() const {
+  std::vector<int64_t> out;
+  std::error_code ec;
+  static const std::regex pattern(R"(step-(\d{8,})\.pt)");
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    std::smatch match;
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, match, pattern)) out.push_back(std::stoll(match[1]));
+  }
+  std::sort(out.rbegin(), out.rend());
+  return out;
+}
+
+void CheckpointDir::commit(int64_t step, int64_t keep_last, int64_t keep_every) const {
+  write_text_atomically((fs::path(dir_) / "LATEST").string(),
+                        fs::path(path_for(step)).filename().string() + "\n");
+  int64_t newer = 0;  // checkpoints newer than s
+  for (int64_t s : steps()) {  // newest first
+    const bool recent = newer++ < keep_last;
+    const bool milestone = keep_every > 0 && s % keep_every == 0;
+    if (s == step || recent || milestone) continue;
+    std::error_code ignored;
+    fs::remove(path_for(s), ignored);
+  }
+}
+
+std::vector<std::string> CheckpointDir::candidates() const {
+  std::vector<std::string> out;
+  std::ifstream latest(fs::path(dir_) / "LATEST");
+  std::string name;
+  if (latest && std::getline(latest, name) && !name.empty() &&
+      fs::is_regular_file(fs::path(dir_) / name)) {
+    out.push_back((fs::path(dir_) / name).string());
+  }
+  for (int64_t s : steps()) {
+    const std::string path = path_for(s);
+    if (out.empty() || path != out.front()) out.push_back(path);
+  }
+  return out;
+}
+
+}  // namespace vit

@@ -1,0 +1,70 @@
+// Checkpoints: everything needed to continue a run exactly where it stopped. Rank 0 writes them
+// into <run dir>/checkpoints/step-<step>.pt atomically (temporary file, fsync, rename, fsync of
+// the folder), then points the LATEST marker at the new file, then prunes old ones. A crash at
+// any moment leaves the previous complete checkpoint and a marker that names a complete file.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/train_config.h"
+#include "model/vit.h"
+#include "util/error.h"
+
+namespace vit {
+
+constexpr int64_t kCheckpointFormat = 1;
+
+// Where a run stands. Positions count samples of the epoch's permutation consumed by all ranks
+// together, so that a run can resume on another number of ranks from the same place.
+struct TrainState {
+  int64_t step = 0;            // optimizer steps done
+  int64_t epoch = 0;           // 0-based epoch in progress (== train.epochs when done)
+  int64_t epoch_position = 0;  // samples of the epoch's permutation already trained on
+  double epoch_loss_sum = 0;   // summed training loss of those samples, all ranks
+  int64_t epoch_images = 0;    // number of those samples, all ranks
+  int64_t world_size = 1;      // ranks of the run that wrote the checkpoint
+};
+
+// A checkpoint that cannot be read: truncated, corrupt, or not a checkpoint. --resume auto falls
+// back to an older checkpoint on this error, and only on this one.
+class CorruptCheckpoint : public Error {
+ public:
+  using Error::Error;
+};
+
+// Writes the checkpoint file (atomically) at `path`.
+void write_checkpoint(const std::string& path, VisionTransformer& model,
+                      torch::optim::Optimizer& optimizer, const TrainState& state,
+                      const TrainConfig& config);
+
+// Loads the checkpoint at `path` into `model` and `optimizer` and returns its state. Throws
+// CorruptCheckpoint naming the file when it cannot be read, and vit::Error listing the keys when
+// the model it holds has another shape than config.model.
+TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
+                           torch::optim::Optimizer& optimizer, const TrainConfig& config);
+
+// The checkpoints/ folder of a run directory.
+class CheckpointDir {
+ public:
+  explicit CheckpointDir(std::string dir) : dir_(std::move(dir)) {}
+
+  const std::string& dir() const { return dir_; }
+  std::string path_for(int64_t step) const;
+
+  // Marks the checkpoint of `step` as the newest complete one, then removes those that neither
+  // are among the newest `keep_last` nor have a step that is a multiple of `keep_every`.
+  void commit(int64_t step, int64_t keep_last, int64_t keep_every) const;
+
+  // Complete checkpoints, newest first: the one LATEST names, then the others by step.
+  std::vector<std::string> candidates() const;
+
+ private:
+  std::vector<int64_t> steps() const;
+  std::string dir_;
+};
+
+}  // namespace vit
