@@ -31,7 +31,7 @@ TEST_F(TrainerTest, SmokeRunReducesTheLoss) {
   config_.train.epochs = 6;  // the seed model starts slowly: about 100 steps to learn this task
   Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
   const EvalResult before = trainer.evaluate(trainer.data().test);
-  const auto results = trainer.fit(nullptr);
+  const auto results = trainer.fit(nullptr).epochs;
   ASSERT_EQ(results.size(), 6u);
   EXPECT_EQ(trainer.step(), 6 * 24);
   EXPECT_EQ(results.back().step, 144);
@@ -47,7 +47,7 @@ TEST_F(TrainerTest, SameSeedSameLossesToTheBit) {
   std::vector<torch::Tensor> params[2];
   for (int run = 0; run < 2; ++run) {
     Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
-    for (const auto& r : trainer.fit(nullptr)) {
+    for (const auto& r : trainer.fit(nullptr).epochs) {
       losses[run].push_back(r.train_loss);
       losses[run].push_back(r.test.loss);
     }
@@ -63,14 +63,14 @@ TEST_F(TrainerTest, OtherSeedOtherRun) {
   TrainConfig other = config_;
   other.train.seed = 43;
   Trainer b(other, load_dataset(other.data), solo_, torch::kCPU);
-  EXPECT_NE(a.fit(nullptr).back().train_loss, b.fit(nullptr).back().train_loss);
+  EXPECT_NE(a.fit(nullptr).epochs.back().train_loss, b.fit(nullptr).epochs.back().train_loss);
 }
 
 TEST_F(TrainerTest, MaxStepsEndsTheRunAndMetricsAreWritten) {
   config_.train.max_steps = 30;  // one full epoch of 24 steps and 6 of the next
   Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
   MetricsWriter metrics(dir_.file("metrics.jsonl"));
-  const auto results = trainer.fit(&metrics);
+  const auto results = trainer.fit(&metrics).epochs;
   EXPECT_EQ(trainer.step(), 30);
   ASSERT_EQ(results.size(), 2u);
   std::ifstream in(dir_.file("metrics.jsonl"));

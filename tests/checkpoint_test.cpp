@@ -1,0 +1,168 @@
+// Checkpoints: a round trip restores the exact state; a run stopped and resumed ends with the
+// same parameters to the bit; damaged and mismatched checkpoints give errors naming the file and
+// the keys; --resume auto falls back past a damaged checkpoint; old checkpoints are pruned.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "dist/replicas.h"
+#include "dist/solo_communicator.h"
+#include "test_util.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace vit {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::write_synthetic_dataset(dir_.file("data"), 320, 100);
+    config_.data.dir = dir_.file("data");
+    config_.train.epochs = 2;
+    config_.train.batch_size = 32;  // 10 steps per epoch
+    config_.log.every_steps = 0;
+    fs::create_directories(dir_.file("ck"));
+  }
+  std::unique_ptr<Trainer> trainer(const TrainConfig& config) {
+    return std::make_unique<Trainer>(config, load_dataset(config.data), solo_, torch::kCPU);
+  }
+  testing::TempDir dir_;
+  TrainConfig config_;
+  SoloCommunicator solo_;
+};
+
+TEST_F(CheckpointTest, StoppedMidEpochAndResumedEqualsStraightToTheBit) {
+  auto straight = trainer(config_);
+  straight->fit(nullptr);
+
+  // First session: 13 steps (the middle of epoch 2), checkpointing into ck/.
+  TrainConfig first = config_;
+  first.train.max_steps = 13;
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  auto a = trainer(first);
+  a->fit(nullptr, &checkpoints);
+  EXPECT_EQ(a->state().step, 13);
+  EXPECT_EQ(a->state().epoch, 1);
+  EXPECT_EQ(a->state().epoch_position, 3 * 32);
+
+  // Second session: a new trainer (other initial parameters would show) continues.
+  TrainConfig second = config_;
+  second.train.seed = config_.train.seed;  // same run
+  auto b = trainer(second);
+  EXPECT_EQ(b->resume("auto", checkpoints), checkpoints.path_for(13));
+  EXPECT_EQ(b->state().step, 13);
+  b->fit(nullptr, &checkpoints);
+  EXPECT_EQ(b->step(), straight->step());
+  EXPECT_EQ(state_checksum(*b->model()), state_checksum(*straight->model()));
+  const auto pb = b->model()->parameters(), ps = straight->model()->parameters();
+  for (size_t i = 0; i < pb.size(); ++i) EXPECT_TRUE(torch::equal(pb[i], ps[i]));
+}
+
+TEST_F(CheckpointTest, ModelShapeMismatchListsTheKeys) {
+  auto a = trainer(config_);
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  a->save(&checkpoints, 0, 0);
+  TrainConfig other = config_;
+  other.model.hidden_d = 16;
+  other.model.n_blocks = 3;
+  auto b = trainer(other);
+  try {
+    b->resume(checkpoints.path_for(0), checkpoints);
+    FAIL() << "no error";
+  } catch (const CorruptCheckpoint&) {
+    FAIL() << "a shape mismatch is not a damaged file";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(checkpoints.path_for(0)), std::string::npos) << message;
+    EXPECT_NE(message.find("model.hidden_d (checkpoint 8, config 16)"), std::string::npos) << message;
+    EXPECT_NE(message.find("model.n_blocks (checkpoint 2, config 3)"), std::string::npos) << message;
+    EXPECT_EQ(message.find("model.n_heads"), std::string::npos) << message;
+  }
+}
+
+TEST_F(CheckpointTest, DamagedFilesAreNamedAndAutoFallsBack) {
+  TrainConfig config = config_;
+  config.train.max_steps = 4;
+  config.checkpoint.every_steps = 2;
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  trainer(config)->fit(nullptr, &checkpoints);  // checkpoints at steps 2 and 4
+  const std::string newest = checkpoints.path_for(4);
+  ASSERT_EQ(checkpoints.candidates().front(), newest);
+
+  // Truncated: an explicit path is an error naming the file.
+  const auto size = fs::file_size(newest);
+  fs::resize_file(newest, size / 2);
+  auto b = trainer(config_);
+  try {
+    b->resume(newest, checkpoints);
+    FAIL() << "no error";
+  } catch (const CorruptCheckpoint& e) {
+    EXPECT_NE(std::string(e.what()).find(newest), std::string::npos) << e.what();
+  }
+  // auto: falls back to step 2.
+  auto c = trainer(config_);
+  EXPECT_EQ(c->resume("auto", checkpoints), checkpoints.path_for(2));
+  EXPECT_EQ(c->state().step, 2);
+
+  // Garbage that is not a zip archive at all.
+  std::ofstream(newest, std::ios::trunc) << "not a checkpoint";
+  EXPECT_THROW(trainer(config_)->resume(newest, checkpoints), CorruptCheckpoint);
+}
+
+TEST_F(CheckpointTest, FlippedTensorBytesAreCaught) {
+  auto a = trainer(config_);
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  a->save(&checkpoints, 0, 0);
+  const std::string path = checkpoints.path_for(0);
+  // Find the stored bytes of the head's bias and change one (the zip stores tensors uncompressed).
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const auto bias = a->model()->named_parameters()["head.bias"].contiguous();
+  const std::string needle(static_cast<const char*>(bias.data_ptr()), 40);
+  const auto at = bytes.find(needle);
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 1] = static_cast<char>(bytes[at + 1] ^ 0x40);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  try {
+    trainer(config_)->resume(path, checkpoints);
+    FAIL() << "no error";
+  } catch (const CorruptCheckpoint& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(CheckpointTest, PruningKeepsTheNewestAndTheMilestones) {
+  auto a = trainer(config_);
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  for (int64_t step : {1, 2, 3, 4, 5, 6, 7}) {
+    std::ofstream(checkpoints.path_for(step)) << "x";
+    checkpoints.commit(step, /*keep_last=*/2, /*keep_every=*/3);
+  }
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(dir_.file("ck"))) {
+    left.push_back(entry.path().filename().string());
+  }
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"LATEST", "step-00000003.pt", "step-00000006.pt",
+                                            "step-00000007.pt"}));
+  EXPECT_EQ(checkpoints.candidates().front(), checkpoints.path_for(7));
+}
+
+TEST_F(CheckpointTest, NoCheckpointMeansAFreshStart) {
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  auto a = trainer(config_);
+  EXPECT_EQ(a->resume("auto", checkpoints), "");
+  EXPECT_EQ(a->state().step, 0);
+  EXPECT_EQ(a->resume("none", checkpoints), "");
+}
+
+}  // namespace
+}  // namespace vit
