@@ -11,6 +11,8 @@ namespace vit {
 torch::Device choose_device(const DistConfig& config, int rank, int local_rank) {
   if (config.device == "cpu") return torch::kCPU;
   const int gpus = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  // One visible GPU per rank (srun --gpus-per-task, CUDA_VISIBLE_DEVICES per rank): cuda:0.
+  if (gpus == 1) return {torch::kCUDA, 0};
   if (local_rank < gpus) return {torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank)};
   VIT_CHECK(config.device != "cuda", "dist.device: rank ", rank, " (local rank ", local_rank,
             ") asked for cuda but this machine has ", gpus,

@@ -1,5 +1,6 @@
 // Which device a rank trains on: cuda:<local rank> when LibTorch has CUDA and that GPU exists
-// (dist.device = auto or cuda), else the CPU.
+// (dist.device = auto or cuda), cuda:0 when the rank sees exactly one GPU (a GPU per task, as
+// srun --gpus-per-task gives), else the CPU.
 #pragma once
 
 #include <torch/torch.h>

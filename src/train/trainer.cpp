@@ -215,8 +215,9 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
       }
       // All ranks learn of a signal that reached any of them at the same step.
       stop = comm_.max(int64_t{StopSignals::received()}) != 0;
+      // (not on an epoch's last step: the end of the epoch writes one anyway)
       const bool periodic = config_.checkpoint.every_steps > 0 &&
-                            state_.step % config_.checkpoint.every_steps == 0;
+                            state_.step % config_.checkpoint.every_steps == 0 && b + 1 < steps;
       if (stop || periodic) save(checkpoints, loss_sum.item<double>(), images);
     }
     if (stop) {
