@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# End-to-end on a real one-node SLURM started here (launch/slurm-local.sh; needs root):
+#  1. slurm/train.sbatch with configs/smoke.ini on 2 tasks (srun --mpi=pmix): one epoch line per
+#     epoch, world_size 2, a final model; the script refuses to run outside sbatch. Then
+#     slurm/multinode.sbatch on the one node there is (one epoch).
+#  2. slurm/preemptible.sbatch, stopped mid-run by SIGUSR1 to its batch shell (as --signal=B:USR1
+#     does): the ranks checkpoint and exit 75, the job requeues itself, resumes and completes, and
+#     its last epoch line equals that of the same job run without interruption.
+# The daemons are stopped at exit, whatever happens. Every wait is bounded (the whole test stops
+# itself after 270 s). VIT_KEEP_WORK=1 keeps the job logs, run dirs and daemon logs.
+# Usage: slurm_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
+set -euo pipefail
+vit_train=$1 make_data=$2 src=$3
+readonly kDeadline=270
+work=$(mktemp -d)
+chmod 711 "$work"  # munged wants the folders above its socket searchable by all
+export VIT_SLURM_DIR="$work/slurm"
+export SLURM_CONF="$VIT_SLURM_DIR/etc/slurm.conf"
+export VIT_TRAIN_BIN="$vit_train"
+unset VIT_ROOT VIT_CONFIG VIT_RUN_DIR VIT_ARGS VIT_SLURM_MPI  # the scripts' defaults are under test
+
+cleanup() {
+  "$src/launch/slurm-local.sh" stop >/dev/null 2>&1 || true
+  if [ -n "${VIT_KEEP_WORK:-}" ]; then echo "slurm e2e: files kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fail() {
+  echo "FAIL: $*" >&2
+  local f
+  for f in "$work"/*.out "$VIT_SLURM_DIR"/log/slurmctld.log "$VIT_SLURM_DIR"/log/slurmd.log; do
+    [ -f "$f" ] || continue
+    echo "---- $f (last 40 lines)" >&2
+    tail -n 40 "$f" >&2
+  done
+  exit 1
+}
+t0=$SECONDS
+lap() { echo "slurm e2e: $1: $((SECONDS - t0)) s"; t0=$SECONDS; }
+check_deadline() { [ "$SECONDS" -lt "$kDeadline" ] || fail "test deadline ($kDeadline s) passed: $1"; }
+
+# A free port pair for slurmctld and slurmd, so that another local SLURM is left alone.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for _ in $(seq 20); do
+  port=$((20000 + RANDOM % 5000 * 2))
+  port_free "$port" && port_free $((port + 1)) && break
+done
+export VIT_SLURM_PORT=$port
+
+# job_field JOB FIELD: one field of `scontrol show job`.
+job_field() {
+  timeout 15 scontrol -o show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# wait_job JOB STATE SECONDS: polls until the job is in STATE; fails on another final state. A
+# requeued job waits about 2 minutes (SLURM's BeginTime for requeues): it is started at once.
+wait_job() {
+  local job=$1 want=$2 deadline=$((SECONDS + $3)) state
+  while :; do
+    state=$(job_field "$job" JobState)
+    [ "$state" != "$want" ] || return 0
+    case "$state" in
+      COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE|PREEMPTED)
+        fail "job $job ended $state (exit $(job_field "$job" ExitCode)), expected $want" ;;
+      PENDING)
+        if [ "$(job_field "$job" Reason)" = BeginTime ]; then
+          timeout 15 scontrol update JobId="$job" StartTime=now || true
+        fi ;;
+    esac
+    [ "$SECONDS" -lt "$deadline" ] || fail "job $job not $want within $3 s (state $state)"
+    check_deadline "waiting for job $job"
+    sleep 0.5
+  done
+}
+
+epoch_lines() {
+  if [ -f "$1/metrics.jsonl" ]; then grep -c '"event":"epoch"' "$1/metrics.jsonl" || true; else echo 0; fi
+}
+# last_epoch RUN: the last epoch line's epoch, step, losses, accuracy and world size.
+last_epoch() {
+  grep '"event":"epoch"' "$1/metrics.jsonl" | tail -n 1 \
+    | grep -oE '"(epoch|step|train_loss|test_loss|test_acc|world_size)":[^,}]*' | tr '\n' ' '
+}
+
+# --- the cluster and the data ----------------------------------------------------------------
+"$src/launch/slurm-local.sh" start > "$work/slurm-start.out" 2>&1 \
+  || { cat "$work/slurm-start.out" >&2; fail "launch/slurm-local.sh start"; }
+"$src/launch/slurm-local.sh" status >/dev/null || fail "slurm-local.sh status after start"
+"$make_data" "$work/data" 512 128 > /dev/null
+lap "local SLURM up (port $port), data made"
+
+# --- 1. train.sbatch: 2 tasks, smoke config ------------------------------------------------------
+set +e
+env -u SLURM_JOB_ID bash "$src/slurm/train.sbatch" > /dev/null 2> "$work/guard.err"
+rc=$?
+set -e
+{ [ "$rc" -eq 1 ] && grep -q '^error: train.sbatch: not in a SLURM job' "$work/guard.err"; } \
+  || fail "train.sbatch outside sbatch: exit $rc, $(cat "$work/guard.err")"
+
+run1="$work/run1"
+# Submitted from the repository root, without VIT_ROOT: the script finds it by SLURM_SUBMIT_DIR.
+job=$(cd "$src" && VIT_CONFIG=configs/smoke.ini VIT_RUN_DIR="$run1" \
+      VIT_ARGS="--data.dir $work/data" timeout 30 sbatch --parsable --ntasks=2 \
+      --output="$work/train-%j.out" slurm/train.sbatch) || fail "sbatch train.sbatch"
+wait_job "$job" COMPLETED 60
+grep -q 'mpi pmix' "$work/train-$job.out" || fail "job log lacks the header"
+[ "$(epoch_lines "$run1")" -eq 2 ] || fail "train.sbatch: not 2 epoch lines"
+grep -q '"world_size":2' "$run1/metrics.jsonl" || fail "train.sbatch: metrics do not say world_size 2"
+grep -q '"epoch":2,"step":8,' "$run1/metrics.jsonl" || fail "train.sbatch: wrong steps: $(cat "$run1/metrics.jsonl")"
+[ -s "$run1/checkpoints/final.pt" ] || fail "train.sbatch: no final model"
+lap "train.sbatch, 2 tasks, 2 epochs"
+
+# multinode.sbatch on the one node there is: its per-node check and its launch line.
+run1b="$work/run1b"
+job=$(cd "$src" && VIT_CONFIG=configs/smoke.ini VIT_RUN_DIR="$run1b" \
+      VIT_ARGS="--data.dir $work/data --train.epochs 1" timeout 30 sbatch --parsable --nodes=1 \
+      --ntasks-per-node=2 --output="$work/multi-%j.out" slurm/multinode.sbatch) \
+  || fail "sbatch multinode.sbatch"
+wait_job "$job" COMPLETED 60
+grep -q '"epoch":1,"step":4,.*"world_size":2' "$run1b/metrics.jsonl" \
+  || fail "multinode.sbatch: wrong metrics: $(cat "$run1b/metrics.jsonl")"
+lap "multinode.sbatch on 1 node, 2 tasks, 1 epoch"
+
+# --- 2. preemptible.sbatch: stopped by SIGUSR1, requeued, resumed --------------------------------
+epochs=40
+long=(--data.dir "$work/data" --train.epochs "$epochs" --checkpoint.every_steps 5)
+submit_pre() {  # submit_pre RUN_DIR: prints the job id
+  (cd "$src" && VIT_CONFIG=configs/smoke.ini VIT_RUN_DIR="$1" timeout 30 sbatch --parsable \
+     --ntasks=2 --output="$work/pre-%j.out" slurm/preemptible.sbatch "${long[@]}")
+}
+
+run2="$work/preempted"
+job=$(submit_pre "$run2") || fail "sbatch preemptible.sbatch"
+wait_job "$job" RUNNING 30
+deadline=$((SECONDS + 40))
+until [ "$(epoch_lines "$run2")" -ge 2 ]; do
+  [ "$SECONDS" -lt "$deadline" ] || fail "preemptible job $job: no progress within 40 s"
+  [ "$(job_field "$job" JobState)" = RUNNING ] || fail "preemptible job $job ended before the signal"
+  sleep 0.2
+done
+before=$(epoch_lines "$run2")
+timeout 15 scancel --signal=USR1 --batch "$job" || fail "scancel --signal=USR1 --batch $job"
+lap "preemptible job running, USR1 sent after $before epochs"
+
+deadline=$((SECONDS + 30))
+until [ "$(job_field "$job" Restarts)" = 1 ]; do
+  [ "$SECONDS" -lt "$deadline" ] || fail "job $job not requeued within 30 s (state $(job_field "$job" JobState))"
+  sleep 0.2
+done
+stopped_at=$(epoch_lines "$run2")
+[ "$stopped_at" -lt "$epochs" ] || fail "the job finished before the stop took effect"
+grep -q 'preemptible.sbatch: stopped (exit 75)' "$work/pre-$job.out" \
+  || fail "the ranks did not exit 75 after USR1"
+lap "stopped and requeued after $stopped_at of $epochs epochs"
+
+wait_job "$job" COMPLETED 60
+[ "$(job_field "$job" Restarts)" = 1 ] || fail "job $job restarted $(job_field "$job" Restarts) times, not once"
+[ "$(grep -c '^== preemptible.sbatch: job' "$work/pre-$job.out")" -eq 2 ] \
+  || fail "the job log does not show two runs"
+[ -s "$run2/checkpoints/final.pt" ] || fail "resumed job: no final model"
+lap "resumed and completed"
+
+run3="$work/reference"
+ref=$(submit_pre "$run3") || fail "sbatch preemptible.sbatch (reference)"
+wait_job "$ref" COMPLETED 60
+[ "$(job_field "$ref" Restarts)" = 0 ] || fail "the reference job was requeued"
+lap "reference run without interruption"
+
+[ "$(epoch_lines "$run3")" -eq "$epochs" ] || fail "reference: $(epoch_lines "$run3") epoch lines, not $epochs"
+[ "$(epoch_lines "$run2")" -eq "$epochs" ] \
+  || fail "resumed run: $(epoch_lines "$run2") epoch lines, not $epochs: $(grep -o '"epoch":[0-9]*' "$run2/metrics.jsonl" | tr '\n' ' ')"
+a=$(last_epoch "$run2") b=$(last_epoch "$run3")
+{ [ -n "$a" ] && [ "$a" = "$b" ]; } || fail "resumed run ends with  $a
+                     reference ends with $b"
+echo "slurm e2e: resumed = reference: $a"
+echo "slurm e2e: ok"
