@@ -4,7 +4,8 @@
 # Usage: launch/setup.sh [--no-build] [--tests]
 #
 #   --no-build  only install the Debian packages and select OpenBLAS; do not build
-#   --tests     make sure the build has the test suites (VIT_BUILD_TESTS=ON); used by test.sh
+#   --tests     also install what the tests need (SLURM, munge) and make sure the build has the
+#               test suites (VIT_BUILD_TESTS=ON); used by test.sh
 #
 # Idempotent and quiet: a second run calls no apt, only checks the build, and prints one line.
 # apt runs only when a package is missing (as root, or through sudo). The build log goes to
@@ -27,7 +28,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-build) do_build=0 ;;
     --tests) want_tests=1 ;;
-    -h|--help) sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "setup.sh: unknown argument '$arg' (usage: $0 [--no-build] [--tests])" ;;
   esac
 done
@@ -42,6 +43,10 @@ as_root() {
     die "not root and no sudo: cannot run '$*' (run setup.sh as root, or install sudo)"
   fi
 }
+
+# The slurm tests start a real local SLURM (launch/slurm-local.sh) from these.
+TEST_PACKAGES=(slurmctld slurmd slurm-client munge)
+[ "$want_tests" = 0 ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 
 # --- (a) Debian packages: apt only when something is missing --------------------------------
 missing=()
