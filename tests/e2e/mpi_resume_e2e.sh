@@ -94,3 +94,18 @@ train 2 --run-dir "$work/crash" --resume auto > "$work/crash-resume.log" 2>&1 \
 grep -q 'resumed from .*step-00000004.pt' "$work/crash-resume.log" || fail "did not use step 4"
 grep -q '"epoch":2,"step":32,' "$work/crash/metrics.jsonl" || fail "crashed run did not finish"
 echo "kill -9 during a write: ok"
+
+# --- 4. a second SIGTERM while the stop checkpoint is being written -----------------------------
+VIT_TEST_CHECKPOINT_DELAY_MS=2000 train 2 --run-dir "$work/twice" > "$work/twice.log" 2>&1 &
+job=$!
+wait_for "$work/twice.log" ' step 5 '
+kill -TERM $(ranks_of "$work/twice")
+for _ in $(seq 100); do ls "$work/twice/checkpoints"/.step-*.tmp.* >/dev/null 2>&1 && break; sleep 0.1; done
+ls "$work/twice/checkpoints"/.step-*.tmp.* >/dev/null 2>&1 || fail "stop checkpoint write not seen"
+kill -TERM $(ranks_of "$work/twice")  # during the write
+set +e; wait "$job"; rc=$?; set -e; job=""
+[ "$rc" -eq 75 ] || { tail "$work/twice.log"; fail "second signal: exit $rc, not 75"; }
+train 2 --run-dir "$work/twice" --resume auto > "$work/twice-resume.log" 2>&1 || fail "resume failed"
+grep -q 'resumed from' "$work/twice-resume.log" || fail "the stop checkpoint was not used"
+grep -q '"epoch":2,"step":32,' "$work/twice/metrics.jsonl" || fail "run did not finish"
+echo "second signal during the write: ok"

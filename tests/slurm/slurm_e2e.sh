@@ -65,6 +65,9 @@ wait_job() {
         fail "job $job ended $state (exit $(job_field "$job" ExitCode)), expected $want" ;;
       PENDING)
         if [ "$(job_field "$job" Reason)" = BeginTime ]; then
+          # slurmd refuses credentials issued in the second it revoked the old run's (the reason
+          # for SLURM's own delay): a started-at-once job would fail "Job credential revoked".
+          sleep 2
           timeout 15 scontrol update JobId="$job" StartTime=now || true
         fi ;;
     esac
@@ -173,5 +176,8 @@ lap "reference run without interruption"
 a=$(last_epoch "$run2") b=$(last_epoch "$run3")
 { [ -n "$a" ] && [ "$a" = "$b" ]; } || fail "resumed run ends with  $a
                      reference ends with $b"
-echo "slurm e2e: resumed = reference: $a"
+# And the parameters, to the bit: CRC of the model in each run's last checkpoint.
+crc() { "$(dirname "$make_data")/checkpoint-crc" "$(ls "$1"/checkpoints/step-*.pt | sort | tail -n 1)"; }
+[ "$(crc "$run2")" = "$(crc "$run3")" ] || fail "final parameters differ: $(crc "$run2") vs $(crc "$run3")"
+echo "slurm e2e: resumed = reference: $a, parameters $(crc "$run2")"
 echo "slurm e2e: ok"
