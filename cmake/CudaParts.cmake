@@ -27,7 +27,12 @@ endif()
 
 # A full compile rather than -fsyntax-only: with no object file written, Ninja would rerun the
 # check on every build; an object file makes it incremental (depfile) and cacheable (ccache).
-add_library(vit_cuda_syntax OBJECT ${VIT_CUDA_SOURCES})
+# Sources of vit_core with a VIT_WITH_CUDA branch are compiled here a second time, with it.
+set(VIT_CUDA_BRANCH_SOURCES dist/device.cpp util/versions.cpp)
+list(TRANSFORM VIT_CUDA_BRANCH_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/src/)
+add_library(vit_cuda_syntax OBJECT ${VIT_CUDA_SOURCES} ${VIT_CUDA_BRANCH_SOURCES})
+add_dependencies(vit_cuda_syntax vit_revision)
+target_include_directories(vit_cuda_syntax PRIVATE ${PROJECT_BINARY_DIR}/generated)
 # vit_core's usage requirements: its include dirs (src/, LibTorch, spdlog, Boost, MPI), C++17 and
 # TORCH_CXX_FLAGS. Object libraries link nothing; this only copies the flags.
 target_link_libraries(vit_cuda_syntax PRIVATE vit_core)

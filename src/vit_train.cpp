@@ -19,6 +19,7 @@
 #include "util/log.h"
 #include "util/signals.h"
 #include "util/threads.h"
+#include "util/versions.h"
 
 namespace {
 
@@ -64,8 +65,7 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   const vit::ThreadSetup threads = vit::configure_threads(config.train.threads, mpi.local_size());
   const torch::Device device = vit::choose_device(config.dist, mpi.rank(), mpi.local_rank());
   auto comm = vit::make_communicator(config.dist, device, MPI_COMM_WORLD);
-  spdlog::info("vit-train {}: LibTorch {}, run directory {}", VIT_VERSION, TORCH_VERSION,
-               config.run_dir);
+  spdlog::info("versions:\n{}run directory {}", vit::version_report(), config.run_dir);
   spdlog::info("world: {} rank(s) on {} machine(s), {} per machine; rank 0 on {} ({}), "
                "gradients by {}, {} intra-op thread(s) per rank{}",
                mpi.world_size(), mpi.nodes(), mpi.local_size(), mpi.host(), device.str(),
@@ -134,6 +134,10 @@ int main(int argc, char** argv) {
     const auto parsed = parse_on_all_ranks(argc, argv, *mpi);
     if (!parsed) return 1;
     if (parsed->help) return 0;
+    if (parsed->version) {
+      if (mpi->rank() == 0) std::fputs(vit::version_report().c_str(), stdout);
+      return 0;
+    }
     return train(parsed->config, *mpi);
   } catch (const std::exception& e) {
     const bool many = mpi && mpi->world_size() > 1;

@@ -111,6 +111,7 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
 
   po::options_description general("vit-train: train a Vision Transformer on MNIST-format data");
   general.add_options()("help,h", "print this help and exit")(
+      "version", "print the versions of vit-train and its libraries and exit")(
       "config", po::value(&config.config_file), "INI file with config keys")(
       "run-dir", po::value(&config.run_dir)->default_value(config.run_dir),
       "folder for config.ini, metrics.jsonl, the log and checkpoints")(
@@ -127,6 +128,10 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
     po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
   } catch (const po::error& e) {
     VIT_FAIL("command line: ", e.what());
+  }
+  if (vm.count("version")) {
+    result.version = true;
+    return result;
   }
   if (vm.count("help")) {
     help_out << "usage: vit-train [--config FILE] [--run-dir DIR] [--resume none|auto|PATH]\n"

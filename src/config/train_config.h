@@ -90,6 +90,7 @@ struct TrainConfig {
 struct ParseResult {
   TrainConfig config;
   bool help = false;
+  bool version = false;  // --version: print versions and exit
 };
 
 // Parses --config FILE, --run-dir DIR and --<section>.<key> VALUE overrides; validates the result.

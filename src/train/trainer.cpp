@@ -191,6 +191,8 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
     int64_t session_images = 0;
     auto window_start = start;
     int64_t window_images = 0;
+    double window_allreduce_s = 0;
+    int64_t window_first_step = state_.step;
     bool stop = false;
     int64_t b = 0;
     for (; b < steps && state_.step < total_steps && !stop; ++b) {
@@ -205,13 +207,30 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
       window_images += count;
       state_.epoch_position += count * world;
       if (config_.log.every_steps > 0 && state_.step % config_.log.every_steps == 0) {
+        // Collective (the condition is the same on every rank): the loss of the step over all
+        // ranks, and the window's time and all-reduce share as rank 0 saw them.
+        const double loss = comm_.sum(step_loss.item<double>()) / static_cast<double>(count * world);
         const double window_s = seconds_since(window_start);
+        const auto window_steps = static_cast<double>(state_.step - window_first_step);
+        const double images_per_s = static_cast<double>(window_images * world) / window_s;
         spdlog::info("epoch {}/{} step {} ({}/{}) loss {:.4f} lr {:.3g} {:.0f} img/s", epoch + 1,
-                     train.epochs, state_.step, b + 1, steps,
-                     step_loss.item<double>() / static_cast<double>(count), lr,
-                     static_cast<double>(window_images * world) / window_s);
+                     train.epochs, state_.step, b + 1, steps, loss, lr, images_per_s);
+        if (metrics != nullptr) {
+          metrics->write(JsonLine()
+                             .add("event", "step")
+                             .add("step", state_.step)
+                             .add("epoch", epoch + 1)
+                             .add("loss", loss)
+                             .add("lr", lr)
+                             .add("images_per_s", images_per_s)
+                             .add("step_s", window_s / window_steps)
+                             .add("allreduce_s", (allreduce_s_ - window_allreduce_s) / window_steps)
+                             .add("world_size", world));
+        }
         window_start = Clock::now();
         window_images = 0;
+        window_allreduce_s = allreduce_s_;
+        window_first_step = state_.step;
       }
       // All ranks learn of a signal that reached any of them at the same step.
       stop = comm_.max(int64_t{StopSignals::received()}) != 0;

@@ -21,7 +21,7 @@ export VIT_TRAIN_BIN=$vit_train
 common=("$src/configs/smoke.ini" --data.dir "$work/data" --data.train_limit 0 --train.epochs 2
         --log.every_steps 1)
 train() { local n=$1; shift; timeout 240 "$src/launch/train.sh" -n "$n" "${common[@]}" "$@"; }
-strip() { sed -E 's/"(images_per_s|epoch_s|allreduce_s)":[^,]*,//g' "$1"; }
+strip() { sed -E 's/"(images_per_s|epoch_s|step_s|allreduce_s)":[^,]*,//g' "$1"; }
 final_crc() { "$tools/checkpoint-crc" "$(ls "$1"/checkpoints/step-*.pt | sort | tail -n 1)"; }
 # ranks_of RUN_DIR: the pids of the vit-train processes of that run.
 ranks_of() { pgrep -f -- "--run-dir $1( |$)" | while read -r p; do
@@ -73,7 +73,7 @@ read -r step pos <<<"$(sed -n 's/.*step \([0-9]*\), epoch 2, \([0-9]*\) samples 
 want=$((step + (2048 - pos + 127) / 128))
 grep -q "\"epoch\":2,\"step\":$want," "$work/one/metrics.jsonl" \
   || fail "1 -> 2: expected epoch 2 to end at step $want: $(tail -n 1 "$work/one/metrics.jsonl")"
-[ "$(grep -c '"epoch":2,' "$work/one/metrics.jsonl")" -eq 1 ] || fail "epoch 2 line duplicated"
+[ "$(grep -c '"event":"epoch","epoch":2,' "$work/one/metrics.jsonl")" -eq 1 ] || fail "epoch 2 line duplicated"
 echo "other world sizes: ok"
 
 # --- 3. kill -9 of rank 0 in the middle of a checkpoint write ---------------------------------

@@ -22,11 +22,18 @@ for key in epoch step train_loss test_loss test_acc images_per_s epoch_s world_s
   grep -q "\"$key\":" "$run/metrics.jsonl" || fail "metrics.jsonl lacks $key"
 done
 grep -q 'final test accuracy' "$run/train.log" || fail "train.log lacks the final accuracy"
+# Step lines every log.every_steps (4) steps: 16 steps give 4; steps never go down.
+[ "$(grep -c '"event":"step"' "$run/metrics.jsonl")" -eq 4 ] || fail "not 4 step lines"
+for key in step epoch loss lr images_per_s step_s allreduce_s world_size; do
+  grep '"event":"step"' "$run/metrics.jsonl" | grep -q "\"$key\":" || fail "step lines lack $key"
+done
+sed -E 's/.*"step":([0-9]+).*/\1/' "$run/metrics.jsonl" | awk 'NR > 1 && $1 < last { bad = 1 }
+  { last = $1 } END { exit bad }' || fail "steps go down in metrics.jsonl"
 
 # The saved config.ini reproduces the run exactly (same seed, same machine).
 "$vit_train" --config "$run/config.ini" --run-dir "$work/rerun" > /dev/null 2>&1 \
   || fail "rerun from config.ini failed"
-strip() { sed -E 's/"(images_per_s|epoch_s|allreduce_s)":[^,]*,//g' "$1"; }
+strip() { sed -E 's/"(images_per_s|epoch_s|step_s|allreduce_s)":[^,]*,//g' "$1"; }
 [ "$(strip "$run/metrics.jsonl")" = "$(strip "$work/rerun/metrics.jsonl")" ] \
   || fail "rerun from config.ini gave different losses"
 
@@ -53,4 +60,6 @@ expect_error "t10k-images-idx3-ubyte.gz" --config "$src/configs/smoke.ini" \
   --data.dir "$work/broken" --run-dir "$work/bad2"
 
 "$vit_train" --help | grep -q -- '--model.hidden_d' || fail "--help does not list the keys"
+"$vit_train" --version | grep -q '^vit-train .*(revision ' || fail "--version lacks the revision"
+"$vit_train" --version | grep -q '^LibTorch ' || fail "--version lacks LibTorch"
 echo "e2e train: ok"
