@@ -2,14 +2,8 @@
 # A rank that dies (kill -9 of rank 1 in the middle of training) ends the whole 2-rank job with a
 # non-zero exit and a message within a minute; no rank is left waiting in a collective.
 # Usage: mpi_rank_death_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
-set -euo pipefail
-vit_train=$1 make_data=$2 src=$3
-work=$(mktemp -d)
-job=""
-cleanup() { [ -z "$job" ] || kill -9 "$job" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-export VIT_TRAIN_BIN=$vit_train
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$make_data" "$work/data" 512 128
 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$work/data" \

@@ -6,22 +6,15 @@
 #     step count that the remaining samples give (none skipped, none repeated).
 #  3. kill -9 of rank 0 while it writes a checkpoint: --resume auto uses the previous one.
 # Usage: mpi_resume_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
-set -euo pipefail
-vit_train=$1 make_data=$2 src=$3
-tools=$(dirname "$make_data")
-work=$(mktemp -d)
-job=""
-cleanup() { [ -z "$job" ] || kill -9 "$job" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-export VIT_TRAIN_BIN=$vit_train
+# shellcheck disable=SC2046,SC2012  # pid lists are split on purpose; step files have plain names
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$make_data" "$work/data" 2048 128
 # 2048 images, 64 per rank and step: 16 steps per epoch on 2 ranks, 32 on 1.
 common=("$src/configs/smoke.ini" --data.dir "$work/data" --data.train_limit 0 --train.epochs 2
         --log.every_steps 1)
 train() { local n=$1; shift; timeout 240 "$src/launch/train.sh" -n "$n" "${common[@]}" "$@"; }
-strip() { sed -E 's/"(images_per_s|epoch_s|step_s|allreduce_s)":[^,]*,//g' "$1"; }
 final_crc() { "$tools/checkpoint-crc" "$(ls "$1"/checkpoints/step-*.pt | sort | tail -n 1)"; }
 # ranks_of RUN_DIR: the pids of the vit-train processes of that run.
 ranks_of() { pgrep -f -- "--run-dir $1( |$)" | while read -r p; do

@@ -3,12 +3,8 @@
 # directory, metrics say world_size 2, the replicas end bit-identical (dist.debug), and a bad
 # config is reported once, by rank 0, with a non-zero exit and no hang.
 # Usage: mpi_train_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
-set -euo pipefail
-vit_train=$1 make_data=$2 src=$3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-export VIT_TRAIN_BIN=$vit_train
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$make_data" "$work/data" 512 128
 run="$work/run"
@@ -27,7 +23,7 @@ timeout 120 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$wo
   --run-dir "$work/bad" --model.n_heads 3 > "$work/bad.out" 2> "$work/bad.err"
 rc=$?
 set -e
-[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "bad config: exit $rc (124 = hang)"
+{ [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; } || fail "bad config: exit $rc (124 = hang)"
 [ "$(grep -c '^error:' "$work/bad.err")" -eq 1 ] || { cat "$work/bad.err"; fail "not one error line"; }
 grep -q '^error: model.hidden_d: 8 is not divisible by model.n_heads = 3' "$work/bad.err" \
   || { cat "$work/bad.err"; fail "error does not name the key"; }

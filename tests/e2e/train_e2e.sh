@@ -3,11 +3,8 @@
 # (config.ini, metrics.jsonl, train.log, checkpoints/final.pt), that config.ini reproduces the run,
 # and that bad input ends in one "error:" line naming the key or file and a non-zero exit.
 # Usage: train_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
-set -euo pipefail
-vit_train=$1 make_data=$2 src=$3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$make_data" "$work/data" 512 128
 run="$work/run"
@@ -33,7 +30,6 @@ sed -E 's/.*"step":([0-9]+).*/\1/' "$run/metrics.jsonl" | awk 'NR > 1 && $1 < la
 # The saved config.ini reproduces the run exactly (same seed, same machine).
 "$vit_train" --config "$run/config.ini" --run-dir "$work/rerun" > /dev/null 2>&1 \
   || fail "rerun from config.ini failed"
-strip() { sed -E 's/"(images_per_s|epoch_s|step_s|allreduce_s)":[^,]*,//g' "$1"; }
 [ "$(strip "$run/metrics.jsonl")" = "$(strip "$work/rerun/metrics.jsonl")" ] \
   || fail "rerun from config.ini gave different losses"
 
