@@ -125,3 +125,10 @@ show "metrics" "$METRICS"
 show "log" "$RUN_DIR/train.log"
 show "config" "$RUN_DIR/config.ini"
 show "model" "$RUN_DIR/checkpoints/final.pt"
+# The curves of the run (launch/plot.sh; gnuplot comes with launch/setup.sh).
+if plot="$("$ROOT/launch/plot.sh" "$RUN_DIR" 2>"$RUN_DIR/plot.err")"; then
+  rm -f "$RUN_DIR/plot.err"
+  show "plot" "$plot"
+else
+  echo "warning: no plot: $(tail -n 1 "$RUN_DIR/plot.err")" >&2
+fi

@@ -20,7 +20,8 @@ BUILD="$ROOT/build"
 LOG="$BUILD/setup-build.log"
 
 PACKAGES=(libtorch-dev libopenmpi-dev openmpi-bin libboost-program-options-dev libspdlog-dev
-          libgtest-dev zlib1g-dev cmake g++ ninja-build ccache libopenblas0-pthread pkg-config)
+          libgtest-dev zlib1g-dev libpng-dev cmake g++ ninja-build ccache libopenblas0-pthread
+          pkg-config gnuplot-nox)
 
 do_build=1
 want_tests=0

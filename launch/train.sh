@@ -47,7 +47,12 @@ else
   flags+=(--oversubscribe --bind-to none)
 fi
 [ "$(id -u)" -ne 0 ] || flags+=(--allow-run-as-root)
-for var in LD_LIBRARY_PATH PATH OMP_NUM_THREADS NCCL_DEBUG NCCL_SOCKET_IFNAME CUDA_VISIBLE_DEVICES; do
+# Open MPI gives every rank a pseudo-terminal whatever this script's stdout is; tell vit-train
+# what it really is, so that log.progress=auto draws a bar on a terminal and lines elsewhere.
+if [ -z "${VIT_TERMINAL:-}" ]; then
+  if [ -t 1 ]; then export VIT_TERMINAL=1; else export VIT_TERMINAL=0; fi
+fi
+for var in VIT_TERMINAL LD_LIBRARY_PATH PATH OMP_NUM_THREADS NCCL_DEBUG NCCL_SOCKET_IFNAME CUDA_VISIBLE_DEVICES; do
   [ -z "${!var:-}" ] || flags+=(-x "$var")
 done
 # shellcheck disable=SC2206  # word splitting of the user's extra flags is intended

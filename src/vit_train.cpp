@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/train_config.h"
 #include "data/dataset.h"
@@ -14,6 +15,7 @@
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
+#include "train/startup_report.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -65,27 +67,40 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   const vit::ThreadSetup threads = vit::configure_threads(config.train.threads, mpi.local_size());
   const torch::Device device = vit::choose_device(config.dist, mpi.rank(), mpi.local_rank());
   auto comm = vit::make_communicator(config.dist, device, MPI_COMM_WORLD);
-  spdlog::info("versions:\n{}run directory {}", vit::version_report(), config.run_dir);
-  spdlog::info("world: {} rank(s) on {} machine(s), {} per machine; rank 0 on {} ({}), "
-               "gradients by {}, {} intra-op thread(s) per rank{}",
-               mpi.world_size(), mpi.nodes(), mpi.local_size(), mpi.host(), device.str(),
-               comm->name(), threads.intra_op, threads.blas_pinned ? ", OpenBLAS pinned to 1" : "");
-  spdlog::info("config ({}):\n{}", config.config_file.empty() ? "defaults" : config.config_file,
-               vit::to_table(config));
+  const std::string placement = mpi.host() + ", " + device.str() + ", " +
+                                std::to_string(threads.intra_op) + " thread(s)" +
+                                (threads.blas_pinned ? ", OpenBLAS pinned to 1" : "");
+  spdlog::debug("placement: {}", placement);
+  const std::vector<std::string> ranks = mpi.all_gather(placement);
 
   vit::Dataset data = vit::load_dataset(config.data);
-  spdlog::info("data: {} from {}: {} training and {} test images of {}x{}x{}", config.data.dataset,
-               config.data.dir, data.train.size(), data.test.size(), data.train.images.size(1),
-               data.train.images.size(2), data.train.images.size(3));
-  spdlog::info("data source: {}", data.source);
-  if (leader && data.source.find("NOT") != std::string::npos) {
-    spdlog::warn("data: this is NOT the full data set ({}); accuracies are not comparable with "
-                 "published full-set results", data.source);
-  }
+  vit::StartupFacts facts;
+  facts.data_source = data.source;
+  facts.train_images = data.train.size();
+  facts.test_images = data.test.size();
+  facts.image_shape = std::to_string(data.train.images.size(1)) + "x" +
+                      std::to_string(data.train.images.size(2)) + "x" +
+                      std::to_string(data.train.images.size(3));
 
   vit::Trainer trainer(config, std::move(data), *comm, device);
   const vit::CheckpointDir checkpoints(vit::RunDir{config.run_dir}.checkpoints());
   const std::string resumed_from = trainer.resume(config.resume, checkpoints);
+
+  facts.versions = vit::version_report();
+  facts.world_size = mpi.world_size();
+  facts.nodes = mpi.nodes();
+  facts.ranks_per_node = mpi.local_size();
+  facts.ranks = ranks;
+  facts.gradients = comm->name();
+  facts.parameters = vit::count_parameters(*trainer.model());
+  facts.steps_per_epoch = trainer.steps_per_epoch();
+  facts.global_batch = config.train.batch_size * config.train.accum_steps * mpi.world_size();
+  facts.resumed_from = resumed_from;
+  spdlog::info("start-up:\n{}", vit::startup_table(config, facts));
+  if (leader && facts.data_source.find("NOT") != std::string::npos) {
+    spdlog::warn("data: this is NOT the full data set ({}); accuracies are not comparable with "
+                 "published full-set results", facts.data_source);
+  }
   if (!resumed_from.empty()) {
     const vit::TrainState& state = trainer.state();
     spdlog::info("resumed from {}: step {}, epoch {}, {} samples into the epoch", resumed_from,
@@ -94,11 +109,6 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   } else if (config.resume == "auto") {
     spdlog::info("resume auto: no checkpoint in {}, starting fresh", checkpoints.dir());
   }
-  spdlog::info("model: {} parameters; {} steps per epoch, {} images per step and rank "
-               "(global batch {})",
-               vit::count_parameters(*trainer.model()), trainer.steps_per_epoch(),
-               config.train.batch_size * config.train.accum_steps,
-               config.train.batch_size * config.train.accum_steps * mpi.world_size());
   std::unique_ptr<vit::MetricsWriter> metrics;
   if (leader) metrics = std::make_unique<vit::MetricsWriter>(run_dir->metrics());
   const vit::StopSignals signals;  // from here on SIGTERM/SIGUSR1 end in a checkpoint
@@ -112,7 +122,7 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   const auto& results = fit.epochs;
 
   if (leader) {
-    vit::save_model(trainer.model(), run_dir->final_model());
+    vit::save_model(trainer.model(), run_dir->final_model(), config);
     if (!results.empty()) {
       const auto& last = results.back();
       spdlog::info("final test accuracy {:.2f}% (test loss {:.4f}) after {} epochs, {} steps",

@@ -57,6 +57,8 @@ void visit_fields(Config& c, Visit&& v) {
   v("checkpoint.keep_every", c.checkpoint.keep_every, "keep checkpoints of steps divisible by N");
   v("log.level", c.log.level, "trace | debug | info | warn | error");
   v("log.every_steps", c.log.every_steps, "a progress line every N steps (0: off)");
+  v("log.progress", c.log.progress,
+    "auto | bar | lines: live bar on a terminal (auto: when stdout is one), else lines");
 }
 
 // Shortest decimal text that reads back as the same double, so config.ini round-trips exactly.
@@ -219,6 +221,7 @@ void validate(TrainConfig& c) {
   VIT_CHECK(is_log_level(c.log.level), "log.level: unknown value '", c.log.level,
             "' (allowed: trace, debug, info, warn, error)");
   check_non_negative(c.log.every_steps, "log.every_steps");
+  check_one_of(c.log.progress, "log.progress", {"auto", "bar", "lines"});
   VIT_CHECK(!c.run_dir.empty(), "--run-dir: must not be empty");
 }
 
@@ -248,6 +251,25 @@ std::string to_table(const TrainConfig& config) {
   }
   out << "+" << std::string(width + 2, '-') << "+";
   return out.str();
+}
+
+void apply_entries(TrainConfig& config,
+                   const std::vector<std::pair<std::string, std::string>>& entries,
+                   const std::string& source) {
+  const po::options_description keys = make_options(config);
+  po::parsed_options parsed(&keys);
+  for (const auto& [key, value] : entries) {
+    po::option option(key, {value});
+    option.original_tokens = {"--" + key, value};
+    parsed.options.push_back(option);
+  }
+  try {
+    po::variables_map vm;
+    po::store(parsed, vm);
+    po::notify(vm);  // the keys not given keep their values: make_options took them as defaults
+  } catch (const po::error& e) {
+    VIT_FAIL(source, ": ", e.what());
+  }
 }
 
 }  // namespace vit

@@ -67,6 +67,9 @@ struct CheckpointConfig {
 struct LogConfig {
   std::string level = "info";  // trace | debug | info | warn | error
   int64_t every_steps = 100;   // a progress line every N steps (0: off)
+  // auto | bar | lines: a live progress bar on rank 0's console, or none (the periodic step
+  // lines are logged either way). auto: a bar when stdout is a terminal (see train/progress.h)
+  std::string progress = "auto";
 };
 
 struct TrainConfig {
@@ -106,5 +109,12 @@ std::string to_ini(const TrainConfig& config);
 
 // The resolved config as an aligned two-column table for the log.
 std::string to_table(const TrainConfig& config);
+
+// Sets the given keys ("section.name", value as text) the way the command line would. Throws
+// vit::Error prefixed with `source` (a file or "command line") for an unknown key or a bad value.
+// Does not validate: call validate() afterwards.
+void apply_entries(TrainConfig& config,
+                   const std::vector<std::pair<std::string, std::string>>& entries,
+                   const std::string& source);
 
 }  // namespace vit

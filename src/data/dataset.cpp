@@ -50,10 +50,19 @@ Dataset load_dataset(const DataConfig& config) {
   VIT_CHECK(data.train.images.sizes().slice(1) == data.test.images.sizes().slice(1), config.dir,
             ": training images are ", data.train.images.sizes(), " but test images are ",
             data.test.images.sizes());
-  data.source = "unknown (no SOURCE file in " + config.dir + ")";
-  std::ifstream source(fs::path(config.dir) / "SOURCE");
-  if (source) std::getline(source, data.source);
+  data.source = read_data_source(config.dir);
   return data;
+}
+
+Split load_test_split(const DataConfig& config) {
+  return take_first(load_split(config.dir, "t10k"), config.test_limit);
+}
+
+std::string read_data_source(const std::string& dir) {
+  std::string text = "unknown (no SOURCE file in " + dir + ")";
+  std::ifstream source(fs::path(dir) / "SOURCE");
+  if (source) std::getline(source, text);
+  return text;
 }
 
 torch::Tensor to_float_images(const torch::Tensor& images_u8) {

@@ -29,6 +29,12 @@ struct Dataset {
 // agree, applies data.train_limit / data.test_limit.
 Dataset load_dataset(const DataConfig& config);
 
+// The test split alone (<dir>/t10k-*), with data.test_limit applied: what vit-eval scores.
+Split load_test_split(const DataConfig& config);
+
+// The SOURCE note that launch/get-data.sh left in `dir`, or a text saying there is none.
+std::string read_data_source(const std::string& dir);
+
 // Checks one split's image and label tensors against each other; names the files on failure.
 Split make_split(torch::Tensor images, torch::Tensor labels, const std::string& images_path,
                  const std::string& labels_path);

@@ -52,4 +52,16 @@ void MpiContext::abort(int code) {
   std::_Exit(code);  // MPI_Abort does not return; this keeps [[noreturn]] honest
 }
 
+std::vector<std::string> MpiContext::all_gather(const std::string& text) const {
+  constexpr size_t kWidth = 256;
+  std::vector<char> mine(kWidth, '\0'), all(kWidth * static_cast<size_t>(world_size_), '\0');
+  text.copy(mine.data(), kWidth - 1);
+  check_mpi(MPI_Allgather(mine.data(), kWidth, MPI_CHAR, all.data(), kWidth, MPI_CHAR,
+                          MPI_COMM_WORLD),
+            "MPI_Allgather");
+  std::vector<std::string> out;
+  for (int r = 0; r < world_size_; ++r) out.emplace_back(&all[kWidth * static_cast<size_t>(r)]);
+  return out;
+}
+
 }  // namespace vit

@@ -7,6 +7,7 @@
 #include <mpi.h>
 
 #include <string>
+#include <vector>
 
 namespace vit {
 
@@ -23,6 +24,9 @@ class MpiContext {
   int local_size() const { return local_size_; }  // ranks on this machine
   int nodes() const { return nodes_; }            // machines in the job
   const std::string& host() const { return host_; }
+
+  // Every rank's `text` (at most 255 bytes kept), indexed by rank; collective.
+  std::vector<std::string> all_gather(const std::string& text) const;
 
   // Ends the whole job at once (every rank, through mpirun or srun) with `code`; used after an
   // error on one rank, so that no other rank waits for it forever.

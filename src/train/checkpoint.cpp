@@ -41,6 +41,63 @@ std::vector<std::pair<std::string, std::string>> shape_keys(const TrainConfig& c
   return out;
 }
 
+// The stored model.* keys that differ from config.model, as "key (checkpoint A, config B)", or
+// "" when they all agree; a key the file lacks counts as "(missing)".
+std::string differing_shape_keys(torch::serialize::InputArchive& archive,
+                                 const TrainConfig& config) {
+  std::string differing;
+  for (const auto& [key, value] : shape_keys(config)) {
+    c10::IValue stored;
+    const std::string have = archive.try_read("config/" + key, stored) && stored.isString()
+                                 ? stored.toStringRef()
+                                 : "(missing)";
+    if (have != value) {
+      differing += (differing.empty() ? "" : ", ") + key + " (checkpoint " + have + ", config " +
+                   value + ")";
+    }
+  }
+  return differing;
+}
+
+// Every key of the config, as "config/<key>" strings (vit-eval reads the model shape and the
+// data set from them; resuming compares the model.* ones).
+void write_config(torch::serialize::OutputArchive& archive, const TrainConfig& config) {
+  for (const auto& [key, value] : config.entries()) archive.write("config/" + key, value);
+}
+
+// Opens `path` as a torch archive; CorruptCheckpoint naming the file when that fails.
+void open_archive(torch::serialize::InputArchive& archive, const std::string& path) {
+  VIT_CHECK(fs::is_regular_file(path), path, ": no such checkpoint");
+  try {
+    archive.load_from(path);
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    throw CorruptCheckpoint(path + ": not a readable checkpoint (truncated or corrupt): " +
+                            what.substr(0, what.find('\n')));
+  }
+}
+
+// The first entry of a model file's archive (as "a.b.c") that `module` has no parameter, buffer or
+// submodule for, or "": torch's Module::load ignores such entries, so a model file of a bigger
+// model would load into a smaller one without a word.
+std::string extra_entry(torch::serialize::InputArchive& archive, torch::nn::Module& module,
+                        const std::string& prefix) {
+  for (const std::string& key : archive.keys()) {
+    if (key.rfind("config/", 0) == 0 || key == "model_crc") continue;
+    const auto children = module.named_children();
+    if (children.contains(key)) {
+      torch::serialize::InputArchive child;
+      archive.read(key, child);
+      const std::string extra = extra_entry(child, *children[key], prefix + key + ".");
+      if (!extra.empty()) return extra;
+    } else if (!module.named_parameters(/*recurse=*/false).contains(key) &&
+               !module.named_buffers(/*recurse=*/false).contains(key)) {
+      return prefix + key;
+    }
+  }
+  return "";
+}
+
 int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key) {
   c10::IValue value;
   archive.read(key, value);
@@ -89,7 +146,7 @@ void write_checkpoint(const std::string& path, VisionTransformer& model,
   archive.write("epoch_images", c10::IValue(state.epoch_images));
   archive.write("world_size", c10::IValue(state.world_size));
   archive.write("seed", c10::IValue(config.train.seed));
-  for (const auto& [key, value] : shape_keys(config)) archive.write("config/" + key, value);
+  write_config(archive, config);
   archive.write("model_crc", c10::IValue(state_crc(*model)));
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state(), /*is_buffer=*/true);
   for (const auto& item : model->named_parameters()) {
@@ -124,17 +181,7 @@ TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
   VIT_CHECK(format == kCheckpointFormat, path, ": checkpoint format ", format,
             " is not the supported format ", kCheckpointFormat);
 
-  std::string differing;
-  for (const auto& [key, value] : shape_keys(config)) {
-    c10::IValue stored;
-    const std::string have = archive.try_read("config/" + key, stored) && stored.isString()
-                                 ? stored.toStringRef()
-                                 : "(missing)";
-    if (have != value) {
-      differing += (differing.empty() ? "" : ", ") + key + " (checkpoint " + have + ", config " +
-                   value + ")";
-    }
-  }
+  const std::string differing = differing_shape_keys(archive, config);
   VIT_CHECK(differing.empty(), path, ": the checkpoint's model has another shape: ", differing);
 
   try {
@@ -174,6 +221,100 @@ TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
     throw CorruptCheckpoint(path + ": damaged checkpoint: " + what.substr(0, what.find('\n')));
   }
   return state;
+}
+
+void write_model_file(const std::string& path, VisionTransformer& model,
+                      const TrainConfig& config) {
+  torch::serialize::OutputArchive archive;
+  model->save(archive);  // what torch::save(model, path) writes
+  write_config(archive, config);
+  archive.write("model_crc", c10::IValue(state_crc(*model)));
+  replace_file_atomically(path, [&](const std::string& temp) { archive.save_to(temp); });
+}
+
+StoredRun read_stored_run(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  open_archive(archive, path);
+  StoredRun run;
+  c10::IValue value;
+  try {
+    run.checkpoint = archive.try_read("format", value);
+    if (run.checkpoint) {
+      run.step = read_int(archive, "step");
+      run.epoch = read_int(archive, "epoch");
+      run.epoch_position = read_int(archive, "epoch_position");
+    }
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    throw CorruptCheckpoint(path + ": damaged checkpoint: " + what.substr(0, what.find('\n')));
+  }
+  for (const auto& entry : TrainConfig{}.entries()) {  // the keys this version knows
+    if (archive.try_read("config/" + entry.first, value) && value.isString()) {
+      run.config.emplace_back(entry.first, value.toStringRef());
+    }
+  }
+  return run;
+}
+
+void load_model_state(const std::string& path, VisionTransformer& model,
+                      const TrainConfig& config) {
+  torch::serialize::InputArchive archive;
+  open_archive(archive, path);
+  c10::IValue format;
+  const bool checkpoint = archive.try_read("format", format);
+  VIT_CHECK(!checkpoint || (format.isInt() && format.toInt() == kCheckpointFormat), path,
+            ": checkpoint format ", format, " is not the supported format ", kCheckpointFormat);
+  // Model files of earlier versions store no keys; their tensors' shapes are checked below.
+  c10::IValue stored;
+  if (checkpoint || archive.try_read("config/model.hidden_d", stored)) {
+    const std::string differing = differing_shape_keys(archive, config);
+    VIT_CHECK(differing.empty(), path, ": the file's model has another shape: ", differing);
+  }
+
+  std::vector<std::vector<int64_t>> shapes;  // of the model as built, parameters then buffers
+  for (const auto& tensor : model->parameters()) shapes.push_back(tensor.sizes().vec());
+  for (const auto& tensor : model->buffers()) shapes.push_back(tensor.sizes().vec());
+  try {
+    torch::NoGradGuard no_grad;
+    if (checkpoint) {
+      for (auto& item : model->named_parameters()) {
+        torch::Tensor tensor;
+        archive.read("model/" + item.key(), tensor);
+        item.value().set_(tensor);
+      }
+      for (auto& item : model->named_buffers()) {
+        torch::Tensor tensor;
+        archive.read("model/" + item.key(), tensor, /*is_buffer=*/true);
+        item.value().set_(tensor);
+      }
+    } else {
+      model->load(archive);  // what torch::load(model, path) does
+    }
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    throw CorruptCheckpoint(path + ": not a vit-train checkpoint or model file (or one of a " +
+                            "model with other model.* keys): " + what.substr(0, what.find('\n')));
+  }
+  if (!checkpoint) {
+    const std::string extra = extra_entry(archive, *model, "");
+    VIT_CHECK(extra.empty(), path, ": holds ", extra,
+              ", which the model lacks (set the model.* keys of the run that wrote it)");
+  }
+  // Both ways take the stored tensors as they are: a model of another shape shows here.
+  size_t i = 0;
+  const auto check_shape = [&](const std::string& name, const torch::Tensor& tensor) {
+    const std::vector<int64_t>& built = shapes[i++];
+    VIT_CHECK(tensor.sizes().vec() == built, path, ": ", name, " has shape ", tensor.sizes(),
+              ", the model ", c10::IntArrayRef(built),
+              " (set the model.* keys of the run that wrote it)");
+  };
+  for (const auto& item : model->named_parameters()) check_shape(item.key(), item.value());
+  for (const auto& item : model->named_buffers()) check_shape(item.key(), item.value());
+  if (archive.try_read("model_crc", stored)) {
+    if (!stored.isInt() || stored.toInt() != state_crc(*model)) {
+      throw CorruptCheckpoint(path + ": damaged file: model data checksum mismatch");
+    }
+  }
 }
 
 std::string CheckpointDir::path_for(int64_t step) const {

@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/train_config.h"
@@ -46,6 +47,32 @@ void write_checkpoint(const std::string& path, VisionTransformer& model,
 // the model it holds has another shape than config.model.
 TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
                            torch::optim::Optimizer& optimizer, const TrainConfig& config);
+
+// What a checkpoint or a model file (checkpoints/final.pt) says about the run that wrote it.
+struct StoredRun {
+  bool checkpoint = false;  // a checkpoint with training state, else a model file
+  int64_t step = -1;        // checkpoints only: optimizer steps done
+  int64_t epoch = -1;       // checkpoints only: epochs completed (TrainState::epoch)
+  int64_t epoch_position = 0;  // checkpoints only: samples into the epoch in progress
+  // The config keys stored as "config/<key>": every key since vit-eval exists; model.* alone in
+  // checkpoints of earlier versions, none in their model files.
+  std::vector<std::pair<std::string, std::string>> config;
+};
+
+// Writes the trained model alone (checkpoints/final.pt) atomically: the archive torch::save
+// makes of the module (torch::load reads it back), plus the config as "config/<key>" strings and
+// a checksum, so that vit-eval needs nothing but the file.
+void write_model_file(const std::string& path, VisionTransformer& model, const TrainConfig& config);
+
+// Reads what `path` (a checkpoint or a model file) stores about its run. Throws CorruptCheckpoint
+// naming the file when it cannot be read.
+StoredRun read_stored_run(const std::string& path);
+
+// Loads the parameters and buffers of a checkpoint or of a model file into `model` (on the CPU),
+// for evaluation; no optimizer or RNG state. Throws vit::Error listing the keys when the file's
+// stored model.* keys differ from config.model, naming the tensor when a shape differs, and
+// CorruptCheckpoint when the file is damaged.
+void load_model_state(const std::string& path, VisionTransformer& model, const TrainConfig& config);
 
 // The checkpoints/ folder of a run directory.
 class CheckpointDir {

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "train/checkpoint.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -16,8 +17,8 @@ RunDir prepare_run_dir(const TrainConfig& config) {
   return run;
 }
 
-void save_model(VisionTransformer& model, const std::string& path) {
-  replace_file_atomically(path, [&](const std::string& temp) { torch::save(model, temp); });
+void save_model(VisionTransformer& model, const std::string& path, const TrainConfig& config) {
+  write_model_file(path, model, config);
 }
 
 }  // namespace vit

@@ -20,7 +20,8 @@ struct RunDir {
 // Creates the directory and checkpoints/ and writes config.ini; errors name the path.
 RunDir prepare_run_dir(const TrainConfig& config);
 
-// Saves the model's parameters and buffers (torch::save archive) atomically.
-void save_model(VisionTransformer& model, const std::string& path);
+// Saves the model's parameters and buffers (a torch::save archive, which torch::load reads back)
+// atomically, with the config's keys, so that vit-eval finds the model shape and the data set.
+void save_model(VisionTransformer& model, const std::string& path, const TrainConfig& config);
 
 }  // namespace vit

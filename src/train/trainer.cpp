@@ -6,8 +6,10 @@
 
 #include "dist/replicas.h"
 #include "train/optimizer.h"
+#include "train/progress.h"
 #include "util/signals.h"
 #include "util/error.h"
+#include "util/uptime.h"
 
 namespace vit {
 namespace {
@@ -176,6 +178,8 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
 
   FitResult fit;
   model_->train();
+  const ProgressMode progress_mode =
+      comm_.rank() == 0 ? vit::progress_mode(config_.log.progress) : ProgressMode::kLines;
   while (state_.epoch < train.epochs && state_.step < total_steps) {
     const int64_t epoch = state_.epoch;
     const auto order = sampler_.indices(epoch, state_.epoch_position).to(device_);
@@ -193,6 +197,9 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
     int64_t window_images = 0;
     double window_allreduce_s = 0;
     int64_t window_first_step = state_.step;
+    const int64_t epoch_steps = steps_per_epoch();
+    const int64_t done_before = epoch_steps - steps;  // a run resumed mid-epoch
+    EpochProgress progress(progress_mode, epoch + 1, train.epochs, epoch_steps, done_before);
     bool stop = false;
     int64_t b = 0;
     for (; b < steps && state_.step < total_steps && !stop; ++b) {
@@ -213,8 +220,9 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
         const double window_s = seconds_since(window_start);
         const auto window_steps = static_cast<double>(state_.step - window_first_step);
         const double images_per_s = static_cast<double>(window_images * world) / window_s;
-        spdlog::info("epoch {}/{} step {} ({}/{}) loss {:.4f} lr {:.3g} {:.0f} img/s", epoch + 1,
-                     train.epochs, state_.step, b + 1, steps, loss, lr, images_per_s);
+        spdlog::info("epoch {}/{} step {} {} loss {:.4f} lr {:.3g} {:.0f} img/s", epoch + 1,
+                     train.epochs, state_.step, progress.position(done_before + b + 1), loss, lr,
+                     images_per_s);
         if (metrics != nullptr) {
           metrics->write(JsonLine()
                              .add("event", "step")
@@ -232,6 +240,9 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
         window_allreduce_s = allreduce_s_;
         window_first_step = state_.step;
       }
+      progress.update(done_before + b + 1,
+                      static_cast<double>(session_images * world) / seconds_since(start),
+                      [&] { return step_loss.item<double>() / static_cast<double>(count); });
       // All ranks learn of a signal that reached any of them at the same step.
       stop = comm_.max(int64_t{StopSignals::received()}) != 0;
       // (not on an epoch's last step: the end of the epoch writes one anyway)
@@ -275,7 +286,8 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
                          .add("epoch_s", result.epoch_s)
                          .add("allreduce_s", result.allreduce_s)
                          .add("world_size", world)
-                         .add("lr", learning_rate(optim_, state_.step - 1, total_steps)));
+                         .add("lr", learning_rate(optim_, state_.step - 1, total_steps))
+                         .add("elapsed_s", uptime_s()));
     }
     fit.epochs.push_back(result);
     if (b == steps) {  // the epoch is complete (train.max_steps may end one early)

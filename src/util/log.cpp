@@ -1,12 +1,12 @@
 #include "util/log.h"
 
 #include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
 
 #include <memory>
 #include <vector>
 
 #include "util/error.h"
+#include "util/status_line.h"
 
 namespace vit {
 
@@ -22,8 +22,9 @@ void setup_logging(const LogOptions& options) {
   if (options.rank != 0 && level < spdlog::level::warn) level = spdlog::level::warn;
 
   std::vector<spdlog::sink_ptr> sinks;
-  // stdout for progress; no colour codes so that SLURM logs and pipes stay clean.
-  sinks.push_back(std::make_shared<spdlog::sinks::stdout_sink_mt>());
+  // stdout, below which a progress bar may stand; no colour codes so that SLURM logs and pipes
+  // stay clean.
+  sinks.push_back(std::make_shared<StatusAwareStdoutSink>());
   if (!options.file.empty()) {
     try {
       sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file));

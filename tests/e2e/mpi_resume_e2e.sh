@@ -41,6 +41,7 @@ grep -q 'resumed from' "$work/resume.log" || fail "did not resume"
        fail "metrics differ from the uninterrupted run"; }
 [ "$(final_crc "$work/straight")" = "$(final_crc "$work/cut")" ] \
   || fail "final parameters differ: $(final_crc "$work/straight") vs $(final_crc "$work/cut")"
+check_metrics "$work/cut/metrics.jsonl" --world 2 --epochs 2
 echo "exact resume: ok ($(final_crc "$work/cut"))"
 
 # --- 2. other world sizes -----------------------------------------------------------------------
@@ -54,6 +55,7 @@ grep -q 'written by 2 rank(s), this job has 1' "$work/to1.log" || fail "no world
 want=$((step + (2048 - pos + 63) / 64))
 grep -q "\"epoch\":2,\"step\":$want," "$work/cut-to-1/metrics.jsonl" \
   || fail "2 -> 1: expected epoch 2 to end at step $want: $(tail -n 1 "$work/cut-to-1/metrics.jsonl")"
+check_metrics "$work/cut-to-1/metrics.jsonl" --epochs 2  # world sizes 2, then 1
 
 train 1 --run-dir "$work/one" > "$work/one.log" 2>&1 &
 job=$!

@@ -13,10 +13,17 @@ timeout 240 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$wo
   || { cat "$work/out.txt"; fail "2-rank run exited non-zero"; }
 grep -q '"world_size":2' "$run/metrics.jsonl" || fail "metrics do not say world_size 2"
 [ "$(grep -c '"event":"epoch"' "$run/metrics.jsonl")" -eq 2 ] || fail "not one line per epoch"
-grep -q 'world: 2 rank(s)' "$run/train.log" || fail "log lacks the world line"
+# The start-up table: world size, and one row per rank with its machine, device and threads.
+grep -q '| world size .*| 2 rank(s) on 1 machine(s)' "$run/train.log" || fail "no world size row"
+grep -q '| rank 1 .*| .*, cpu, 1 thread(s)' "$run/train.log" || fail "no placement row of rank 1"
+grep -q '| parameters .*| [0-9,]* ' "$run/train.log" || fail "no parameter count row"
 # 512 images, 64 per rank and step, 2 ranks: 4 steps per epoch.
 grep -q '"epoch":2,"step":8,' "$run/metrics.jsonl" || fail "wrong step count: $(cat "$run/metrics.jsonl")"
 [ -s "$run/checkpoints/final.pt" ] || fail "no final model"
+# One writer: a second one would show as lines twice; stdout went to a file, so no bar (Open MPI
+# gives the ranks a pseudo-terminal all the same; launch/train.sh tells them the truth).
+check_metrics "$run/metrics.jsonl" --world 2 --epochs 2
+! grep -q $'\r' "$work/out.txt" || fail "carriage returns in the output of a run logged to a file"
 
 set +e
 timeout 120 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$work/data" \

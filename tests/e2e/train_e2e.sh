@@ -18,6 +18,7 @@ epochs=$(grep -c '"event":"epoch"' "$run/metrics.jsonl")
 for key in epoch step train_loss test_loss test_acc images_per_s epoch_s world_size; do
   grep -q "\"$key\":" "$run/metrics.jsonl" || fail "metrics.jsonl lacks $key"
 done
+check_metrics "$run/metrics.jsonl" --world 1 --epochs 2
 grep -q 'final test accuracy' "$run/train.log" || fail "train.log lacks the final accuracy"
 # Step lines every log.every_steps (4) steps: 16 steps give 4; steps never go down.
 [ "$(grep -c '"event":"step"' "$run/metrics.jsonl")" -eq 4 ] || fail "not 4 step lines"

@@ -1,0 +1,20 @@
+// Errors that every rank meets alike (a bad option, a missing or damaged file): each rank runs the
+// step, the ranks agree on whether it failed anywhere, and one line reports it, so that a job of N
+// ranks neither prints N copies of the same error nor leaves a rank waiting in a collective.
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <string>
+
+namespace vit {
+
+// Runs `step` on this rank. Returns true on every rank when it succeeded on all of them.
+// Otherwise rank 0 prints "error: <message>" (when rank 0 succeeded, each failing rank prints its
+// own, prefixed with its rank) and every rank returns false. Collective over MPI_COMM_WORLD.
+bool succeeded_on_all_ranks(int rank, const std::function<void()>& step);
+
+// The first line of an exception's message (a c10::Error's without its backtrace).
+std::string describe_error(const std::exception& e);
+
+}  // namespace vit

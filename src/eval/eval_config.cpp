@@ -1,0 +1,156 @@
+#include "eval/eval_config.h"
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <filesystem>
+#include <ostream>
+#include <utility>
+
+#include "eval/png_image.h"
+#include "util/error.h"
+
+namespace vit {
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Key {
+  const char* name;
+  const char* help;
+};
+
+// The run's keys that vit-eval takes from the file (and the command line may override).
+const Key kStoredKeys[] = {
+    {"model.n_patches", "patches per image side"},
+    {"model.hidden_d", "token width"},
+    {"model.n_heads", "attention heads"},
+    {"model.n_blocks", "encoder blocks"},
+    {"model.mlp_ratio", "MLP width as a multiple of model.hidden_d"},
+    {"data.dataset", "mnist | fashion-mnist (alone: its default data.dir)"},
+    {"data.dir", "folder with the IDX files"},
+    {"data.test_limit", "score the first N test images (0: all)"},
+    {"train.eval_batch_size", "images per batch and rank"},
+};
+
+// Keys only the command line sets: they describe this machine, not the run.
+const Key kMachineKeys[] = {
+    {"train.threads", "intra-op threads per rank (0: all cores)"},
+    {"dist.device", "auto | cpu | cuda"},
+    {"dist.backend", "auto | mpi | nccl"},
+};
+
+bool is_model_key(const std::string& key) { return key.rfind("model.", 0) == 0; }
+
+}  // namespace
+
+EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream& help_out) {
+  EvalParseResult result;
+  EvalConfig& config = result.config;
+
+  po::options_description general("vit-eval: score a trained Vision Transformer on its test set");
+  general.add_options()("help,h", "print this help and exit")(
+      "checkpoint", po::value(&config.checkpoint)->value_name("FILE"),
+      "checkpoint (checkpoints/step-N.pt) or model file (checkpoints/final.pt) to evaluate")(
+      "json", po::bool_switch(&config.json), "print one JSON object instead of the text report")(
+      "images", po::value(&config.images)->value_name("OUT.png"),
+      png_supported() ? "write a PNG grid of misclassified test images, true class green, "
+                        "predicted red"
+                      : "(unavailable: built without libpng)")(
+      "max-images",
+      po::value(&config.max_images)->default_value(config.max_images)->value_name("N"),
+      "at most this many images in that grid (the first ones in test-set order)")(
+      "columns", po::value(&config.columns)->default_value(config.columns)->value_name("N"),
+      "images per row of that grid");
+  po::options_description keys(
+      "Keys (default: as stored in the file; the model.* keys must match it)");
+  for (const Key& key : kStoredKeys) {
+    keys.add_options()(key.name, po::value<std::string>()->value_name("VALUE"), key.help);
+  }
+  po::options_description machine("This machine (default: vit-train's defaults)");
+  for (const Key& key : kMachineKeys) {
+    machine.add_options()(key.name, po::value<std::string>()->value_name("VALUE"), key.help);
+  }
+  po::options_description all;
+  all.add(general).add(keys).add(machine);
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+    if (vm.count("help")) {
+      help_out << "usage: vit-eval --checkpoint FILE [--json] [--images OUT.png] "
+                  "[--section.key VALUE ...]\n"
+               << "       mpirun -n N vit-eval ...   (the test set is split over the ranks)\n\n"
+               << general << "\n"
+               << keys << "\n"
+               << machine << "\n";
+      result.help = true;
+      return result;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    VIT_FAIL("command line: ", e.what());
+  }
+  VIT_CHECK(!config.checkpoint.empty(),
+            "--checkpoint: required (a checkpoints/step-N.pt or checkpoints/final.pt of a run)");
+  VIT_CHECK(config.max_images > 0, "--max-images: must be positive, got ", config.max_images);
+  VIT_CHECK(config.columns > 0, "--columns: must be positive, got ", config.columns);
+  if (!config.images.empty()) {
+    VIT_CHECK(png_supported(),
+              "--images: this vit-eval was built without libpng (install "
+              "libpng-dev, then reconfigure and rebuild)");
+    const fs::path parent = fs::path(config.images).parent_path();
+    VIT_CHECK(parent.empty() || fs::is_directory(parent), "--images: ", parent.string(),
+              " is not a directory");
+  }
+
+  // The file's keys first, then the command line's.
+  VIT_CHECK(fs::is_regular_file(config.checkpoint), "--checkpoint: ", config.checkpoint,
+            ": no such file");
+  config.stored = read_stored_run(config.checkpoint);
+  std::vector<std::pair<std::string, std::string>> from_file, from_command_line;
+  bool model_stored = false, model_given = false;
+  for (const Key& stored_key : kStoredKeys) {
+    const std::string key = stored_key.name;
+    const auto found = std::find_if(config.stored.config.begin(), config.stored.config.end(),
+                                    [&](const auto& entry) { return entry.first == key; });
+    if (found != config.stored.config.end()) {
+      from_file.push_back(*found);
+      model_stored = model_stored || is_model_key(key);
+    } else {
+      config.not_stored.emplace_back(key);
+    }
+    if (vm.count(key)) {
+      from_command_line.emplace_back(key, vm[key].as<std::string>());
+      model_given = model_given || is_model_key(key);
+    }
+  }
+  for (const Key& key : kMachineKeys) {
+    if (vm.count(key.name))
+      from_command_line.emplace_back(key.name, vm[key.name].as<std::string>());
+  }
+  VIT_CHECK(model_stored || model_given, config.checkpoint,
+            ": stores no model shape (a model file of a vit-train older than vit-eval); give "
+            "the run's --model.n_patches, --model.hidden_d, --model.n_heads, --model.n_blocks "
+            "and --model.mlp_ratio (see its config.ini), or evaluate one of its "
+            "checkpoints/step-N.pt");
+  apply_entries(config.run, from_file, config.checkpoint);
+  // Another data set without a folder: its default folder, not the stored one.
+  if (vm.count("data.dataset") && !vm.count("data.dir")) config.run.data.dir.clear();
+  apply_entries(config.run, from_command_line, "command line");
+
+  // vit-eval has no run directory: with resume = auto, validate() checks the keys alone.
+  config.run.resume = "auto";
+  if (!config.run.data.dir.empty() && !fs::is_directory(config.run.data.dir)) {
+    const bool stored = !vm.count("data.dir") &&
+                        std::find(config.not_stored.begin(), config.not_stored.end(), "data.dir") ==
+                            config.not_stored.end();
+    VIT_FAIL("data.dir: ", config.run.data.dir, " is not a directory",
+             stored ? " (as stored in " + config.checkpoint + ")" : std::string(),
+             "; set --data.dir to the folder with the ", config.run.data.dataset, " IDX files");
+  }
+  validate(config.run);
+  return result;
+}
+
+}  // namespace vit

@@ -1,0 +1,42 @@
+// EvalConfig: what vit-eval runs with, filled once and then passed as const&. The model shape and
+// the data set come from the checkpoint or model file itself (its stored config keys); the command
+// line may override them (--data.dir, --data.dataset, ...). Model keys that differ from those
+// stored give the checkpoint's "another shape" error listing them.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "config/train_config.h"
+#include "train/checkpoint.h"
+
+namespace vit {
+
+struct EvalConfig {
+  std::string checkpoint;    // --checkpoint: a checkpoints/step-N.pt or checkpoints/final.pt
+  bool json = false;         // --json: one JSON object instead of the text report
+  std::string images;        // --images: PNG grid of misclassified test images ("" for none)
+  int64_t max_images = 100;  // --max-images: at most this many images in that grid
+  int64_t columns = 10;      // --columns: images per row of the grid
+  // The run's keys: model.*, data.dataset, data.dir, data.test_limit and train.eval_batch_size
+  // from the file, then the command line's overrides; the machine's keys (train.threads,
+  // dist.device, dist.backend) from the command line alone. Validated.
+  TrainConfig run;
+  StoredRun stored;  // what the file says about its run
+  // Keys vit-eval wanted from the file but that it does not store (files of older versions);
+  // their defaults or command-line values are used.
+  std::vector<std::string> not_stored;
+};
+
+struct EvalParseResult {
+  EvalConfig config;
+  bool help = false;  // --help: printed, nothing to do
+};
+
+// Parses the command line and reads the file's stored keys. Throws vit::Error naming the option,
+// key or file at fault. `help_out` receives --help text.
+EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream& help_out);
+
+}  // namespace vit

@@ -1,0 +1,112 @@
+#include "eval/evaluation.h"
+
+#include <cmath>
+#include <limits>
+
+#include "util/error.h"
+
+namespace vit {
+
+torch::Tensor confusion_matrix(const torch::Tensor& labels, const torch::Tensor& predicted,
+                               int64_t classes) {
+  VIT_CHECK(labels.dim() == 1 && predicted.dim() == 1 && labels.size(0) == predicted.size(0),
+            "confusion matrix: ", labels.sizes(), " labels but ", predicted.sizes(),
+            " predictions");
+  const auto l = labels.to(torch::kCPU, torch::kLong), p = predicted.to(torch::kCPU, torch::kLong);
+  if (l.numel() > 0) {
+    VIT_CHECK(l.min().item<int64_t>() >= 0 && l.max().item<int64_t>() < classes &&
+                  p.min().item<int64_t>() >= 0 && p.max().item<int64_t>() < classes,
+              "confusion matrix: a class outside 0..", classes - 1);
+  }
+  // Pair (true t, predicted q) counted in bin t * classes + q.
+  return torch::bincount(l * classes + p, /*weights=*/{}, /*minlength=*/classes * classes)
+      .view({classes, classes});
+}
+
+Evaluation make_evaluation(torch::Tensor labels, torch::Tensor predicted, double loss_sum,
+                           int64_t classes) {
+  Evaluation out;
+  out.labels = labels.to(torch::kCPU, torch::kLong);
+  out.predicted = predicted.to(torch::kCPU, torch::kLong);
+  out.confusion = confusion_matrix(out.labels, out.predicted, classes);
+  out.loss_sum = loss_sum;
+  return out;
+}
+
+int64_t Evaluation::correct() const { return confusion.trace().item<int64_t>(); }
+
+double Evaluation::accuracy() const {
+  // The same expression as Trainer::evaluate, so the two agree to the bit.
+  return count() == 0 ? 0.0 : static_cast<double>(correct()) / static_cast<double>(count());
+}
+
+double Evaluation::loss() const {
+  return count() == 0 ? 0.0 : loss_sum / static_cast<double>(count());
+}
+
+std::vector<int64_t> Evaluation::class_count() const {
+  const auto rows = confusion.sum(/*dim=*/1);
+  return {rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + rows.numel()};
+}
+
+std::vector<int64_t> Evaluation::class_correct() const {
+  const auto diagonal = confusion.diagonal().contiguous();
+  return {diagonal.data_ptr<int64_t>(), diagonal.data_ptr<int64_t>() + diagonal.numel()};
+}
+
+std::vector<double> Evaluation::class_accuracy() const {
+  const auto total = class_count(), right = class_correct();
+  std::vector<double> out;
+  for (size_t c = 0; c < total.size(); ++c) {
+    out.push_back(total[c] == 0 ? std::numeric_limits<double>::quiet_NaN()
+                                : static_cast<double>(right[c]) / static_cast<double>(total[c]));
+  }
+  return out;
+}
+
+std::vector<int64_t> Evaluation::misclassified(int64_t limit) const {
+  const auto wrong = predicted.ne(labels).nonzero().flatten().contiguous();
+  const int64_t n = limit < 0 ? wrong.numel() : std::min(limit, wrong.numel());
+  return {wrong.data_ptr<int64_t>(), wrong.data_ptr<int64_t>() + n};
+}
+
+Evaluation evaluate_model(VisionTransformer& model, const Split& split, int64_t batch_size,
+                          Communicator& comm) {
+  VIT_CHECK(batch_size > 0, "evaluation batch size must be positive, got ", batch_size);
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  const torch::Device device = split.labels.device();
+  const auto long_options = torch::TensorOptions().dtype(torch::kLong).device(device);
+  const int64_t n = split.size();
+  const int world = comm.world_size();
+  // Rank r's share [n r / w, n (r + 1) / w), as in Trainer::evaluate.
+  const auto share_begin = [&](int r) { return n * r / world; };
+  const int64_t begin = share_begin(comm.rank()), end = share_begin(comm.rank() + 1);
+
+  auto predicted = torch::zeros({n}, long_options);
+  auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  for (int64_t start = begin; start < end; start += batch_size) {
+    const int64_t count = std::min(batch_size, end - start);
+    const Batch batch = gather(split, torch::arange(start, start + count, long_options));
+    const auto logits = model->forward(batch.images);
+    // Summed in float32 per batch and in float64 across batches, like Trainer::evaluate.
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, batch.labels,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .to(torch::kFloat64);
+    predicted.narrow(/*dim=*/0, start, count).copy_(logits.argmax(/*dim=*/1));
+  }
+  // Every rank's share of the predictions to every rank: one broadcast per rank (the shares
+  // are contiguous, so each is a view of `predicted` that the broadcast fills in place).
+  for (int r = 0; r < world; ++r) {
+    auto share = predicted.narrow(/*dim=*/0, share_begin(r), share_begin(r + 1) - share_begin(r));
+    if (share.numel() > 0) comm.broadcast(share, r);
+  }
+  comm.synchronize();
+  const double total_loss = comm.sum(loss_sum.item<double>());
+  model->train(was_training);
+  return make_evaluation(split.labels, predicted, total_loss, kNumClasses);
+}
+
+}  // namespace vit

@@ -1,0 +1,130 @@
+// vit-eval: scores a checkpoint or model file of a vit-train run on its test set: accuracy, loss,
+// per-class accuracy and the confusion matrix as text or JSON, and optionally a PNG grid of the
+// misclassified images. One rank, or several under mpirun (the test set split over them).
+// parse -> MPI context -> data and model (every rank) -> evaluate (collective) -> rank 0 reports.
+#include <spdlog/sinks/stdout_sinks.h>  // warnings to stderr: stdout holds the report (or JSON)
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "data/dataset.h"
+#include "dist/device.h"
+#include "dist/mpi_context.h"
+#include "dist/rank_agreement.h"
+#include "eval/eval_config.h"
+#include "eval/eval_report.h"
+#include "eval/evaluation.h"
+#include "eval/image_grid.h"
+#include "eval/png_image.h"
+#include "model/vit.h"
+#include "train/checkpoint.h"
+#include "util/threads.h"
+
+namespace {
+
+constexpr int64_t kImageScale = 3;  // a 28x28 test image becomes 84x84 pixels in the grid
+
+void log_warnings_to_stderr() {
+  auto logger = spdlog::stderr_logger_st("vit-eval");
+  logger->set_pattern("%l: %v");  // "warning: ..."
+  logger->set_level(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+}
+
+// The PNG grid of the first misclassified test images; returns how many it holds.
+int64_t write_misclassified(const vit::EvalConfig& config, const vit::Split& test,
+                            const vit::Evaluation& evaluation) {
+  const std::vector<int64_t> wrong = evaluation.misclassified(config.max_images);
+  std::vector<int64_t> truth, predicted;
+  for (const int64_t i : wrong) {
+    truth.push_back(evaluation.labels[i].item<int64_t>());
+    predicted.push_back(evaluation.predicted[i].item<int64_t>());
+  }
+  const auto indices = torch::tensor(wrong, torch::kLong);
+  const auto images = test.images.to(torch::kCPU).index_select(/*dim=*/0, indices);
+  vit::write_png(config.images,
+                 vit::labelled_grid(images, truth, predicted, {config.columns, kImageScale}));
+  return static_cast<int64_t>(wrong.size());
+}
+
+int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
+  const bool leader = mpi.rank() == 0;
+  const vit::TrainConfig& run = config.run;
+  if (leader && !config.not_stored.empty()) {
+    spdlog::warn(
+        "{} does not store the keys vit-eval reads (a file of an older vit-train); "
+        "using data.dataset {}, data.dir {}, data.test_limit {} (set --data.* to match "
+        "the run)",
+        config.checkpoint, run.data.dataset, run.data.dir, run.data.test_limit);
+  }
+  vit::configure_threads(run.train.threads, mpi.local_size());
+  const torch::Device device = vit::choose_device(run.dist, mpi.rank(), mpi.local_rank());
+  auto comm = vit::make_communicator(run.dist, device, MPI_COMM_WORLD);
+
+  // Every rank reads the same files, so they fail alike: agreed on, reported once.
+  vit::Split test;
+  vit::VisionTransformer model{nullptr};
+  if (!vit::succeeded_on_all_ranks(mpi.rank(), [&] {
+        test = vit::load_test_split(run.data);
+        const vit::ImageShape shape{test.images.size(1), test.images.size(2), test.images.size(3)};
+        model = vit::VisionTransformer(run.model, shape, vit::kNumClasses);
+        vit::load_model_state(config.checkpoint, model, run);
+        model->to(device);
+      })) {
+    return 1;
+  }
+  const vit::Split on_device{test.images.to(device), test.labels.to(device)};
+  const vit::Evaluation evaluation =
+      vit::evaluate_model(model, on_device, run.train.eval_batch_size, *comm);
+
+  if (leader) {
+    vit::ReportContext context;
+    context.file = config.checkpoint;
+    context.stored = config.stored;
+    context.dataset = run.data.dataset;
+    context.data_dir = run.data.dir;
+    context.data_source = vit::read_data_source(run.data.dir);
+    context.world_size = mpi.world_size();
+    if (!config.images.empty()) {
+      context.png_images = write_misclassified(config, test, evaluation);
+      context.png = config.images;
+    }
+    const std::string report =
+        config.json ? vit::json_report(evaluation, context) : vit::text_report(evaluation, context);
+    std::fputs(report.c_str(), stdout);
+    std::fflush(stdout);
+  }
+  comm->barrier();  // no rank leaves while rank 0 may still fail (and abort the job)
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::unique_ptr<vit::MpiContext> mpi;
+  try {
+    mpi = std::make_unique<vit::MpiContext>(&argc, &argv);
+    log_warnings_to_stderr();
+    std::ostream quiet(nullptr);  // --help is printed by rank 0 alone
+    vit::EvalParseResult parsed;
+    if (!vit::succeeded_on_all_ranks(mpi->rank(), [&] {
+          parsed = vit::parse_eval_args(argc, argv, mpi->rank() == 0 ? std::cout : quiet);
+        })) {
+      return 1;
+    }
+    if (parsed.help) return 0;
+    return evaluate(parsed.config, *mpi);
+  } catch (const std::exception& e) {
+    const bool many = mpi && mpi->world_size() > 1;
+    const std::string where = many ? "rank " + std::to_string(mpi->rank()) + ": " : "";
+    std::fprintf(stderr, "error: %s%s\n", where.c_str(), vit::describe_error(e).c_str());
+    std::fflush(stderr);
+    // Another rank may be waiting for this one in a collective: end the whole job now.
+    if (many) vit::MpiContext::abort(1);
+  }
+  return 1;
+}

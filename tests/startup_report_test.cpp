@@ -1,0 +1,73 @@
+#include "train/startup_report.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace vit {
+namespace {
+
+StartupFacts two_ranks() {
+  StartupFacts facts;
+  facts.versions =
+      "vit-train 0.1.0 (revision abc)\nLibTorch 1.13.1 (CPU)\nMPI Open MPI v4.1.4\n"
+      "NCCL, CUDA: not built in\n";
+  facts.world_size = 2;
+  facts.ranks_per_node = 2;
+  facts.ranks = {"node1, cpu, 1 thread(s)", "node1, cpu, 1 thread(s)"};
+  facts.gradients = "mpi";
+  facts.data_source = "synthetic";
+  facts.train_images = 60000;
+  facts.test_images = 10000;
+  facts.image_shape = "1x28x28";
+  facts.parameters = 1234567;
+  facts.steps_per_epoch = 235;
+  facts.global_batch = 256;
+  return facts;
+}
+
+TEST(StartupTable, HoldsFactsAndEveryConfigKey) {
+  TrainConfig config;
+  config.run_dir = "runs/x";
+  const std::string table = startup_table(config, two_ranks());
+  for (const char* expected :
+       {"| LibTorch ", "1.13.1 (CPU)", "| NCCL, CUDA ", "| not built in ", "| MPI ", "Open MPI v4.1.4", "2 rank(s) on 1 machine(s)",
+        "| ranks per node ", "| rank 0 ", "| rank 1 ", "node1, cpu, 1 thread(s)", "60,000 of 1x28x28",
+        "10,000", "1,234,567", "235 (global batch 256)", "(fresh start)", "runs/x"}) {
+    EXPECT_NE(table.find(expected), std::string::npos) << expected << "\n" << table;
+  }
+  for (const auto& [key, value] : config.entries()) {
+    EXPECT_NE(table.find("| " + key + " "), std::string::npos) << key;
+  }
+}
+
+TEST(StartupTable, RowsHaveOneWidth) {
+  TrainConfig config;
+  std::istringstream lines(startup_table(config, two_ranks()));
+  std::string line;
+  size_t width = 0;
+  while (std::getline(lines, line)) {
+    if (width == 0) width = line.size();
+    EXPECT_EQ(line.size(), width) << line;
+  }
+}
+
+TEST(StartupTable, ManyRanksAreSummarised) {
+  StartupFacts facts = two_ranks();
+  facts.world_size = 100;
+  facts.ranks.assign(100, "n, cuda:0, 4 thread(s)");
+  const std::string table = startup_table(TrainConfig{}, facts);
+  EXPECT_NE(table.find("| rank 31 "), std::string::npos);
+  EXPECT_EQ(table.find("| rank 32 "), std::string::npos);
+  EXPECT_NE(table.find("68 more"), std::string::npos);
+}
+
+TEST(WithThousands, GroupsDigits) {
+  EXPECT_EQ(with_thousands(0), "0");
+  EXPECT_EQ(with_thousands(999), "999");
+  EXPECT_EQ(with_thousands(1000), "1,000");
+  EXPECT_EQ(with_thousands(-1234567), "-1,234,567");
+}
+
+}  // namespace
+}  // namespace vit
