@@ -9,8 +9,9 @@
 #   CONFIG           INI file (default configs/mnist.ini)
 #   overrides        passed on to vit-train (--run-dir DIR, --train.epochs 3, ...)
 #
-# Flags chosen here: --bind-to core with --map-by core when the ranks fit on this machine's cores
-# (each rank keeps its caches), --oversubscribe and no binding when they do not; the root flags
+# Flags chosen here: when the ranks fit on this machine's cores, each rank is bound to its share
+# of them (--map-by slot:PE=cores/ranks --bind-to core: its threads keep their caches and never
+# share a core with another rank's); --oversubscribe and no binding when they do not; the root flags
 # when run as root; -x to pass the environment that matters (library paths, threads, NCCL).
 # Extra mpirun flags: VIT_MPIRUN_FLAGS="--mca btl_tcp_if_include eth0" launch/train.sh ...
 set -euo pipefail
@@ -42,7 +43,8 @@ if [ -n "$hostfile" ]; then
   [ -f "$hostfile" ] || die "train.sh: hostfile not found: $hostfile"
   flags+=(--hostfile "$hostfile" --map-by ppr:1:core --bind-to core)
 elif [ "$ranks" -le "$(nproc)" ]; then
-  flags+=(--map-by core --bind-to core)
+  # (--map-by core alone would bind a 1-rank job's threads to a single core)
+  flags+=(--map-by "slot:PE=$(($(nproc) / ranks))" --bind-to core)
 else
   flags+=(--oversubscribe --bind-to none)
 fi
