@@ -104,6 +104,30 @@ TEST_F(TrainerTest, AccumulatedMicroBatchesEqualOneBatch) {
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::allclose(pa[i], pb[i], 1e-4, 1e-6));
 }
 
+TEST_F(TrainerTest, BatchParallelThreadsMatchOneThreadAndRepeatToTheBit) {
+  // train.parallel=batch: 2 threads each take half of every batch; their gradients are summed in
+  // a fixed order, so two runs agree to the bit, and one thread agrees up to float rounding.
+  config_.train.max_steps = 6;
+  config_.optim.name = "sgd";
+  config_.train.parallel = "batch";
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  Trainer one(config_, load_dataset(config_.data), solo_, torch::kCPU);
+  one.fit(nullptr);
+  torch::set_num_threads(2);
+  Trainer a(config_, load_dataset(config_.data), solo_, torch::kCPU);
+  Trainer b(config_, load_dataset(config_.data), solo_, torch::kCPU);
+  a.fit(nullptr);
+  b.fit(nullptr);
+  torch::set_num_threads(threads);
+  const auto p1 = one.model()->parameters(), pa = a.model()->parameters(),
+             pb = b.model()->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
+    EXPECT_TRUE(torch::allclose(pa[i], p1[i], 1e-4, 1e-6)) << i;
+  }
+}
+
 TEST_F(TrainerTest, GradientsLiveInOneFlatBuffer) {
   config_.train.max_steps = 2;
   Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);

@@ -44,6 +44,11 @@ void visit_fields(Config& c, Visit&& v) {
   v("train.max_steps", c.train.max_steps, "stop after this many steps (0: no limit)");
   v("train.seed", c.train.seed, "seed of initialisation and data order");
   v("train.threads", c.train.threads, "intra-op threads per rank (0: all cores)");
+  v("train.attention", c.train.attention,
+    "auto | fused | matmul: attention kernel (auto: fused on CPU, matmul on GPU)");
+  v("train.parallel", c.train.parallel,
+    "auto | batch | ops: threads share a step's images (batch) or each kernel (ops); auto: batch "
+    "on CPU");
   v("data.dataset", c.data.dataset, "data set: mnist | fashion-mnist");
   v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)");
   v("data.train_limit", c.data.train_limit, "use the first N training images (0: all)");
@@ -195,6 +200,8 @@ void validate(TrainConfig& c) {
   check_non_negative(c.train.max_steps, "train.max_steps");
   check_non_negative(c.train.seed, "train.seed");
   check_non_negative(c.train.threads, "train.threads");
+  check_one_of(c.train.attention, "train.attention", {"auto", "fused", "matmul"});
+  check_one_of(c.train.parallel, "train.parallel", {"auto", "batch", "ops"});
 
   check_one_of(c.data.dataset, "data.dataset", {"mnist", "fashion-mnist"});
   if (c.data.dir.empty()) c.data.dir = "data/" + c.data.dataset;

@@ -42,6 +42,10 @@ struct TrainLoopConfig {
   int64_t max_steps = 0;          // stop after this many optimizer steps (0: no limit)
   int64_t seed = 42;              // model init and data order (>= 0)
   int64_t threads = 0;            // intra-op threads (0: all cores)
+  std::string attention = "auto";  // attention kernel: auto | fused | matmul (model/fused_attention.h)
+  // How a rank uses its threads: batch (CPU: the step's images split over the threads, each
+  // running forward and backward alone) | ops (LibTorch's kernels split over the threads) | auto
+  std::string parallel = "auto";
 };
 
 struct DataConfig {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "model/fused_attention.h"
 #include "util/error.h"
 
 namespace vit {
@@ -15,14 +16,9 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t n_heads) : n_heads_(n_heads) {
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
-  const int64_t n = x.size(0), t = x.size(1), d = x.size(2);
-  // (N, T, 3D) -> (3, N, heads, T, head_dim)
-  auto qkv = qkv_->forward(x).reshape({n, t, 3, n_heads_, d / n_heads_}).permute({2, 0, 3, 1, 4});
-  auto q = qkv[0], k = qkv[1], v = qkv[2];
-  auto weights = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) * scale_, /*dim=*/-1);
-  // (N, heads, T, head_dim) -> (N, T, D)
-  auto mixed = torch::matmul(weights, v).transpose(1, 2).reshape({n, t, d});
-  return out_->forward(mixed);
+  const auto qkv = qkv_->forward(x);
+  return out_->forward(use_fused_attention(qkv) ? fused_attention(qkv, n_heads_, scale_)
+                                                : matmul_attention(qkv, n_heads_, scale_));
 }
 
 }  // namespace vit

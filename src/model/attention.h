@@ -1,5 +1,6 @@
-// Multi-head self-attention, all heads at once: one qkv projection, batched matrix products over
-// (batch, head), softmax, and an output projection.
+// Multi-head self-attention, all heads at once: one qkv projection, softmax(q k^T / sqrt(hd)) v
+// per head (the fused CPU kernel of model/fused_attention.h, or batched matrix products), and an
+// output projection.
 #pragma once
 
 #include <torch/torch.h>

@@ -92,6 +92,12 @@ class Trainer {
   DistributedSampler sampler_;
   TrainState state_;
   double allreduce_s_ = 0;  // accumulated time in all_reduce_mean
+  int workers_ = 1;         // threads that share each micro-batch (train.parallel = batch)
+  std::vector<torch::Tensor> params_;
+
+  // Forward and backward of one micro-batch (`indices`), its gradient weighted by `weight` and
+  // added to the flat gradient buffer; returns the summed loss of its images (0-dim, float64).
+  torch::Tensor accumulate(const torch::Tensor& indices, double weight);
 };
 
 }  // namespace vit

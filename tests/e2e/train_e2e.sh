@@ -56,7 +56,8 @@ head -c 1000 "$work/data/t10k-images-idx3-ubyte.gz" > "$work/broken/t10k-images-
 expect_error "t10k-images-idx3-ubyte.gz" --config "$src/configs/smoke.ini" \
   --data.dir "$work/broken" --run-dir "$work/bad2"
 
-"$vit_train" --help | grep -q -- '--model.hidden_d' || fail "--help does not list the keys"
+"$vit_train" --help > "$work/help.txt" || fail "--help exited non-zero"
+grep -q -- '--model.hidden_d' "$work/help.txt" || fail "--help does not list the keys"
 "$vit_train" --version | grep -q '^vit-train .*(revision ' || fail "--version lacks the revision"
 "$vit_train" --version | grep -q '^LibTorch ' || fail "--version lacks LibTorch"
 echo "e2e train: ok"

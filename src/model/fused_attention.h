@@ -1,0 +1,40 @@
+// Fused multi-head self-attention for the CPU, with its own backward pass (an autograd Function).
+//
+// The ViT's heads are tiny (the seed model: 50 tokens, head width 4), so the matmul formulation
+// spends its time in batched products of 50x4 by 4x50 matrices, a softmax and the copies that
+// permute q, k and v into place. Here each (image, head) pair is one task: its q, k and v are
+// read straight from the qkv projection's output, the 50x50 attention weights are computed,
+// normalised with a vectorised exp and applied in one pass that stays in the L1 cache, and the
+// result lands in the merged-heads layout the output projection wants. The backward pass
+// recomputes nothing but the weights it saved. Pairs run in parallel on LibTorch's intra-op
+// threads; the inner loops are compiled for AVX2 with a plain fallback chosen at run time.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace vit {
+
+// Which attention kernel the model uses (train.attention): auto picks fused for float32 CPU
+// tensors and the matmul formulation elsewhere (GPU, other types); fused falls back to matmul
+// where it cannot run.
+enum class AttentionKernel { kAuto, kFused, kMatmul };
+
+// Process-wide choice, set once at start-up (like a backend flag); default kAuto.
+void set_attention_kernel(AttentionKernel kernel);
+AttentionKernel attention_kernel();
+AttentionKernel parse_attention_kernel(const std::string& name);  // "auto" | "fused" | "matmul"
+
+// Whether the fused kernel takes `qkv` under the current choice.
+bool use_fused_attention(const torch::Tensor& qkv);
+
+// qkv: (N, T, 3D), the output of the qkv projection, q | k | v along the last dimension with
+// each split into `n_heads` consecutive head slices. Returns softmax(q k^T * scale) v per head,
+// heads merged: (N, T, D). Differentiable with respect to qkv.
+torch::Tensor fused_attention(const torch::Tensor& qkv, int64_t n_heads, double scale);
+
+// The same computed with LibTorch's batched matrix products (the reference).
+torch::Tensor matmul_attention(const torch::Tensor& qkv, int64_t n_heads, double scale);
+
+}  // namespace vit
