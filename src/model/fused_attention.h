@@ -5,8 +5,8 @@
 // permute q, k and v into place. Here each (image, head) pair is one task: its q, k and v are
 // read straight from the qkv projection's output, the 50x50 attention weights are computed,
 // normalised with a vectorised exp and applied in one pass that stays in the L1 cache, and the
-// result lands in the merged-heads layout the output projection wants. The backward pass
-// recomputes nothing but the weights it saved. Pairs run in parallel on LibTorch's intra-op
+// result lands in the merged-heads layout the output projection wants. The backward pass works
+// from the weights the forward pass saved. Pairs run in parallel on LibTorch's intra-op
 // threads; the inner loops are compiled for AVX2 with a plain fallback chosen at run time.
 #pragma once
 
