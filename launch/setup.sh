@@ -45,8 +45,9 @@ as_root() {
   fi
 }
 
-# The slurm tests start a real local SLURM (launch/slurm-local.sh) from these.
-TEST_PACKAGES=(slurmctld slurmd slurm-client munge)
+# The slurm tests start a real local SLURM (launch/slurm-local.sh) from these; the e2e tests
+# check metrics.jsonl and vit-eval's JSON with python3.
+TEST_PACKAGES=(slurmctld slurmd slurm-client munge python3)
 [ "$want_tests" = 0 ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 
 # --- (a) Debian packages: apt only when something is missing --------------------------------
