@@ -25,7 +25,11 @@ wait_for() { for _ in $(seq 300); do grep -q -- "$2" "$1" 2>/dev/null && return 
 
 # --- 1. exact resume on 2 ranks -------------------------------------------------------------
 train 2 --run-dir "$work/straight" > "$work/straight.log" 2>&1 || fail "straight run failed"
-train 2 --run-dir "$work/cut" > "$work/cut.log" 2>&1 &
+# A checkpoint every step, each held 100 ms (test-only delay), so that the run is still going
+# when the signal comes (unslowed, the 32 steps take a fraction of a second); checkpoints do not
+# change the training, so the results must still equal the straight run's.
+VIT_TEST_CHECKPOINT_DELAY_MS=100 train 2 --run-dir "$work/cut" --checkpoint.every_steps 1 \
+  > "$work/cut.log" 2>&1 &
 job=$!
 wait_for "$work/cut.log" ' step 21 '  # in the second epoch
 kill -TERM $(ranks_of "$work/cut")

@@ -126,7 +126,7 @@ grep -q '"epoch":1,"step":4,.*"world_size":2' "$run1b/metrics.jsonl" \
 lap "multinode.sbatch on 1 node, 2 tasks, 1 epoch"
 
 # --- 2. preemptible.sbatch: stopped by SIGUSR1, requeued, resumed --------------------------------
-epochs=40
+epochs=80  # long enough to be running when the signal comes
 long=(--data.dir "$work/data" --train.epochs "$epochs" --checkpoint.every_steps 5)
 submit_pre() {  # submit_pre RUN_DIR: prints the job id
   (cd "$src" && VIT_CONFIG=configs/smoke.ini VIT_RUN_DIR="$1" timeout 30 sbatch --parsable \
