@@ -119,12 +119,7 @@ int main(int argc, char** argv) {
     if (parsed.help) return 0;
     return evaluate(parsed.config, *mpi);
   } catch (const std::exception& e) {
-    const bool many = mpi && mpi->world_size() > 1;
-    const std::string where = many ? "rank " + std::to_string(mpi->rank()) + ": " : "";
-    std::fprintf(stderr, "error: %s%s\n", where.c_str(), vit::describe_error(e).c_str());
-    std::fflush(stderr);
-    // Another rank may be waiting for this one in a collective: end the whole job now.
-    if (many) vit::MpiContext::abort(1);
+    vit::report_error_and_end_job(mpi.get(), e);
   }
   return 1;
 }

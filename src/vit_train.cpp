@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "dist/device.h"
 #include "dist/mpi_context.h"
+#include "dist/rank_agreement.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
@@ -24,39 +25,6 @@
 #include "util/versions.h"
 
 namespace {
-
-// c10::Error carries a multi-line message with a backtrace; the first line says what failed.
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
-std::string describe(const std::exception& e) {
-  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) {
-    return first_line(c10->what_without_backtrace());
-  }
-  return first_line(e.what());
-}
-
-// Parses the command line on every rank. A bad config is bad on every rank alike, so the ranks
-// agree on the outcome, rank 0 alone reports it, and all exit without aborting the job.
-std::unique_ptr<vit::ParseResult> parse_on_all_ranks(int argc, char** argv,
-                                                     const vit::MpiContext& mpi) {
-  std::unique_ptr<vit::ParseResult> parsed;
-  std::string error;
-  try {
-    parsed = std::make_unique<vit::ParseResult>(
-        vit::parse_args(argc, argv, mpi.rank() == 0 ? std::cout : std::clog));
-  } catch (const std::exception& e) {
-    error = describe(e);
-  }
-  int ok = error.empty() ? 1 : 0, all_ok = 0, rank0_ok = ok;
-  vit::check_mpi(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
-  vit::check_mpi(MPI_Bcast(&rank0_ok, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast");
-  if (all_ok) return parsed;
-  if (!ok && (mpi.rank() == 0 || rank0_ok)) {
-    const std::string where = mpi.rank() == 0 ? "" : "rank " + std::to_string(mpi.rank()) + ": ";
-    std::fprintf(stderr, "error: %s%s\n", where.c_str(), error.c_str());
-  }
-  return nullptr;
-}
 
 int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   const bool leader = mpi.rank() == 0;
@@ -141,8 +109,15 @@ int main(int argc, char** argv) {
   std::unique_ptr<vit::MpiContext> mpi;
   try {
     mpi = std::make_unique<vit::MpiContext>(&argc, &argv);
-    const auto parsed = parse_on_all_ranks(argc, argv, *mpi);
-    if (!parsed) return 1;
+    // A bad config is bad on every rank alike: rank 0 alone reports it, and all exit without
+    // aborting the job.
+    std::unique_ptr<vit::ParseResult> parsed;
+    if (!vit::succeeded_on_all_ranks(mpi->rank(), [&] {
+          parsed = std::make_unique<vit::ParseResult>(
+              vit::parse_args(argc, argv, mpi->rank() == 0 ? std::cout : std::clog));
+        })) {
+      return 1;
+    }
     if (parsed->help) return 0;
     if (parsed->version) {
       if (mpi->rank() == 0) std::fputs(vit::version_report().c_str(), stdout);
@@ -150,12 +125,7 @@ int main(int argc, char** argv) {
     }
     return train(parsed->config, *mpi);
   } catch (const std::exception& e) {
-    const bool many = mpi && mpi->world_size() > 1;
-    const std::string where = many ? "rank " + std::to_string(mpi->rank()) + ": " : "";
-    std::fprintf(stderr, "error: %s%s\n", where.c_str(), describe(e).c_str());
-    std::fflush(stderr);
-    // Another rank may be waiting for this one in a collective: end the whole job now.
-    if (many) vit::MpiContext::abort(1);
+    vit::report_error_and_end_job(mpi.get(), e);
   }
   return 1;
 }

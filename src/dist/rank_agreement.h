@@ -17,4 +17,11 @@ bool succeeded_on_all_ranks(int rank, const std::function<void()>& step);
 // The first line of an exception's message (a c10::Error's without its backtrace).
 std::string describe_error(const std::exception& e);
 
+class MpiContext;
+
+// The programs' last resort for an error met by one rank alone: prints "error: [rank R: ]<message>"
+// and, in a job of several ranks, ends the whole job (another rank may be waiting for this one in
+// a collective). `mpi` may be null (MPI itself failed to start).
+void report_error_and_end_job(const MpiContext* mpi, const std::exception& e);
+
 }  // namespace vit
