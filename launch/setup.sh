@@ -34,16 +34,12 @@ for arg in "$@"; do
   esac
 done
 
-# Run a command as root: directly when root, else through sudo.
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    die "not root and no sudo: cannot run '$*' (run setup.sh as root, or install sudo)"
-  fi
-}
+# as_root and apt_get (which waits for the package lock): launch/apt.sh.
+APT_WHO=setup
+exec 3>&2
+APT_MSG_FD=3
+# shellcheck source=launch/apt.sh
+source "$ROOT/launch/apt.sh"
 
 # The slurm tests start a real local SLURM (launch/slurm-local.sh) from these; the e2e tests
 # check metrics.jsonl and vit-eval's JSON with python3.
@@ -64,9 +60,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   echo "setup: installing ${#missing[@]} Debian package(s): ${missing[*]}"
   apt_log="$(mktemp "${TMPDIR:-/tmp}/vit-setup-apt.XXXXXX")"
-  if ! { as_root apt-get update -qq \
-         && as_root env DEBIAN_FRONTEND=noninteractive \
-              apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$apt_log" 2>&1; then
+  if ! { apt_get update -qq && apt_get install -y -qq --no-install-recommends "${missing[@]}"; } \
+       >"$apt_log" 2>&1; then
     tail -n 20 "$apt_log" >&2
     die "apt-get install ${missing[*]} failed (full log: $apt_log)"
   fi
