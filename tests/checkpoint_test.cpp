@@ -25,7 +25,7 @@ class CheckpointTest : public ::testing::Test {
     config_.data.dir = dir_.file("data");
     config_.train.epochs = 2;
     config_.train.batch_size = 32;  // 10 steps per epoch
-    config_.log.every_steps = 0;
+    config_.log.every_steps = "0";
     fs::create_directories(dir_.file("ck"));
   }
   std::unique_ptr<Trainer> trainer(const TrainConfig& config) {

@@ -179,6 +179,21 @@ TEST_F(ConfigTest, ValidationErrorsNameTheKey) {
   expect_error({"--config", f, "--dist.debug", "maybe"}, {"dist.debug"});
   expect_error({"--config", f, "--log.level", "loud"}, {"log.level", "'loud'"});
   expect_error({"--config", f, "--log.every_steps", "-1"}, {"log.every_steps"});
+  expect_error({"--config", f, "--log.every_steps", "often"}, {"log.every_steps", "'often'"});
+  expect_error({"--config", f, "--log.console_every_s", "-2"}, {"log.console_every_s"});
+}
+
+TEST(StepLineInterval, AutoAimsAtFiftyLinesPerEpochAndNumbersAreTakenAsGiven) {
+  LogConfig log;
+  EXPECT_EQ(log.every_steps, "auto");  // the default
+  EXPECT_EQ(step_line_interval(log, 235), 4);    // full MNIST, 2 ranks of 128: 58 lines
+  EXPECT_EQ(step_line_interval(log, 469), 9);    // 1 rank of 128: 52 lines
+  EXPECT_EQ(step_line_interval(log, 8), 1);      // a tiny epoch: every step
+  EXPECT_EQ(step_line_interval(log, 23438), 468);
+  log.every_steps = "7";
+  EXPECT_EQ(step_line_interval(log, 235), 7);
+  log.every_steps = "0";
+  EXPECT_EQ(step_line_interval(log, 235), 0);  // off
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ class DistributedTest : public ::testing::Test {
     config_.train.eval_batch_size = 50;
     config_.optim.name = "sgd";  // a linear update keeps float rounding differences small
     config_.optim.lr = 0.05;
-    config_.log.every_steps = 0;
+    config_.log.every_steps = "0";
   }
 
   std::vector<torch::Tensor> params_after_training(const TrainConfig& config, Communicator& comm) {

@@ -106,7 +106,7 @@ class EvalModelTest : public ::testing::Test {
     config_.train.batch_size = 32;
     config_.train.eval_batch_size = 50;  // 123 test images: batches of 50, 50, 23
     config_.model.hidden_d = 16;
-    config_.log.every_steps = 0;
+    config_.log.every_steps = "0";
     std::filesystem::create_directories(dir_.file("ck"));
   }
   std::unique_ptr<Trainer> trained() {

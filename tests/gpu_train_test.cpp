@@ -20,7 +20,7 @@ TEST(GpuTraining, MatchesTheCpu) {
   config.train.batch_size = 32;
   config.optim.name = "sgd";
   config.optim.lr = 0.05;
-  config.log.every_steps = 0;
+  config.log.every_steps = "0";
   SoloCommunicator solo;
   Trainer cpu(config, load_dataset(config.data), solo, torch::kCPU);
   Trainer gpu(config, load_dataset(config.data), solo, torch::Device(torch::kCUDA, 0));

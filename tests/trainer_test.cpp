@@ -20,7 +20,7 @@ class TrainerTest : public ::testing::Test {
     config_.train.epochs = 3;
     config_.train.batch_size = 32;
     config_.train.eval_batch_size = 100;
-    config_.log.every_steps = 0;
+    config_.log.every_steps = "0";
   }
   testing::TempDir dir_;
   TrainConfig config_;

@@ -61,7 +61,10 @@ void visit_fields(Config& c, Visit&& v) {
   v("checkpoint.keep_last", c.checkpoint.keep_last, "keep the newest N checkpoints");
   v("checkpoint.keep_every", c.checkpoint.keep_every, "keep checkpoints of steps divisible by N");
   v("log.level", c.log.level, "trace | debug | info | warn | error");
-  v("log.every_steps", c.log.every_steps, "a progress line every N steps (0: off)");
+  v("log.every_steps", c.log.every_steps,
+    "a step line in metrics.jsonl every N steps (0: off; auto: about 50 per epoch)");
+  v("log.console_every_s", c.log.console_every_s,
+    "seconds between step lines on the console (0: every step line)");
   v("log.progress", c.log.progress,
     "auto | bar | lines: live bar on a terminal (auto: when stdout is one), else lines");
 }
@@ -90,6 +93,12 @@ po::options_description make_options(TrainConfig& config) {
 void check_positive(int64_t value, const char* key) {
   VIT_CHECK(value > 0, key, ": must be a positive integer, got ", value);
 }
+// Digits only: a count >= 0 written as text.
+bool is_count(const std::string& text) {
+  return !text.empty() && text.size() < 19 &&
+         std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
 void check_non_negative(int64_t value, const char* key) {
   VIT_CHECK(value >= 0, key, ": must be >= 0, got ", value);
 }
@@ -227,7 +236,10 @@ void validate(TrainConfig& c) {
 
   VIT_CHECK(is_log_level(c.log.level), "log.level: unknown value '", c.log.level,
             "' (allowed: trace, debug, info, warn, error)");
-  check_non_negative(c.log.every_steps, "log.every_steps");
+  VIT_CHECK(c.log.every_steps == "auto" || is_count(c.log.every_steps),
+            "log.every_steps: must be auto or a number >= 0, got '", c.log.every_steps, "'");
+  VIT_CHECK(c.log.console_every_s >= 0, "log.console_every_s: must be >= 0, got ",
+            c.log.console_every_s);
   check_one_of(c.log.progress, "log.progress", {"auto", "bar", "lines"});
   VIT_CHECK(!c.run_dir.empty(), "--run-dir: must not be empty");
 }
@@ -245,6 +257,11 @@ std::string to_ini(const TrainConfig& config) {
     out << key.substr(dot + 1) << " = " << value << "\n";
   }
   return out.str();
+}
+
+int64_t step_line_interval(const LogConfig& log, int64_t steps_per_epoch) {
+  if (log.every_steps != "auto") return std::stoll(log.every_steps);
+  return std::max<int64_t>(1, steps_per_epoch / kAutoStepLinesPerEpoch);
 }
 
 std::string to_table(const TrainConfig& config) {

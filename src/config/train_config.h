@@ -70,7 +70,13 @@ struct CheckpointConfig {
 
 struct LogConfig {
   std::string level = "info";  // trace | debug | info | warn | error
-  int64_t every_steps = 100;   // a progress line every N steps (0: off)
+  // A step line (loss, lr, images/s) in metrics.jsonl every N steps; "auto": about
+  // kAutoStepLinesPerEpoch per epoch, so that a short run still plots curves and a long one
+  // does not flood; "0": none. See step_line_interval().
+  std::string every_steps = "auto";
+  // A step line also goes to the console (log) when this many seconds have passed since the last
+  // one there (0: every step line).
+  double console_every_s = 10;
   // auto | bar | lines: a live progress bar on rank 0's console, or none (the periodic step
   // lines are logged either way). auto: a bar when stdout is a terminal (see train/progress.h)
   std::string progress = "auto";
@@ -110,6 +116,13 @@ void validate(TrainConfig& config);
 
 // The resolved config as an INI file that parse_args accepts back.
 std::string to_ini(const TrainConfig& config);
+
+// Step lines per epoch that log.every_steps = auto aims at.
+inline constexpr int64_t kAutoStepLinesPerEpoch = 50;
+
+// log.every_steps resolved for an epoch of `steps_per_epoch` steps: N > 0 (a step line every N
+// steps) or 0 (none).
+int64_t step_line_interval(const LogConfig& log, int64_t steps_per_epoch);
 
 // The resolved config as an aligned two-column table for the log.
 std::string to_table(const TrainConfig& config);

@@ -1,7 +1,7 @@
 // Progress of an epoch for whoever watches rank 0's console. On a terminal: a live bar (done /
 // total, percent, ETA, loss, images/s) redrawn in place at most ten times a second below the log
 // messages. Elsewhere (CI, pipes, SLURM logs): nothing but the periodic step lines the trainer
-// logs every log.every_steps steps, so no carriage return ever reaches a file.
+// logs (log.every_steps, log.console_every_s), so no carriage return ever reaches a file.
 #pragma once
 
 #include <chrono>

@@ -222,6 +222,9 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
   }
   if (train.max_steps > 0) total_steps = std::min(total_steps, train.max_steps);
 
+  const int64_t step_line_every = step_line_interval(config_.log, steps_per_epoch());
+  auto last_console_line = Clock::now() - std::chrono::hours(1);  // the first one is shown
+
   FitResult fit;
   model_->train();
   const ProgressMode progress_mode =
@@ -259,16 +262,20 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
       session_images += count;
       window_images += count;
       state_.epoch_position += count * world;
-      if (config_.log.every_steps > 0 && state_.step % config_.log.every_steps == 0) {
+      if (step_line_every > 0 && state_.step % step_line_every == 0) {
         // Collective (the condition is the same on every rank): the loss of the step over all
         // ranks, and the window's time and all-reduce share as rank 0 saw them.
         const double loss = comm_.sum(step_loss.item<double>()) / static_cast<double>(count * world);
         const double window_s = seconds_since(window_start);
         const auto window_steps = static_cast<double>(state_.step - window_first_step);
         const double images_per_s = static_cast<double>(window_images * world) / window_s;
-        spdlog::info("epoch {}/{} step {} {} loss {:.4f} lr {:.3g} {:.0f} img/s", epoch + 1,
-                     train.epochs, state_.step, progress.position(done_before + b + 1), loss, lr,
-                     images_per_s);
+        // The console gets a step line by time (log.console_every_s); metrics.jsonl gets all.
+        if (seconds_since(last_console_line) >= config_.log.console_every_s) {
+          last_console_line = Clock::now();
+          spdlog::info("epoch {}/{} step {} {} loss {:.4f} lr {:.3g} {:.0f} img/s", epoch + 1,
+                       train.epochs, state_.step, progress.position(done_before + b + 1), loss,
+                       lr, images_per_s);
+        }
         if (metrics != nullptr) {
           metrics->write(JsonLine()
                              .add("event", "step")

@@ -28,6 +28,15 @@ done
 sed -E 's/.*"step":([0-9]+).*/\1/' "$run/metrics.jsonl" | awk 'NR > 1 && $1 < last { bad = 1 }
   { last = $1 } END { exit bad }' || fail "steps go down in metrics.jsonl"
 
+# log.every_steps auto: about 50 step lines per epoch, here every step of the 8-step epochs; the
+# console gets them by time: with log.console_every_s 3600, only the run's first.
+"$vit_train" --config "$src/configs/smoke.ini" --data.dir "$work/data" --run-dir "$work/auto" \
+  --log.every_steps auto --log.console_every_s 3600 --log.progress lines > "$work/auto.txt" 2>&1 \
+  || { cat "$work/auto.txt"; fail "log.every_steps auto run exited non-zero"; }
+[ "$(grep -c '"event":"step"' "$work/auto/metrics.jsonl")" -eq 16 ] || fail "auto: not 16 step lines"
+[ "$(grep -c ' step [0-9]* (' "$work/auto.txt")" -eq 1 ] \
+  || { cat "$work/auto.txt"; fail "auto: not exactly one console step line in an hour's window"; }
+
 # The saved config.ini reproduces the run exactly (same seed, same machine).
 "$vit_train" --config "$run/config.ini" --run-dir "$work/rerun" > /dev/null 2>&1 \
   || fail "rerun from config.ini failed"
