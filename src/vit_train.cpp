@@ -65,10 +65,6 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   facts.global_batch = config.train.batch_size * config.train.accum_steps * mpi.world_size();
   facts.resumed_from = resumed_from;
   spdlog::info("start-up:\n{}", vit::startup_table(config, facts));
-  if (leader && facts.data_source.find("NOT") != std::string::npos) {
-    spdlog::warn("data: this is NOT the full data set ({}); accuracies are not comparable with "
-                 "published full-set results", facts.data_source);
-  }
   if (!resumed_from.empty()) {
     const vit::TrainState& state = trainer.state();
     spdlog::info("resumed from {}: step {}, epoch {}, {} samples into the epoch", resumed_from,
