@@ -71,15 +71,14 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 [ -x "$VIT_TRAIN" ] || die "build/vit-train missing: run ./launch/test.sh first"
 command -v mpirun >/dev/null || die "mpirun not found: run ./launch/setup.sh (installs openmpi-bin)"
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"
-  elif command -v sudo >/dev/null; then sudo "$@"
-  else return 1; fi
-}
+# as_root and apt_get (which waits for the package lock): launch/apt.sh.
+APT_WHO=compare
+# shellcheck source=launch/apt.sh
+source "$ROOT/launch/apt.sh"
 apt_install() {
   echo "compare: installing $* (apt-get)" >&2
-  { as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@"; } \
-    > /dev/null 2>&1 || die "apt-get install $* failed (run as root, or install it by hand)"
+  { apt_get update -qq && apt_get install -y -qq "$@"; } > /dev/null 2>&1 \
+    || die "apt-get install $* failed (run as root, or install it by hand)"
 }
 [ -x /usr/bin/time ] || apt_install time
 torch_ok() { "$PYTHON" -c 'import torch.distributed as d; assert d.is_available() and d.is_gloo_available()' 2>/dev/null; }
@@ -108,7 +107,8 @@ fi
 if [ -z "$data_dir" ]; then
   data_dir="$ROOT/data/$dataset"
   overrides+=(--data.dir "$data_dir")
-  [ -s "$data_dir/train-images-idx3-ubyte.gz" ] || "$ROOT/launch/get-data.sh" "$dataset" "$data_dir" >&2 \
+  # (a quick check when the set is there; fetches or replaces it when it is not the verified one)
+  "$ROOT/launch/get-data.sh" "$dataset" "$data_dir" >&2 \
     || die "could not fetch $dataset (launch/get-data.sh $dataset)"
 fi
 common=("${overrides[@]}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end on the real MNIST: launch/get-data.sh fetches (or finds) the full 60,000 / 10,000 set
 # in the repository's data/mnist, verified; the tutorial's model then learns the real digits on 2
-# ranks: 3 epochs of configs/mnist.ini reach at least 75% test accuracy (measured: 80.5%; chance is
+# ranks: 3 epochs of configs/mnist.ini reach at least 75% test accuracy (measured: 80.0%; chance is
 # 10%, and made-up test data could not get there). Exit 77 (ctest: Skipped) when the data cannot be
 # fetched because neither source can be reached; any other failure fails.
 # Usage: mnist_real_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
