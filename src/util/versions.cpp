@@ -18,8 +18,15 @@ namespace vit {
 std::string version_report() {
   std::ostringstream out;
   out << "vit-train " << VIT_VERSION << " (revision " << VIT_REVISION << ")\n";
-  out << "LibTorch " << TORCH_VERSION << (torch::cuda::is_available() ? " (CUDA)" : " (CPU)")
-      << "\n";
+#ifdef VIT_WITH_CUDA
+  // A CUDA build says so even on a machine without a GPU, and how many GPUs it sees.
+  const auto gpus = torch::cuda::device_count();
+  out << "LibTorch " << TORCH_VERSION << " (CUDA build, "
+      << (gpus > 0 ? std::to_string(gpus) + " GPU(s) visible" : std::string("no GPU visible"))
+      << ")\n";
+#else
+  out << "LibTorch " << TORCH_VERSION << " (CPU)\n";
+#endif
   char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
   int length = 0;
   MPI_Get_library_version(mpi, &length);
