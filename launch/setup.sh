@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # setup.sh -- install what vit-train needs on Debian and build it (Release, Ninja) in build/.
 #
-# Usage: launch/setup.sh [--no-build] [--tests]
+# Usage: launch/setup.sh [--no-build] [--tests] [--libtorch debian|pip]
 #
 #   --no-build  only install the Debian packages and select OpenBLAS; do not build
 #   --tests     also install what the tests need (SLURM, munge) and make sure the build has the
 #               test suites (VIT_BUILD_TESTS=ON); used by test.sh
+#   --libtorch  which LibTorch to build against (default: $VIT_LIBTORCH, else debian):
+#               debian  Debian's libtorch-dev 1.13 (CPU), in build/
+#               pip     PyPI's torch 2.x with CUDA (launch/torch-pip.txt pins it), installed into
+#                       .venv-torch/ by launch/libtorch-pip.sh, in build-pip/; the CUDA parts (NCCL
+#                       back end) are compiled and linked; they run where a GPU is
 #
 # Idempotent and quiet: a second run calls no apt, only checks the build, and prints one line.
 # apt runs only when a package is missing (as root, or through sudo). The build log goes to
@@ -16,8 +21,6 @@ set -euo pipefail
 die() { echo "error: $*" >&2; exit 1; }
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD="$ROOT/build"
-LOG="$BUILD/setup-build.log"
 
 PACKAGES=(libtorch-dev libopenmpi-dev openmpi-bin libboost-program-options-dev libspdlog-dev
           libgtest-dev zlib1g-dev libpng-dev cmake g++ ninja-build ccache libopenblas0-pthread
@@ -25,14 +28,25 @@ PACKAGES=(libtorch-dev libopenmpi-dev openmpi-bin libboost-program-options-dev l
 
 do_build=1
 want_tests=0
-for arg in "$@"; do
-  case "$arg" in
+libtorch="${VIT_LIBTORCH:-debian}"
+while [ $# -gt 0 ]; do
+  case "$1" in
     --no-build) do_build=0 ;;
     --tests) want_tests=1 ;;
-    -h|--help) sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) die "setup.sh: unknown argument '$arg' (usage: $0 [--no-build] [--tests])" ;;
+    --libtorch) [ $# -ge 2 ] || die "setup.sh: --libtorch needs debian or pip"; libtorch=$2; shift ;;
+    --libtorch=*) libtorch=${1#*=} ;;
+    -h|--help) sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) die "setup.sh: unknown argument '$1' (usage: $0 [--no-build] [--tests] [--libtorch debian|pip])" ;;
   esac
+  shift
 done
+case "$libtorch" in
+  debian) BUILD="$ROOT/build" ;;
+  pip) BUILD="$ROOT/build-pip"
+       PACKAGES+=(python3 python3-venv python3-pip) ;;
+  *) die "setup.sh: --libtorch (or VIT_LIBTORCH) must be debian or pip, got '$libtorch'" ;;
+esac
+LOG="$BUILD/setup-build.log"
 
 # as_root and apt_get (which waits for the package lock): launch/apt.sh.
 APT_WHO=setup
@@ -88,6 +102,13 @@ if command -v update-alternatives >/dev/null 2>&1; then
              | awk '$1 ~ /^(libblas|liblapack)\.so\.3-/')
 fi
 
+# --- (b2) PyPI's LibTorch, for --libtorch pip -------------------------------------------------
+torch_args=()
+if [ "$libtorch" = pip ]; then
+  torch_prefix="$("$ROOT/launch/libtorch-pip.sh" | tail -n 1)" || exit 1
+  torch_args=(-DCMAKE_PREFIX_PATH="$torch_prefix")
+fi
+
 [ "$do_build" = 1 ] || exit 0
 
 # --- (c) configure (first time only) and build ----------------------------------------------
@@ -110,7 +131,7 @@ configured=0
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   tests_arg=()
   [ "$want_tests" = 0 ] || tests_arg=(-DVIT_BUILD_TESTS=ON)
-  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "${tests_arg[@]}" \
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "${tests_arg[@]}" "${torch_args[@]}" \
     >>"$LOG" 2>&1 || fail "cmake configure"
   configured=1
 elif [ "$want_tests" = 1 ] && grep -q '^VIT_BUILD_TESTS:BOOL=OFF$' "$BUILD/CMakeCache.txt"; then
@@ -126,10 +147,10 @@ cmake --build "$BUILD" -j"$(nproc)" >>"$LOG" 2>&1 || fail "build"
 
 if grep -q '^ninja: no work to do\.' "$LOG"; then
   if [ "$configured" = 1 ]; then
-    echo "setup: configured build/; build up to date (build/vit-train)"
+    echo "setup: configured ${BUILD#"$ROOT"/}/; build up to date (${BUILD#"$ROOT"/}/vit-train)"
   else
-    echo "setup: build up to date (build/vit-train)"
+    echo "setup: build up to date (${BUILD#"$ROOT"/}/vit-train)"
   fi
 else
-  echo "setup: built build/vit-train in $((SECONDS - start)) s (log: build/setup-build.log)"
+  echo "setup: built ${BUILD#"$ROOT"/}/vit-train in $((SECONDS - start)) s (log: ${LOG#"$ROOT"/})"
 fi
