@@ -21,6 +21,9 @@
 #                    images in the same steps, and accuracies differ only by the frameworks).
 #   overrides        passed to both programs (vit_ddp.py reads the same keys).
 # A run that takes longer than VIT_COMPARE_TIMEOUT seconds (default 3600) stops the benchmark.
+# Other builds and Pythons: VIT_TRAIN_BIN=build-pip/vit-train (ours on PyPI's LibTorch 2.x),
+# PYTHON=.venv-torch/bin/python (the reference on PyPI's torch 2.x), VIT_REF_ARGS=--compile (the
+# reference's model through torch.compile).
 # Needs build/vit-train (./launch/test.sh or launch/setup.sh). Installs python3-torch and time
 # (Debian) and fetches the data set (launch/get-data.sh) when missing. PYTHON overrides the
 # interpreter (default /usr/bin/python3, the one Debian's python3-torch belongs to).
@@ -177,7 +180,9 @@ run() {
   if [ "$impl" = ours ]; then
     cmd=("$VIT_TRAIN" --config "$config" --run-dir "$dir" --log.every_steps 0 "${common[@]}")
   else
-    cmd=("$PYTHON" "$REF" --config "$config" --run-dir "$dir" --order "$order" "${common[@]}")
+    # shellcheck disable=SC2206  # VIT_REF_ARGS: extra options of the reference, split on spaces
+    cmd=("$PYTHON" "$REF" --config "$config" --run-dir "$dir" --order "$order" ${VIT_REF_ARGS:-}
+         "${common[@]}")
     [ "$mode" != tta ] || cmd+=(--stop-at-acc "$tta")
     flags+=(-x MASTER_ADDR=127.0.0.1 -x "MASTER_PORT=$(free_port)")
   fi
@@ -290,7 +295,7 @@ def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 print("config: ${config#"$ROOT"/} ${common[*]}")
 print("machine: $cores cores, $(lscpu | sed -n 's/^Model name: *//p'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')")
-print("ours: build/vit-train (MPI all-reduce); ref: bench/reference/vit_ddp.py, torch " +
+print("ours: ${VIT_TRAIN#"$ROOT"/} (MPI all-reduce); ref: bench/reference/vit_ddp.py ${VIT_REF_ARGS:-}, torch " +
       "$("$PYTHON" -c 'import torch; print(torch.__version__)') DDP (gloo), data order $order; launch: mpirun --map-by slot:PE=cores/ranks --bind-to core; $reps repetition(s), medians")
 params = {impl: next((r["parameters"] for r in rows if r["impl"] == impl and r["parameters"] != "-"), "-") for impl in ("ours", "ref")}
 print(f"parameters: ours {params['ours']}, ref {params['ref']}")

@@ -163,6 +163,9 @@ def parse_args(argv):
                     help="instead of training: profile STEPS training steps (after 10 warm-up "
                          "steps) with torch.profiler, print the top ops by self CPU time, exit")
     ap.add_argument("--profile-out", default="", help="also write the profile table here")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the DDP model (torch 2.x, inductor); compiling happens "
+                         "in the first steps and counts in the first epoch's time")
     ap.add_argument("--save-init", default="", help="rank 0 saves the initial state_dict here")
     ap.add_argument("--save-final", default="", help="rank 0 saves the final state_dict here")
     args, rest = ap.parse_known_args(argv)
@@ -470,6 +473,12 @@ def main(argv):
     # broadcast_buffers=False: the only buffer is the constant position table; DDP would otherwise
     # broadcast it from rank 0 before every forward pass (vit-train never sends it).
     ddp = DDP(model, device_ids=[device.index] if use_cuda else None, broadcast_buffers=False)
+    # The forward pass: the DDP module, or its torch.compile'd form (no_sync stays on `ddp`).
+    forward = ddp
+    if args.compile:
+        if not hasattr(torch, "compile"):
+            raise RuntimeError(f"--compile needs torch 2.x, this is {torch.__version__}")
+        forward = torch.compile(ddp)
 
     lr = o.lr * (world if o.lr_scaling == "linear" else 1)
     per_rank = math.ceil(train_y.shape[0] / world)
@@ -493,7 +502,7 @@ def main(argv):
             x, y = gather(train_x, train_y, indices[first:first + t.batch_size])
             sync = contextlib.nullcontext() if k == len(starts) - 1 else ddp.no_sync()
             with sync:
-                loss = F.cross_entropy(ddp(x), y)
+                loss = F.cross_entropy(forward(x), y)
                 (loss * (y.shape[0] / total)).backward()
             loss_sum += loss.detach().double() * y.shape[0]
         optimizer.step()
