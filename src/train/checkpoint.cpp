@@ -65,11 +65,14 @@ void write_config(torch::serialize::OutputArchive& archive, const TrainConfig& c
   for (const auto& [key, value] : config.entries()) archive.write("config/" + key, value);
 }
 
-// Opens `path` as a torch archive; CorruptCheckpoint naming the file when that fails.
+// Opens `path` as a torch archive, every tensor on the CPU; CorruptCheckpoint naming the file when
+// that fails. A GPU run's files record "cuda:0" for their tensors: loaded as recorded, a CPU build
+// (or a machine without that GPU) could not read them. The callers copy or move tensors to the
+// model's device afterwards.
 void open_archive(torch::serialize::InputArchive& archive, const std::string& path) {
   VIT_CHECK(fs::is_regular_file(path), path, ": no such checkpoint");
   try {
-    archive.load_from(path);
+    archive.load_from(path, torch::Device(torch::kCPU));
   } catch (const std::exception& e) {
     const std::string what = e.what();
     throw CorruptCheckpoint(path + ": not a readable checkpoint (truncated or corrupt): " +
@@ -171,7 +174,7 @@ TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
   TrainState state;
   int64_t format = 0;
   try {
-    archive.load_from(path);
+    archive.load_from(path, torch::Device(torch::kCPU));  // see open_archive
     format = read_int(archive, "format");
   } catch (const std::exception& e) {
     const std::string what = e.what();
