@@ -19,6 +19,9 @@ void broadcast_module(torch::nn::Module& module, Communicator& comm) {
   auto tensors = state_tensors(module);
   auto flat = flatten_state(tensors);
   comm.broadcast(flat, /*root=*/0);
+  // Waited for with the communicator's deadline (NCCL: dist.timeout_s), so that a stuck start-up
+  // ends in an error naming the timeout instead of hanging in the first copy to the host.
+  comm.synchronize();
   unflatten_state(flat, tensors);
 }
 

@@ -8,7 +8,8 @@
 
 namespace vit {
 
-// Copies rank 0's parameters and buffers into every rank's module, in one broadcast.
+// Copies rank 0's parameters and buffers into every rank's module, in one broadcast, waited for
+// with the communicator's deadline.
 void broadcast_module(torch::nn::Module& module, Communicator& comm);
 
 // A 64-bit hash of the exact bytes of the module's parameters and buffers.
