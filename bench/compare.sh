@@ -74,15 +74,10 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 [ -x "$VIT_TRAIN" ] || die "build/vit-train missing: run ./launch/test.sh first"
 command -v mpirun >/dev/null || die "mpirun not found: run ./launch/setup.sh (installs openmpi-bin)"
 
-# as_root and apt_get (which waits for the package lock): launch/apt.sh.
+# apt_install (which waits for the package lock): launch/apt.sh.
 APT_WHO=compare
 # shellcheck source=launch/apt.sh
 source "$ROOT/launch/apt.sh"
-apt_install() {
-  echo "compare: installing $* (apt-get)" >&2
-  { apt_get update -qq && apt_get install -y -qq "$@"; } > /dev/null 2>&1 \
-    || die "apt-get install $* failed (run as root, or install it by hand)"
-}
 [ -x /usr/bin/time ] || apt_install time
 torch_ok() { "$PYTHON" -c 'import torch.distributed as d; assert d.is_available() and d.is_gloo_available()' 2>/dev/null; }
 if ! torch_ok; then

@@ -58,3 +58,20 @@ apt_get() {
   as_root env DEBIAN_FRONTEND=noninteractive \
     apt-get -o "DPkg::Lock::Timeout=${VIT_APT_LOCK_TIMEOUT:-600}" "$@"
 }
+
+# apt_install PKG...: refresh the package lists and install PKG (no recommends), quietly; on failure
+# one error line with apt's last message (full log in a temporary file, named).
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 \
+    || die "apt-get not found: install the Debian package(s) $* and re-run"
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+    die "not root and no sudo: install the Debian package(s) $* (apt-get install $*) and re-run"
+  fi
+  echo "${APT_WHO:-apt}: installing Debian package(s): $*" >&"${APT_MSG_FD:-2}"
+  local log
+  log="$(mktemp "${TMPDIR:-/tmp}/vit-apt.XXXXXX")"
+  if ! { apt_get update -qq && apt_get install -y -qq --no-install-recommends "$@"; } >"$log" 2>&1; then
+    die "apt-get install $* failed: $(grep -v '^[[:space:]]*$' "$log" | tail -n 1) (full log: $log)"
+  fi
+  rm -f "$log"
+}

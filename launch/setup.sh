@@ -48,7 +48,7 @@ case "$libtorch" in
 esac
 LOG="$BUILD/setup-build.log"
 
-# as_root and apt_get (which waits for the package lock): launch/apt.sh.
+# as_root and apt_install (which waits for the package lock): launch/apt.sh.
 APT_WHO=setup
 exec 3>&2
 APT_MSG_FD=3
@@ -66,21 +66,7 @@ for p in "${PACKAGES[@]}"; do
   status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
   [ "$status" = "install ok installed" ] || missing+=("$p")
 done
-if [ "${#missing[@]}" -gt 0 ]; then
-  command -v apt-get >/dev/null 2>&1 \
-    || die "apt-get not found: install the Debian packages ${missing[*]} and re-run"
-  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
-    die "not root and no sudo: install the Debian packages ${missing[*]} (apt-get install ${missing[*]}) and re-run"
-  fi
-  echo "setup: installing ${#missing[@]} Debian package(s): ${missing[*]}"
-  apt_log="$(mktemp "${TMPDIR:-/tmp}/vit-setup-apt.XXXXXX")"
-  if ! { apt_get update -qq && apt_get install -y -qq --no-install-recommends "${missing[@]}"; } \
-       >"$apt_log" 2>&1; then
-    tail -n 20 "$apt_log" >&2
-    die "apt-get install ${missing[*]} failed (full log: $apt_log)"
-  fi
-  rm -f "$apt_log"
-fi
+[ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
 
 # --- (b) OpenBLAS (pthread) as the system BLAS/LAPACK: LibTorch's CPU matmuls go through it ---
 select_openblas() {
