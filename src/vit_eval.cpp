@@ -12,8 +12,8 @@
 #include <string>
 
 #include "data/dataset.h"
-#include "dist/device.h"
 #include "dist/mpi_context.h"
+#include "dist/placement.h"
 #include "dist/rank_agreement.h"
 #include "eval/eval_config.h"
 #include "eval/eval_report.h"
@@ -62,8 +62,14 @@ int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
         config.checkpoint, run.data.dataset, run.data.dir, run.data.test_limit);
   }
   vit::configure_threads(run.train.threads, mpi.local_size());
-  const torch::Device device = vit::choose_device(run.dist, mpi.rank(), mpi.local_rank());
-  auto comm = vit::make_communicator(run.dist, device, MPI_COMM_WORLD);
+  vit::Placement placement;
+  if (!vit::succeeded_on_all_ranks(mpi.rank(),
+                                   [&] { placement = vit::place_ranks(run.dist, mpi); })) {
+    return 1;
+  }
+  if (leader && !placement.warning.empty()) spdlog::warn("{}", placement.warning);
+  const torch::Device device = placement.device;
+  auto comm = vit::make_communicator(placement, run.dist, MPI_COMM_WORLD);
 
   // Every rank reads the same files, so they fail alike: agreed on, reported once.
   vit::Split test;

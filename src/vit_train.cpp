@@ -10,8 +10,8 @@
 
 #include "config/train_config.h"
 #include "data/dataset.h"
-#include "dist/device.h"
 #include "dist/mpi_context.h"
+#include "dist/placement.h"
 #include "dist/rank_agreement.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
@@ -33,13 +33,22 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   vit::setup_logging({config.log.level, mpi.rank(), leader ? run_dir->log() : ""});
 
   const vit::ThreadSetup threads = vit::configure_threads(config.train.threads, mpi.local_size());
-  const torch::Device device = vit::choose_device(config.dist, mpi.rank(), mpi.local_rank());
-  auto comm = vit::make_communicator(config.dist, device, MPI_COMM_WORLD);
-  const std::string placement = mpi.host() + ", " + device.str() + ", " +
-                                std::to_string(threads.intra_op) + " thread(s)" +
-                                (threads.blas_pinned ? ", OpenBLAS pinned to 1" : "");
-  spdlog::debug("placement: {}", placement);
-  const std::vector<std::string> ranks = mpi.all_gather(placement);
+  // Where every rank trains and which back end they share: agreed on by all, or one error.
+  vit::Placement placement;
+  if (!vit::succeeded_on_all_ranks(mpi.rank(),
+                                   [&] { placement = vit::place_ranks(config.dist, mpi); })) {
+    return 1;
+  }
+  if (leader && !placement.warning.empty()) spdlog::warn("{}", placement.warning);
+  const torch::Device device = placement.device;
+  auto comm = vit::make_communicator(placement, config.dist, MPI_COMM_WORLD);
+  const vit::RankSite& site = placement.sites[static_cast<size_t>(mpi.rank())];
+  const std::string where = site.host + ", " + site.device +
+                            (site.gpu_bus_id.empty() ? "" : " (" + site.gpu_bus_id + ")") + ", " +
+                            std::to_string(threads.intra_op) + " thread(s)" +
+                            (threads.blas_pinned ? ", OpenBLAS pinned to 1" : "");
+  spdlog::debug("placement: {}", where);
+  const std::vector<std::string> ranks = mpi.all_gather(where);
 
   vit::Dataset data = vit::load_dataset(config.data);
   vit::StartupFacts facts;

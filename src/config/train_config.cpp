@@ -53,8 +53,8 @@ void visit_fields(Config& c, Visit&& v) {
   v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)");
   v("data.train_limit", c.data.train_limit, "use the first N training images (0: all)");
   v("data.test_limit", c.data.test_limit, "use the first N test images (0: all)");
-  v("dist.backend", c.dist.backend, "gradient all-reduce: auto | mpi | nccl");
-  v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank>)");
+  v("dist.backend", c.dist.backend, "gradient all-reduce: auto (nccl with a GPU per rank) | mpi | nccl");
+  v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank mod GPUs>)");
   v("dist.timeout_s", c.dist.timeout_s, "seconds before a stuck collective aborts the job");
   v("dist.debug", c.dist.debug, "check bit-identical replicas after each epoch (true | false)");
   v("checkpoint.every_steps", c.checkpoint.every_steps, "also checkpoint every N steps (0: off)");

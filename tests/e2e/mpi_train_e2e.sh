@@ -34,4 +34,23 @@ set -e
 [ "$(grep -c '^error:' "$work/bad.err")" -eq 1 ] || { cat "$work/bad.err"; fail "not one error line"; }
 grep -q '^error: model.hidden_d: 8 is not divisible by model.n_heads = 3' "$work/bad.err" \
   || { cat "$work/bad.err"; fail "error does not name the key"; }
+
+# Placement the ranks cannot honour (no GPU here, or LibTorch without CUDA): one line, naming the
+# ranks for dist.device cuda, exit 1 on every rank, nothing written.
+for flags in "--dist.device cuda" "--dist.device cpu --dist.backend nccl"; do
+  set +e
+  # shellcheck disable=SC2086
+  timeout 120 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$work/data" \
+    --run-dir "$work/placed" $flags > "$work/placed.out" 2> "$work/placed.err"
+  rc=$?
+  set -e
+  [ "$rc" -eq 1 ] || { cat "$work/placed.err"; fail "$flags: exit $rc, not 1"; }
+  [ "$(grep -c '^error:' "$work/placed.err")" -eq 1 ] || { cat "$work/placed.err"; fail "$flags: not one error line"; }
+  [ ! -e "$work/placed/checkpoints/final.pt" ] || fail "$flags: a model was written"
+  grep '^error:' "$work/placed.err" >> "$work/placed.all"
+done
+grep -q '^error: dist.device cuda: ranks 0, 1 on host .* see no usable GPU' "$work/placed.all" \
+  || { cat "$work/placed.all"; fail "dist.device cuda: the error does not name the ranks"; }
+grep -q '^error: dist.backend nccl ' "$work/placed.all" \
+  || { cat "$work/placed.all"; fail "dist.backend nccl on the CPU: the error does not name the key"; }
 echo "e2e mpi train: ok"
