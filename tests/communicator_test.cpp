@@ -4,6 +4,9 @@
 #include <mpi.h>
 #include <torch/torch.h>
 
+#include <chrono>
+#include <thread>
+
 #include "dist/mpi_communicator.h"
 
 namespace vit {
@@ -61,6 +64,23 @@ TEST(MpiCommunicator, ScalarReductionsAndGather) {
   ASSERT_EQ(gathered.size(), static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) EXPECT_EQ(gathered[static_cast<size_t>(i)], 1000u + i);
   comm.barrier();
+}
+
+// all_reduce_seconds counts the all-reduce (including the wait for a slower rank), nothing else.
+TEST(MpiCommunicator, AllReduceSecondsCountTheAllReduceOnly) {
+  MpiCommunicator comm(MPI_COMM_WORLD);
+  EXPECT_EQ(comm.all_reduce_seconds(), 0);
+  auto buffer = torch::ones({1000});
+  comm.broadcast(buffer, /*root=*/0);
+  comm.barrier();
+  EXPECT_EQ(comm.all_reduce_seconds(), 0);
+  comm.barrier();
+  if (comm.rank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  comm.all_reduce_mean(buffer);
+  if (comm.rank() == 0) {
+    EXPECT_GE(comm.all_reduce_seconds(), 0.2);  // waited for rank 1
+  }
+  EXPECT_GT(comm.all_reduce_seconds(), 0);
 }
 
 TEST(MpiCommunicator, SelfIsAWorldOfOne) {

@@ -20,6 +20,7 @@ class RecordingCommunicator : public Communicator {
   int world_size() const override { return 2; }
   std::string name() const override { return "recording"; }
   void all_reduce_mean(torch::Tensor&) override { calls.push_back("all_reduce_mean"); }
+  double all_reduce_seconds() override { return 0; }
   void broadcast(torch::Tensor&, int root) override {
     calls.push_back("broadcast from " + std::to_string(root));
   }

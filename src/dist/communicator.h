@@ -37,6 +37,13 @@ class Communicator {
 
   virtual void barrier() = 0;
 
+  // Seconds spent in all_reduce_mean so far, counted from when its input was ready to when its
+  // result was: the collective, not the backward pass queued before it. The NCCL back end times
+  // it on the GPU (CUDA events around the collective on its stream); the MPI back end on the host
+  // clock, after waiting for a GPU input to be computed (the staging copies are counted: they are
+  // part of what this back end costs). Up to date after synchronize().
+  virtual double all_reduce_seconds() = 0;
+
   // Blocks the host until the collectives enqueued so far are complete. A no-op for back ends
   // whose calls complete before they return (MPI); NCCL enforces dist.timeout_s here.
   virtual void synchronize() {}

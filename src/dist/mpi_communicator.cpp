@@ -1,8 +1,9 @@
 #include "dist/mpi_communicator.h"
 
-#include "dist/mpi_context.h"
+#include <chrono>
 #include <limits>
 
+#include "dist/mpi_context.h"
 #include "util/error.h"
 
 namespace vit {
@@ -44,12 +45,17 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm) : comm_(comm) {
 
 void MpiCommunicator::all_reduce_mean(torch::Tensor& buffer) {
   if (world_size_ == 1) return;
+  // A GPU buffer may still be being computed (the backward pass is queued): wait for it before
+  // the clock starts, so that what is timed is the exchange.
+  if (buffer.is_cuda()) torch::cuda::synchronize(buffer.device().index());
+  const auto start = std::chrono::steady_clock::now();
   on_host(buffer, [&](torch::Tensor& host) {
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), count_of(host), mpi_type(host), MPI_SUM,
                             comm_),
               "MPI_Allreduce");
     host.div_(world_size_);
   });
+  all_reduce_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void MpiCommunicator::broadcast(torch::Tensor& buffer, int root) {

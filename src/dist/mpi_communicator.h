@@ -19,6 +19,7 @@ class MpiCommunicator : public Communicator {
   std::string name() const override { return "mpi"; }
 
   void all_reduce_mean(torch::Tensor& buffer) override;
+  double all_reduce_seconds() override { return all_reduce_s_; }
   void broadcast(torch::Tensor& buffer, int root) override;
   double sum(double value) override;
   int64_t sum(int64_t value) override;
@@ -30,6 +31,7 @@ class MpiCommunicator : public Communicator {
   MPI_Comm comm_;
   int rank_ = 0;
   int world_size_ = 1;
+  double all_reduce_s_ = 0;
 };
 
 }  // namespace vit

@@ -89,7 +89,9 @@ NcclCommunicator::NcclCommunicator(MPI_Comm comm, torch::Device device, double t
       timeout_s_(timeout_s),
       stream_(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index())),
       ready_(make_event()),
-      done_(make_event()) {
+      done_(make_event()),
+      started_(make_event(/*timing=*/true)),
+      ended_(make_event(/*timing=*/true)) {
   VIT_CHECK(timeout_s > 0, "rank ", rank(), ": nccl: timeout must be positive, got ", timeout_s);
   c10::cuda::CUDAGuard guard(device_);  // NCCL binds the communicator to the current device
 
@@ -141,32 +143,59 @@ NcclCommunicator::~NcclCommunicator() {
   comm_ = nullptr;
 }
 
-NcclCommunicator::Event NcclCommunicator::make_event() const {
+NcclCommunicator::Event NcclCommunicator::make_event(bool timing) const {
   c10::cuda::CUDAGuard guard(device_);
   cudaEvent_t event = nullptr;
-  // Ordering only: timing would cost every record.
-  const cudaError_t result = cudaEventCreateWithFlags(&event, cudaEventDisableTiming);
+  // Events for ordering only do not time: a timestamp would cost every record.
+  const cudaError_t result =
+      cudaEventCreateWithFlags(&event, timing ? cudaEventDefault : cudaEventDisableTiming);
   VIT_CHECK(result == cudaSuccess, "rank ", rank(),
             ": cudaEventCreateWithFlags failed: ", cudaGetErrorString(result));
   return Event(event);
 }
 
 void NcclCommunicator::all_reduce_mean(torch::Tensor& buffer) {
-  run("all-reduce", "ncclAllReduce", buffer, [&](void* data, size_t count, ncclDataType_t type) {
-    return ncclAllReduce(data, data, count, type, ncclAvg, comm_, stream_.stream());
-  });
+  collect_timing(/*wait=*/true);  // the previous all-reduce's events are about to be reused
+  run("all-reduce", "ncclAllReduce", buffer, /*timed=*/true,
+      [&](void* data, size_t count, ncclDataType_t type) {
+        return ncclAllReduce(data, data, count, type, ncclAvg, comm_, stream_.stream());
+      });
+}
+
+double NcclCommunicator::all_reduce_seconds() {
+  collect_timing(/*wait=*/false);
+  return all_reduce_s_;
+}
+
+void NcclCommunicator::collect_timing(bool wait) {
+  if (!timing_pending_ || !failure_.empty()) return;
+  c10::cuda::CUDAGuard guard(device_);
+  if (wait) {
+    check_cuda(cudaEventSynchronize(ended_.get()), "cudaEventSynchronize");
+  } else {
+    const cudaError_t query = cudaEventQuery(ended_.get());
+    if (query == cudaErrorNotReady) {
+      (void)cudaGetLastError();
+      return;
+    }
+    check_cuda(query, "cudaEventQuery");
+  }
+  float ms = 0;
+  check_cuda(cudaEventElapsedTime(&ms, started_.get(), ended_.get()), "cudaEventElapsedTime");
+  all_reduce_s_ += ms / 1000.0;
+  timing_pending_ = false;
 }
 
 void NcclCommunicator::broadcast(torch::Tensor& buffer, int root) {
   VIT_CHECK(root >= 0 && root < world_size(), "rank ", rank(), ": nccl broadcast: root ", root,
             " is not a rank of ", world_size());
-  run("broadcast", "ncclBroadcast", buffer, [&](void* data, size_t count, ncclDataType_t type) {
+  run("broadcast", "ncclBroadcast", buffer, /*timed=*/false, [&](void* data, size_t count, ncclDataType_t type) {
     return ncclBroadcast(data, data, count, type, root, comm_, stream_.stream());
   });
 }
 
 template <typename Enqueue>
-void NcclCommunicator::run(const char* op, const char* call, torch::Tensor& buffer,
+void NcclCommunicator::run(const char* op, const char* call, torch::Tensor& buffer, bool timed,
                            Enqueue enqueue) {
   VIT_CHECK(failure_.empty(), failure_);
   check_tensor(buffer, op);
@@ -179,6 +208,9 @@ void NcclCommunicator::run(const char* op, const char* call, torch::Tensor& buff
   // stream_ starts once the compute stream has produced `buffer` ...
   check_cuda(cudaEventRecord(ready_.get(), compute.stream()), "cudaEventRecord");
   check_cuda(cudaStreamWaitEvent(stream_.stream(), ready_.get(), 0), "cudaStreamWaitEvent");
+  // Timed from here, once stream_ waited for the compute stream: the backward pass that produced
+  // `buffer` is not counted, only the collective (whose kernel ncclGroupEnd launches).
+  if (timed) check_cuda(cudaEventRecord(started_.get(), stream_.stream()), "cudaEventRecord");
   // ... the NCCL calls of this step form one group: one launch, one place where errors surface ...
   check_nccl(ncclGroupStart(), "ncclGroupStart");
   const ncclResult_t queued = enqueue(buffer.data_ptr(), static_cast<size_t>(buffer.numel()), type);
@@ -186,6 +218,10 @@ void NcclCommunicator::run(const char* op, const char* call, torch::Tensor& buff
   check_nccl(queued, call);
   check_nccl(ended, "ncclGroupEnd");
   wait_until_ready(op);  // a non-blocking group may still be enqueueing
+  if (timed) {
+    check_cuda(cudaEventRecord(ended_.get(), stream_.stream()), "cudaEventRecord");
+    timing_pending_ = true;
+  }
   // ... and the compute stream continues once the result is there.
   check_cuda(cudaEventRecord(done_.get(), stream_.stream()), "cudaEventRecord");
   check_cuda(cudaStreamWaitEvent(compute.stream(), done_.get(), 0), "cudaStreamWaitEvent");
@@ -200,7 +236,10 @@ void NcclCommunicator::synchronize() {
   const auto deadline = deadline_after(timeout_s_);
   for (;;) {
     const cudaError_t query = cudaEventQuery(done_.get());
-    if (query == cudaSuccess) return;
+    if (query == cudaSuccess) {
+      collect_timing(/*wait=*/false);  // done_ follows ended_: complete
+      return;
+    }
     if (query != cudaErrorNotReady) check_cuda(query, "cudaEventQuery");
     (void)cudaGetLastError();  // "not ready" is no error; leave nothing for torch's next check
     comm_idle(last_op_);       // throws on an asynchronous NCCL error (a peer failed)

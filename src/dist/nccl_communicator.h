@@ -38,6 +38,9 @@ class NcclCommunicator : public Communicator {
   // for the result on the GPU, so later torch ops see it. `buffer`: contiguous, on this device.
   void all_reduce_mean(torch::Tensor& buffer) override;
   void broadcast(torch::Tensor& buffer, int root) override;
+  // Timed on the GPU: CUDA events on stream_ just before and after each all-reduce, read once
+  // they are complete (at synchronize(), or at the next all-reduce).
+  double all_reduce_seconds() override;
 
   double sum(double value) override { return mpi_.sum(value); }
   int64_t sum(int64_t value) override { return mpi_.sum(value); }
@@ -55,12 +58,15 @@ class NcclCommunicator : public Communicator {
   };
   using Event = std::unique_ptr<std::remove_pointer_t<cudaEvent_t>, EventDeleter>;
 
-  Event make_event() const;
+  Event make_event(bool timing = false) const;
+  // Adds the last all-reduce's GPU time to all_reduce_s_ once its events are complete; with
+  // `wait`, waits for them first.
+  void collect_timing(bool wait);
   void check_tensor(const torch::Tensor& buffer, const char* op) const;
   // Runs `enqueue` (the NCCL call `call`, inside one group) on stream_, between the compute
-  // stream's events as described above all_reduce_mean.
+  // stream's events as described above all_reduce_mean; `timed`: between started_ and ended_.
   template <typename Enqueue>
-  void run(const char* op, const char* call, torch::Tensor& buffer, Enqueue enqueue);
+  void run(const char* op, const char* call, torch::Tensor& buffer, bool timed, Enqueue enqueue);
   // Polls the communicator until it leaves ncclInProgress (non-blocking init and enqueue).
   void wait_until_ready(const char* op);
   // One look at the communicator's state: true when idle, false while in progress; throws
@@ -78,6 +84,10 @@ class NcclCommunicator : public Communicator {
   c10::cuda::CUDAStream stream_;  // where the collectives run
   Event ready_;                   // recorded on the compute stream: the input is ready
   Event done_;                    // recorded on stream_: the collectives so far are done
+  Event started_;                 // timing: recorded on stream_ as the all-reduce starts ...
+  Event ended_;                   // ... and as it ends
+  bool timing_pending_ = false;   // started_/ended_ hold an all-reduce not yet counted
+  double all_reduce_s_ = 0;
   ncclComm_t comm_ = nullptr;
   const char* last_op_ = "collective";  // names the pending operation in timeout messages
   std::string failure_;                 // set once comm_ was aborted

@@ -12,6 +12,7 @@ class SoloCommunicator : public Communicator {
   int world_size() const override { return 1; }
   std::string name() const override { return "solo"; }
   void all_reduce_mean(torch::Tensor&) override {}
+  double all_reduce_seconds() override { return 0; }
   void broadcast(torch::Tensor&, int) override {}
   double sum(double value) override { return value; }
   int64_t sum(int64_t value) override { return value; }
