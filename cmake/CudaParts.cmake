@@ -46,10 +46,15 @@ find_file(VIT_C10_CUDA_MACROS c10/cuda/impl/cuda_cmake_macros.h PATHS ${TORCH_IN
 if(NOT VIT_C10_CUDA_MACROS)
   target_include_directories(vit_cuda_syntax BEFORE PRIVATE ${PROJECT_SOURCE_DIR}/cmake/stub)
 endif()
-# The GPU test's CUDA half too, so that it is not compiled for the first time on a GPU machine.
+# The GPU tests' CUDA halves too, so that they are not compiled for the first time on a GPU
+# machine.
 find_package(GTest QUIET)
 if(VIT_BUILD_TESTS AND TARGET GTest::gtest AND EXISTS ${PROJECT_SOURCE_DIR}/tests/nccl_test.cpp)
-  target_sources(vit_cuda_syntax PRIVATE ${PROJECT_SOURCE_DIR}/tests/nccl_test.cpp)
+  target_sources(vit_cuda_syntax PRIVATE ${PROJECT_SOURCE_DIR}/tests/nccl_test.cpp
+                 ${PROJECT_SOURCE_DIR}/tests/gpu_train_test.cpp
+                 ${PROJECT_SOURCE_DIR}/tests/communicator_gpu_test.cpp
+                 ${PROJECT_SOURCE_DIR}/tests/test_util.cpp)
+  target_include_directories(vit_cuda_syntax PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(vit_cuda_syntax PRIVATE GTest::gtest)
 endif()
 message(STATUS "vit-train: CUDA sources syntax-checked only (LibTorch has no CUDA)")

@@ -1,5 +1,7 @@
-// main() for GoogleTest programs that run under mpiexec: MPI around the tests, output from rank 0
-// only, and a failure on any rank fails the program on every rank.
+// main() for GoogleTest programs that run under mpiexec (or alone, a world of one): MPI around the
+// tests, output from rank 0 only, and a failure on any rank fails the program on every rank. When
+// every test skipped on every rank (a GPU test without a GPU) and none failed, the exit status is
+// kSkipped, which ctest shows as Skipped (SKIP_RETURN_CODE), not Passed.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -15,10 +17,15 @@ int main(int argc, char** argv) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
   }
+  constexpr int kSkipped = 77;
   const int failed = RUN_ALL_TESTS();
-  int any_failed = 0;
+  const auto* unit = ::testing::UnitTest::GetInstance();
+  const int ran = unit->successful_test_count();  // skipped tests are not successful
+  int any_failed = 0, any_ran = 0;
   MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  MPI_Allreduce(&ran, &any_ran, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (any_failed && !failed) std::fprintf(stderr, "rank %d: passed, but another rank failed\n", rank);
   MPI_Finalize();
-  return any_failed;
+  if (any_failed) return 1;
+  return any_ran > 0 ? 0 : kSkipped;
 }

@@ -1,11 +1,16 @@
 // NcclCommunicator on one GPU (label gpu). One rank (MPI_COMM_SELF, so the test means the same
 // under mpirun), so the mean of a buffer is the buffer itself: what is checked is that init,
-// enqueue, the ordering with torch's stream, synchronize() and the argument checks work end to end.
-// Skips where there is no GPU, and in builds without CUDA (then the NCCL code is not compiled).
+// enqueue, the ordering with torch's stream (long GPU work queued first), synchronize(), the
+// all-reduce's GPU timing and the argument checks work end to end. Skips where there is no GPU,
+// and in builds without CUDA (then the NCCL code is not compiled); fails instead under
+// VIT_REQUIRE_GPU (the GPU check).
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include <torch/torch.h>
 
+#include <chrono>
+
+#include "test_util.h"
 #ifdef VIT_WITH_CUDA
 #include "dist/nccl_communicator.h"
 #include "util/error.h"
@@ -16,13 +21,55 @@ namespace {
 
 #ifdef VIT_WITH_CUDA
 
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 class NcclTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  }
+  void SetUp() override { VIT_REQUIRE_GPU(); }
   const torch::Device cuda0_{torch::kCUDA, 0};
 };
+
+// The ordering that a one-rank in-place all-reduce cannot show by its values: long GPU work is
+// queued first on torch's stream and produces the buffer; synchronize() must cover it (the
+// collective's stream waited for it), and the all-reduce's time must leave it out.
+TEST_F(NcclTest, SynchronizeCoversTheWorkQueuedBeforeTheCollective) {
+  NcclCommunicator comm(MPI_COMM_SELF, cuda0_, /*timeout_s=*/60);
+  torch::Tensor buffer = torch::ones({1 << 16}, cuda0_);
+  const c10::cuda::CUDAStream compute = c10::cuda::getCurrentCUDAStream(0);
+  torch::cuda::synchronize();
+  const auto start = Clock::now();
+  testing::queue_gpu_work(0.5);
+  buffer.mul_(3);
+  comm.all_reduce_mean(buffer);
+  comm.synchronize();
+  const double waited = seconds_since(start);
+  EXPECT_TRUE(compute.query()) << "synchronize() returned while the work that produced the "
+                                  "buffer was still running";
+  EXPECT_GE(waited, 0.4);
+  EXPECT_LT(comm.all_reduce_seconds(), 0.2) << "the all-reduce's time includes the queued work";
+  EXPECT_GT(comm.all_reduce_seconds(), 0);
+  EXPECT_TRUE(torch::equal(buffer.cpu(), torch::full({1 << 16}, 3.0f)));
+}
+
+TEST_F(NcclTest, AllReduceSecondsAddUpAndBroadcastsAreNotCounted) {
+  NcclCommunicator comm(MPI_COMM_SELF, cuda0_, /*timeout_s=*/60);
+  EXPECT_EQ(comm.all_reduce_seconds(), 0);
+  torch::Tensor buffer = torch::ones({1 << 20}, cuda0_);
+  comm.broadcast(buffer, 0);
+  comm.synchronize();
+  EXPECT_EQ(comm.all_reduce_seconds(), 0);
+  for (int i = 0; i < 3; ++i) comm.all_reduce_mean(buffer);  // no synchronize between: none lost
+  comm.synchronize();
+  const double last = comm.all_reduce_seconds();
+  EXPECT_GT(last, 0);
+  comm.all_reduce_mean(buffer);
+  comm.synchronize();
+  EXPECT_GT(comm.all_reduce_seconds(), last);
+}
 
 TEST_F(NcclTest, ReportsItself) {
   NcclCommunicator comm(MPI_COMM_SELF, cuda0_, /*timeout_s=*/60);
@@ -88,18 +135,12 @@ TEST_F(NcclTest, ScalarsGoThroughMpi) {
 
 #else  // !VIT_WITH_CUDA
 
-TEST(NcclTest, NeedsCuda) { GTEST_SKIP() << "built without CUDA"; }
+TEST(NcclTest, NeedsCuda) {
+  if (std::getenv("VIT_REQUIRE_GPU") != nullptr) FAIL() << "built without CUDA (the GPU check)";
+  GTEST_SKIP() << "built without CUDA";
+}
 
 #endif
 
 }  // namespace
 }  // namespace vit
-
-// MPI is started here, once, around all tests (gtest_main would not do it).
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  MPI_Init(&argc, &argv);
-  const int result = RUN_ALL_TESTS();
-  MPI_Finalize();
-  return result;
-}

@@ -2,9 +2,13 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <random>
 
 #include "data/idx.h"
+#ifdef VIT_WITH_CUDA
+#include <ATen/cuda/Sleep.h>  // at::cuda::sleep: a kernel that spins for a number of cycles
+#endif
 
 namespace vit::testing {
 namespace fs = std::filesystem;
@@ -51,5 +55,20 @@ void write_synthetic_dataset(const std::string& dir, int64_t train_count, int64_
   write_idx(dir + "/t10k-images-idx3-ubyte.gz", test_images);
   write_idx(dir + "/t10k-labels-idx1-ubyte.gz", test_labels);
 }
+
+#ifdef VIT_WITH_CUDA
+void queue_gpu_work(double seconds) {
+  static const double cycles_per_s = [] {
+    constexpr int64_t kCycles = 50'000'000;
+    torch::cuda::synchronize();
+    const auto start = std::chrono::steady_clock::now();
+    at::cuda::sleep(kCycles);
+    torch::cuda::synchronize();
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    return static_cast<double>(kCycles) / took.count();
+  }();
+  at::cuda::sleep(static_cast<int64_t>(seconds * cycles_per_s));
+}
+#endif
 
 }  // namespace vit::testing

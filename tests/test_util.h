@@ -2,7 +2,10 @@
 // synthetic MNIST-format data sets written as real IDX files.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <cstdlib>
 
 #include <filesystem>
 #include <string>
@@ -31,4 +34,23 @@ std::pair<torch::Tensor, torch::Tensor> synthetic_digits(int64_t count, uint64_t
 // Writes the four IDX files (gzip) of a synthetic data set into `dir`.
 void write_synthetic_dataset(const std::string& dir, int64_t train_count, int64_t test_count);
 
+#ifdef VIT_WITH_CUDA
+// Enqueues on torch's current CUDA stream a kernel that keeps the GPU busy for about `seconds`
+// (cycles per second measured once), so that tests can queue long GPU work.
+void queue_gpu_work(double seconds);
+#endif
+
 }  // namespace vit::testing
+
+// First line of a GPU test: without a usable CUDA device the test is skipped (ctest shows it as
+// Skipped), unless VIT_REQUIRE_GPU is set, as the GPU check (launch/gpu-check.sh) sets it: there a
+// skip would hide an untested GPU path, so it fails.
+#define VIT_REQUIRE_GPU()                                                                  \
+  do {                                                                                     \
+    if (!torch::cuda::is_available()) {                                                    \
+      if (std::getenv("VIT_REQUIRE_GPU") != nullptr) {                                     \
+        FAIL() << "no usable CUDA device, and VIT_REQUIRE_GPU is set (the GPU check)";      \
+      }                                                                                    \
+      GTEST_SKIP() << "no CUDA device";                                                    \
+    }                                                                                      \
+  } while (0)
