@@ -7,6 +7,7 @@
 
 #include "dist/mpi_communicator.h"
 #include "dist/replicas.h"
+#include "dist/solo_communicator.h"
 #include "test_util.h"
 #include "train/trainer.h"
 #include "util/error.h"
@@ -46,6 +47,9 @@ class DistributedTest : public ::testing::Test {
     config_.optim.lr = 0.05;
     config_.log.every_steps = "0";
   }
+  // Rank 0's folder holds the data of all ranks: no rank leaves (and rank 0 removes it) while
+  // another may still read it.
+  void TearDown() override { MPI_Barrier(MPI_COMM_WORLD); }
 
   std::vector<torch::Tensor> params_after_training(const TrainConfig& config, Communicator& comm) {
     Trainer trainer(config, load_dataset(config.data), comm, torch::kCPU);
@@ -112,10 +116,26 @@ TEST_F(DistributedTest, OneAllReducePerStepAndGradientsStayInTheFlatBuffer) {
   EXPECT_TRUE(trainer.gradients().intact());
 }
 
+// Each rank draws other initial parameters (its own seed): after the start-up broadcast all hold
+// rank 0's, the very ones a one-rank trainer with rank 0's seed draws.
+TEST_F(DistributedTest, StartUpBroadcastGivesEveryRankRank0sParameters) {
+  MpiCommunicator world(MPI_COMM_WORLD);
+  SoloCommunicator solo;
+  TrainConfig mine = config_;
+  mine.train.seed = config_.train.seed + rank_;
+  Trainer trainer(mine, load_dataset(mine.data), world, torch::kCPU);
+  Trainer rank0s(config_, load_dataset(config_.data), solo, torch::kCPU);
+  EXPECT_EQ(state_checksum(*trainer.model()), state_checksum(*rank0s.model()));
+  if (rank_ != 0) {  // without the broadcast this rank's would differ
+    Trainer alone(mine, load_dataset(mine.data), solo, torch::kCPU);
+    EXPECT_NE(state_checksum(*alone.model()), state_checksum(*rank0s.model()));
+  }
+}
+
 TEST_F(DistributedTest, ReplicasStayBitIdentical) {
   MpiCommunicator world(MPI_COMM_WORLD);
   Trainer trainer(config_, load_dataset(config_.data), world, torch::kCPU);
-  EXPECT_NO_THROW(check_replicas(*trainer.model(), world, "at start"));  // broadcast worked
+  EXPECT_NO_THROW(check_replicas(*trainer.model(), world, "at start"));
   trainer.fit(nullptr);
   EXPECT_NO_THROW(check_replicas(*trainer.model(), world, "after training"));
   // A replica that drifts is caught on every rank, and rank 1 is named.

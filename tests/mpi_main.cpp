@@ -6,6 +6,30 @@
 #include <mpi.h>
 
 #include <cstdio>
+#include <string>
+
+namespace {
+
+// Prints each failed assertion of this rank, prefixed with the rank and the test's name.
+class FailurePrinter : public ::testing::EmptyTestEventListener {
+ public:
+  explicit FailurePrinter(int rank) : rank_(rank) {}
+  void OnTestStart(const ::testing::TestInfo& test) override {
+    test_ = std::string(test.test_suite_name()) + "." + test.name();
+  }
+  void OnTestPartResult(const ::testing::TestPartResult& result) override {
+    if (!result.failed()) return;
+    std::fprintf(stderr, "rank %d: %s: %s:%d: failure\n%s\n", rank_, test_.c_str(),
+                 result.file_name() != nullptr ? result.file_name() : "?", result.line_number(),
+                 result.message());
+  }
+
+ private:
+  int rank_;
+  std::string test_;  // the running test (asking gtest from here would take a lock it holds)
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
@@ -16,6 +40,7 @@ int main(int argc, char** argv) {
     // Other ranks report failures only (with their rank), not the whole run.
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
+    listeners.Append(new FailurePrinter(rank));
   }
   constexpr int kSkipped = 77;
   const int failed = RUN_ALL_TESTS();
