@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include <chrono>
+#include <cstdlib>
 
 #include "dist/replicas.h"
 #include "model/fused_attention.h"
@@ -45,6 +46,14 @@ OptimConfig scaled(const OptimConfig& optim, int world_size) {
 
 Split to_device(const Split& split, torch::Device device) {
   return {split.images.to(device), split.labels.to(device)};
+}
+
+// Tests make one rank's replica drift (VIT_TEST_DRIFT_RANK=R) to see dist.debug stop the job.
+void drift_for_tests(VisionTransformer& model, int rank) {
+  const char* victim = std::getenv("VIT_TEST_DRIFT_RANK");
+  if (victim == nullptr || std::atoi(victim) != rank) return;
+  torch::NoGradGuard no_grad;
+  model->parameters()[0].view(-1)[0] += 1e-6f;
 }
 
 }  // namespace
@@ -321,7 +330,10 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
     if (config_.dist.debug) {
       VIT_CHECK(grads_->intact(), "rank ", comm_.rank(),
                 ": a gradient no longer lives in the flat buffer");
+      drift_for_tests(model_, comm_.rank());
       check_replicas(*model_, comm_, "after epoch " + std::to_string(result.epoch));
+      spdlog::info("replica check after epoch {}: the parameters of all {} rank(s) are "
+                   "bit-identical", result.epoch, world);
     }
     spdlog::info("epoch {}/{} done: train_loss {:.4f} test_loss {:.4f} test_acc {:.2f}% "
                  "{:.0f} img/s {:.1f} s (all-reduce {:.1f}%)",

@@ -23,14 +23,19 @@ grep -q '"epoch":2,"step":8,' "$run/metrics.jsonl" || fail "wrong step count: $(
 # One writer: a second one would show as lines twice; stdout went to a file, so no bar (Open MPI
 # gives the ranks a pseudo-terminal all the same; launch/train.sh tells them the truth).
 check_metrics "$run/metrics.jsonl" --world 2 --epochs 2
+# dist.debug ran its check after each epoch (a check that passes says so in the log).
+[ "$(grep -c 'replica check after epoch [12]: the parameters of all 2 rank(s) are bit-identical' \
+  "$run/train.log")" -eq 2 ] || fail "no replica check logged after each epoch"
 ! grep -q $'\r' "$work/out.txt" || fail "carriage returns in the output of a run logged to a file"
+[ "$(grep -c ' step [0-9]* ([0-9]*/4, [0-9]*%, ETA [0-9?:]*) loss' "$work/out.txt")" -eq 2 ] \
+  || { cat "$work/out.txt"; fail "the run logged to a file lacks its 2 step lines"; }
 
 set +e
 timeout 120 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$work/data" \
   --run-dir "$work/bad" --model.n_heads 3 > "$work/bad.out" 2> "$work/bad.err"
 rc=$?
 set -e
-{ [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; } || fail "bad config: exit $rc (124 = hang)"
+[ "$rc" -eq 1 ] || fail "bad config: exit $rc, not 1 (124 = hang)"
 [ "$(grep -c '^error:' "$work/bad.err")" -eq 1 ] || { cat "$work/bad.err"; fail "not one error line"; }
 grep -q '^error: model.hidden_d: 8 is not divisible by model.n_heads = 3' "$work/bad.err" \
   || { cat "$work/bad.err"; fail "error does not name the key"; }
@@ -53,4 +58,29 @@ grep -q '^error: dist.device cuda: ranks 0, 1 on host .* see no usable GPU' "$wo
   || { cat "$work/placed.all"; fail "dist.device cuda: the error does not name the ranks"; }
 grep -q '^error: dist.backend nccl ' "$work/placed.all" \
   || { cat "$work/placed.all"; fail "dist.backend nccl on the CPU: the error does not name the key"; }
+
+# dist.debug stops a real job whose replicas drifted (rank 1's, made to drift by the test-only
+# VIT_TEST_DRIFT_RANK), naming the rank; no model is written.
+set +e
+VIT_TEST_DRIFT_RANK=1 timeout 120 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" \
+  --data.dir "$work/data" --run-dir "$work/drift" --dist.debug true > "$work/drift.out" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || { cat "$work/drift.out"; fail "drifted replica: exit $rc, not 1"; }
+grep -q "^error: .*replica check after epoch 1: parameters of rank(s) 1 differ from rank 0's" \
+  "$work/drift.out" || { cat "$work/drift.out"; fail "drifted replica: rank 1 not named"; }
+[ ! -e "$work/drift/checkpoints/final.pt" ] || fail "drifted replica: a model was written"
+
+# One rank alone fails (rank 1 is given a data folder that does not exist): it prints
+# "error: rank 1: ..." and the whole job ends with status 1, no rank left waiting.
+set +e
+timeout 120 mpirun --oversubscribe --bind-to none \
+  -n 1 "$vit_train" --config "$src/configs/smoke.ini" --data.dir "$work/data" --run-dir "$work/alone" \
+  : -n 1 "$vit_train" --config "$src/configs/smoke.ini" --data.dir "$work/missing" \
+  --run-dir "$work/alone" > "$work/alone.out" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || { cat "$work/alone.out"; fail "one rank failing alone: exit $rc, not 1 (124: a hang)"; }
+grep -q "^error: rank 1: .*$work/missing" "$work/alone.out" \
+  || { cat "$work/alone.out"; fail "one rank failing alone: no 'error: rank 1:' line naming the folder"; }
 echo "e2e mpi train: ok"
