@@ -30,6 +30,6 @@ is_png "$work/run-1/plot.png" 1400 1000
 set +e
 "$src/launch/plot.sh" "$work/nowhere" > "$work/out" 2> "$work/err"; rc=$?
 set -e
-[ "$rc" -ne 0 ] && [ "$(wc -l < "$work/err")" -eq 1 ] && grep -q "^error: .*nowhere" "$work/err" \
+[ "$rc" -eq 1 ] && [ "$(wc -l < "$work/err")" -eq 1 ] && grep -q "^error: .*nowhere" "$work/err" \
   || { cat "$work/err"; fail "a missing run directory is not one clear error"; }
 echo "e2e plot: ok"

@@ -20,6 +20,9 @@ grep -aq 'epoch 1/2 \[.*\] [0-9]*/8 .*% ETA [0-9?:]* loss [0-9.]* [0-9]* img/s' 
   || { cat -v "$work/tty.txt" | head -n 40; fail "bar lacks done/total, ETA, loss or img/s"; }
 grep -aq 'epoch 2/2 \[========' "$work/tty.txt" || fail "no full bar for epoch 2"
 ! grep -q $'\r' "$work/tty/train.log" || fail "carriage returns in train.log"
+# ... and it holds the periodic step lines instead (a log without them would pass the line above).
+[ "$(grep -c ' step [0-9]* ([0-9]*/8, [0-9]*%, ETA [0-9?:]*) loss' "$work/tty/train.log")" -eq 8 ] \
+  || { cat "$work/tty/train.log"; fail "train.log of a terminal run lacks its 8 step lines"; }
 grep -q 'final test accuracy' "$work/tty.txt" || fail "log lines lost around the bar"
 
 # Not a terminal: periodic lines only, with where the epoch stands and its ETA.
@@ -37,6 +40,8 @@ script -qec "$(printf '%q ' "$vit_train" "${args[@]}" --run-dir "$work/tty-lines
 mpirun -n 2 --oversubscribe --bind-to none --allow-run-as-root "$vit_train" "${args[@]}" \
   --run-dir "$work/mpi" > "$work/mpi.txt" 2>&1 || { cat "$work/mpi.txt"; fail "mpirun run failed"; }
 ! grep -q $'\r' "$work/mpi.txt" || fail "carriage returns in the output of mpirun into a file"
+[ "$(grep -c ' step [0-9]* ([0-9]*/4, [0-9]*%, ETA [0-9?:]*) loss' "$work/mpi.txt")" -eq 4 ] \
+  || { cat "$work/mpi.txt"; fail "mpirun into a file: not its 4 periodic step lines"; }
 # launch/train.sh on a terminal: the bar, drawn by rank 0 alone.
 script -qec "$(printf '%q ' "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" \
   --data.dir "$work/data" --log.every_steps 2 --run-dir "$work/mpi-tty")" "$work/mpi-tty.txt" \

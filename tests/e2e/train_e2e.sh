@@ -37,6 +37,16 @@ sed -E 's/.*"step":([0-9]+).*/\1/' "$run/metrics.jsonl" | awk 'NR > 1 && $1 < la
 [ "$(grep -c ' step [0-9]* (' "$work/auto.txt")" -eq 1 ] \
   || { cat "$work/auto.txt"; fail "auto: not exactly one console step line in an hour's window"; }
 
+# Pruning through the config, on real checkpoints: one every step of the 16, the newest 2 kept
+# and every 5th for good.
+"$vit_train" --config "$src/configs/smoke.ini" --data.dir "$work/data" --run-dir "$work/pruned" \
+  --checkpoint.every_steps 1 --checkpoint.keep_last 2 --checkpoint.keep_every 5 > /dev/null 2>&1 \
+  || fail "checkpointing run failed"
+kept=$(cd "$work/pruned/checkpoints" && echo *)
+[ "$kept" = "LATEST final.pt step-00000005.pt step-00000010.pt step-00000015.pt step-00000016.pt" ] \
+  || fail "checkpoints kept: $kept"
+[ "$(cat "$work/pruned/checkpoints/LATEST")" = step-00000016.pt ] || fail "LATEST is not step 16"
+
 # The saved config.ini reproduces the run exactly (same seed, same machine).
 "$vit_train" --config "$run/config.ini" --run-dir "$work/rerun" > /dev/null 2>&1 \
   || fail "rerun from config.ini failed"
@@ -50,7 +60,7 @@ expect_error() {
   "$vit_train" "$@" > "$work/stdout" 2> "$work/stderr"
   local rc=$?
   set -e
-  [ "$rc" -ne 0 ] || fail "exit 0 for: $*"
+  [ "$rc" -eq 1 ] || fail "exit $rc, not 1, for: $*"
   [ "$(wc -l < "$work/stderr")" -eq 1 ] || { cat "$work/stderr"; fail "not one line for: $*"; }
   grep -q "^error: .*$fragment" "$work/stderr" || { cat "$work/stderr"; fail "no '$fragment'"; }
 }
