@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "dist/replicas.h"
 #include "dist/solo_communicator.h"
@@ -50,10 +51,13 @@ TEST_F(CheckpointTest, StoppedMidEpochAndResumedEqualsStraightToTheBit) {
   EXPECT_EQ(a->state().epoch, 1);
   EXPECT_EQ(a->state().epoch_position, 3 * 32);
 
-  // Second session: a new trainer (other initial parameters would show) continues.
-  TrainConfig second = config_;
-  second.train.seed = config_.train.seed;  // same run
-  auto b = trainer(second);
+  // Second session: a new trainer continues. Its parameters are moved away from the initial ones
+  // first, so that only a resume that restores every parameter can end equal to the straight run.
+  auto b = trainer(config_);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : b->model()->parameters()) p.add_(0.5);
+  }
   EXPECT_EQ(b->resume("auto", checkpoints), checkpoints.path_for(13));
   EXPECT_EQ(b->state().step, 13);
   b->fit(nullptr, &checkpoints);
@@ -61,6 +65,45 @@ TEST_F(CheckpointTest, StoppedMidEpochAndResumedEqualsStraightToTheBit) {
   EXPECT_EQ(state_checksum(*b->model()), state_checksum(*straight->model()));
   const auto pb = b->model()->parameters(), ps = straight->model()->parameters();
   for (size_t i = 0; i < pb.size(); ++i) EXPECT_TRUE(torch::equal(pb[i], ps[i]));
+}
+
+// metrics.jsonl's lines without the fields that measure time.
+std::vector<std::string> lines_without_timings(const std::string& path) {
+  static const std::regex timing(R"x("(images_per_s|epoch_s|step_s|allreduce_s)":[^,]*,|,"elapsed_s":[^,}]*)x");
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(std::regex_replace(line, timing, ""));
+  return lines;
+}
+
+// A run that crashed after step 16 and is resumed from the checkpoint of step 12, as vit-train
+// does it (drop the lines after the checkpoint's step, then append): its metrics lines are those
+// of an uninterrupted run, once each (the step line 15 was written before the crash).
+TEST_F(CheckpointTest, ResumedRunWritesTheMetricsLinesOfAStraightRun) {
+  TrainConfig config = config_;
+  config.log.every_steps = "3";
+  config.checkpoint.every_steps = 4;
+  {
+    MetricsWriter metrics(dir_.file("straight.jsonl"));
+    trainer(config)->fit(&metrics);
+  }
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  TrainConfig crashed = config;
+  crashed.train.max_steps = 16;
+  {
+    MetricsWriter metrics(dir_.file("resumed.jsonl"));
+    trainer(crashed)->fit(&metrics, &checkpoints);
+  }
+  auto b = trainer(config);
+  b->resume(checkpoints.path_for(12), checkpoints);
+  drop_lines_after_step(dir_.file("resumed.jsonl"), b->step());
+  {
+    MetricsWriter metrics(dir_.file("resumed.jsonl"));
+    b->fit(&metrics, &checkpoints);
+  }
+  const auto straight = lines_without_timings(dir_.file("straight.jsonl"));
+  EXPECT_EQ(straight.size(), 8u);  // steps 3, 6, 9, 12, 15, 18, two epoch lines
+  EXPECT_EQ(lines_without_timings(dir_.file("resumed.jsonl")), straight);
 }
 
 TEST_F(CheckpointTest, ModelShapeMismatchListsTheKeys) {
@@ -154,6 +197,22 @@ TEST_F(CheckpointTest, PruningKeepsTheNewestAndTheMilestones) {
   EXPECT_EQ(left, (std::vector<std::string>{"LATEST", "step-00000003.pt", "step-00000006.pt",
                                             "step-00000007.pt"}));
   EXPECT_EQ(checkpoints.candidates().front(), checkpoints.path_for(7));
+}
+
+// LATEST, not the highest step number, names the newest complete checkpoint: a file of a higher
+// step that was never committed (a write cut short after its rename, a stray copy) comes after it.
+TEST_F(CheckpointTest, LatestNamesTheNewestEvenWhenAHigherStepExists) {
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  for (int64_t step : {3, 5}) {
+    std::ofstream(checkpoints.path_for(step)) << "x";
+    checkpoints.commit(step, /*keep_last=*/3, /*keep_every=*/0);
+  }
+  std::ofstream(checkpoints.path_for(9)) << "x";  // never committed
+  const auto candidates = checkpoints.candidates();
+  ASSERT_EQ(candidates.size(), 3u);
+  EXPECT_EQ(candidates[0], checkpoints.path_for(5));
+  EXPECT_EQ(candidates[1], checkpoints.path_for(9));
+  EXPECT_EQ(candidates[2], checkpoints.path_for(3));
 }
 
 TEST_F(CheckpointTest, NoCheckpointMeansAFreshStart) {

@@ -1,6 +1,7 @@
 // Config: defaults, INI file, command-line overrides, validation errors naming the key.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -181,6 +182,31 @@ TEST_F(ConfigTest, ValidationErrorsNameTheKey) {
   expect_error({"--config", f, "--log.every_steps", "-1"}, {"log.every_steps"});
   expect_error({"--config", f, "--log.every_steps", "often"}, {"log.every_steps", "'often'"});
   expect_error({"--config", f, "--log.console_every_s", "-2"}, {"log.console_every_s"});
+  expect_error({"--config", f, "--log.progress", "spinner"},
+               {"log.progress", "allowed: auto, bar, lines"});
+  expect_error({"--config", f, "--train.attention", "flash"},
+               {"train.attention", "allowed: auto, fused, matmul"});
+  expect_error({"--config", f, "--train.parallel", "threads"},
+               {"train.parallel", "allowed: auto, batch, ops"});
+  expect_error({"--config", f, "--checkpoint.every_steps", "-1"}, {"checkpoint.every_steps"});
+  expect_error({"--config", f, "--checkpoint.keep_last", "0"}, {"checkpoint.keep_last"});
+  expect_error({"--config", f, "--checkpoint.keep_every", "-3"}, {"checkpoint.keep_every"});
+  expect_error({"--config", f, "--run-dir", ""}, {"--run-dir", "must not be empty"});
+  expect_error({"--config", f, "--resume", ""}, {"--resume", "none, auto or a checkpoint path"});
+}
+
+// --resume none (the default) refuses a run directory that holds an earlier run's checkpoints;
+// --resume PATH needs that file; --resume auto accepts both.
+TEST_F(ConfigTest, ResumeModesAgainstTheRunDirectory) {
+  const std::string f = ini("");
+  const std::string run = dir_.file("run");
+  EXPECT_NO_THROW(parse({"--config", f, "--run-dir", run}));  // nothing there yet
+  std::filesystem::create_directories(run + "/checkpoints");
+  std::ofstream(run + "/checkpoints/LATEST") << "step-00000004.pt\n";
+  expect_error({"--config", f, "--run-dir", run}, {"--resume none", run, "--resume auto"});
+  EXPECT_NO_THROW(parse({"--config", f, "--run-dir", run, "--resume", "auto"}));
+  expect_error({"--config", f, "--run-dir", run, "--resume", run + "/checkpoints/gone.pt"},
+               {"--resume", "gone.pt", "no such checkpoint file"});
 }
 
 TEST(StepLineInterval, AutoAimsAtFiftyLinesPerEpochAndNumbersAreTakenAsGiven) {

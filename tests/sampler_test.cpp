@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <numeric>
 #include <set>
+#include <tuple>
+#include <vector>
 
 #include "data/sampler.h"
 #include "util/error.h"
@@ -65,6 +67,31 @@ TEST(Sampler, TailWrapsAroundToTheStartOfThePermutation) {
   for (int64_t i = 0; i < 10; ++i) EXPECT_GE(seen.count(i), 1u) << "sample " << i << " unseen";
   EXPECT_EQ(seen.count(perm[0]), 2u);
   EXPECT_EQ(seen.count(perm[1]), 2u);
+}
+
+// A run resumed mid-epoch on another number of ranks: the positions the old ranks trained on and
+// those the new ranks take from there cover the epoch's samples exactly once, checked by the
+// samples themselves, 2 -> 1, 1 -> 2 and 2 -> 3 ranks.
+TEST(Sampler, ResumeOnAnotherWorldSizeTrainsEverySampleOnce) {
+  constexpr int64_t kSize = 2048, kEpoch = 1;
+  for (const auto& [before, after, position] :
+       std::vector<std::tuple<int, int, int64_t>>{{2, 1, 640}, {1, 2, 1000}, {2, 3, 1040}}) {
+    std::multiset<int64_t> seen;
+    for (int rank = 0; rank < before; ++rank) {
+      const auto shard = to_vector(DistributedSampler(kSize, rank, before, 7).indices(kEpoch));
+      seen.insert(shard.begin(), shard.begin() + position / before);  // trained before the stop
+    }
+    for (int rank = 0; rank < after; ++rank) {
+      const DistributedSampler sampler(kSize, rank, after, 7);
+      const auto rest = to_vector(sampler.indices(kEpoch, position));
+      EXPECT_EQ(static_cast<int64_t>(rest.size()), sampler.remaining_per_rank(position));
+      seen.insert(rest.begin(), rest.end());
+    }
+    EXPECT_EQ(static_cast<int64_t>(seen.size()), kSize) << before << " -> " << after;
+    for (int64_t i = 0; i < kSize; ++i) {
+      ASSERT_EQ(seen.count(i), 1u) << "sample " << i << ", " << before << " -> " << after;
+    }
+  }
 }
 
 TEST(Sampler, RejectsBadRanks) {

@@ -45,11 +45,15 @@ TEST(StartupTable, RowsHaveOneWidth) {
   TrainConfig config;
   std::istringstream lines(startup_table(config, two_ranks()));
   std::string line;
-  size_t width = 0;
+  size_t width = 0, count = 0;
   while (std::getline(lines, line)) {
     if (width == 0) width = line.size();
     EXPECT_EQ(line.size(), width) << line;
+    ++count;
   }
+  // Every config key has a row, plus the facts: an empty table would pass the loop above.
+  EXPECT_GT(count, config.entries().size());
+  EXPECT_GT(width, 40u);
 }
 
 TEST(StartupTable, ManyRanksAreSummarised) {
