@@ -216,157 +216,222 @@ void Trainer::save(const CheckpointDir* checkpoints, double local_loss, int64_t 
   comm_.barrier();  // the other ranks wait only as long as the write lasts
 }
 
-FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints) {
-  const TrainLoopConfig& train = config_.train;
-  const int world = comm_.world_size();
-  const int64_t per_rank_step = train.batch_size * train.accum_steps;
-  const auto steps_from = [&](int64_t position) {
-    return (sampler_.remaining_per_rank(position) + per_rank_step - 1) / per_rank_step;
+// Images and all-reduce time since the last step line: what a step line reports.
+class Trainer::ThroughputWindow {
+ public:
+  ThroughputWindow(int64_t step, double allreduce_s) : first_step_(step), allreduce_s_(allreduce_s) {}
+  void add(int64_t images) { images_ += images; }
+  struct Figures {
+    double images_per_s;  // of all ranks
+    double step_s;        // per step
+    double allreduce_s;   // per step
   };
-  // Steps of the whole run as this world size sees it (a resumed run on another number of ranks
-  // recomputes it, so the schedule ends where the data ends).
-  int64_t total_steps = state_.step;
-  if (state_.epoch < train.epochs) {
-    total_steps += steps_from(state_.epoch_position) +
-                   steps_per_epoch() * (train.epochs - state_.epoch - 1);
+  // The figures of the steps since the window opened; then it opens anew at `step`.
+  Figures close(int64_t step, double allreduce_s, int world) {
+    const double seconds = seconds_since(start_);
+    const auto steps = static_cast<double>(step - first_step_);
+    const Figures figures{static_cast<double>(images_ * world) / seconds, seconds / steps,
+                          (allreduce_s - allreduce_s_) / steps};
+    *this = ThroughputWindow(step, allreduce_s);
+    return figures;
   }
-  if (train.max_steps > 0) total_steps = std::min(total_steps, train.max_steps);
 
+ private:
+  Clock::time_point start_ = Clock::now();
+  int64_t first_step_;
+  double allreduce_s_;
+  int64_t images_ = 0;
+};
+
+// One epoch (or the rest of one, after a resume) as it runs.
+struct Trainer::EpochRun {
+  int64_t epoch;        // 0-based
+  torch::Tensor order;  // this rank's samples of what is left of the epoch, in training order
+  int64_t steps;        // steps left in the epoch
+  int64_t done_before;  // steps of the epoch done before this session (a run resumed mid-epoch)
+  Clock::time_point start = Clock::now();
+  // This rank's share of the epoch's loss and images; rank 0 carries what a checkpoint of a
+  // partly done epoch recorded for all ranks.
+  torch::Tensor loss_sum;
+  int64_t images;
+  int64_t session_images = 0;  // images of this session only (images/s)
+  ThroughputWindow window;
+  EpochProgress progress;
+};
+
+int64_t Trainer::steps_from(int64_t position) const {
+  const int64_t per_rank_step = config_.train.batch_size * config_.train.accum_steps;
+  return (sampler_.remaining_per_rank(position) + per_rank_step - 1) / per_rank_step;
+}
+
+int64_t Trainer::planned_steps() const {
+  // As this world size sees it: a run resumed on another number of ranks recomputes it, so the
+  // schedule ends where the data ends.
+  const TrainLoopConfig& train = config_.train;
+  int64_t total = state_.step;
+  if (state_.epoch < train.epochs) {
+    total += steps_from(state_.epoch_position) +
+             steps_per_epoch() * (train.epochs - state_.epoch - 1);
+  }
+  return train.max_steps > 0 ? std::min(total, train.max_steps) : total;
+}
+
+FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints) {
+  const int64_t total_steps = planned_steps();
+  const int64_t per_rank_step = config_.train.batch_size * config_.train.accum_steps;
   const int64_t step_line_every = step_line_interval(config_.log, steps_per_epoch());
-  auto last_console_line = Clock::now() - std::chrono::hours(1);  // the first one is shown
-
+  last_console_line_ = Clock::now() - std::chrono::hours(1);  // the first one is shown
   FitResult fit;
   model_->train();
-  const ProgressMode progress_mode =
-      comm_.rank() == 0 ? vit::progress_mode(config_.log.progress) : ProgressMode::kLines;
-  while (state_.epoch < train.epochs && state_.step < total_steps) {
-    const int64_t epoch = state_.epoch;
-    const auto order = sampler_.indices(epoch, state_.epoch_position).to(device_);
-    const int64_t steps = steps_from(state_.epoch_position);
-    const auto start = Clock::now();
-    allreduce_s_ = 0;
-    // This rank's share of the epoch's loss and images; rank 0 carries what a checkpoint of a
-    // partly done epoch recorded for all ranks.
-    const bool carries = comm_.rank() == 0;
-    auto loss_sum = torch::full({}, carries ? state_.epoch_loss_sum : 0.0,
-                                torch::TensorOptions().dtype(torch::kFloat64).device(device_));
-    int64_t images = carries ? state_.epoch_images : 0;
-    int64_t session_images = 0;
-    auto window_start = start;
-    int64_t window_images = 0;
-    double window_allreduce_s = 0;
-    int64_t window_first_step = state_.step;
-    const int64_t epoch_steps = steps_per_epoch();
-    const int64_t done_before = epoch_steps - steps;  // a run resumed mid-epoch
-    EpochProgress progress(progress_mode, epoch + 1, train.epochs, epoch_steps, done_before);
+  while (state_.epoch < config_.train.epochs && state_.step < total_steps) {
+    auto run = start_epoch();
     bool stop = false;
     int64_t b = 0;
-    for (; b < steps && state_.step < total_steps && !stop; ++b) {
-      const int64_t first = b * per_rank_step;
-      const int64_t count = std::min(per_rank_step, order.size(0) - first);
+    for (; b < run->steps && state_.step < total_steps && !stop; ++b) {
+      const int64_t count = std::min(per_rank_step, run->order.size(0) - b * per_rank_step);
       const double lr = learning_rate(optim_, state_.step, total_steps);
       set_learning_rate(*optimizer_, lr);
-      auto step_loss = train_step(order.narrow(/*dim=*/0, first, count));
-      loss_sum += step_loss;
-      images += count;
-      session_images += count;
-      window_images += count;
-      state_.epoch_position += count * world;
+      const auto step_loss = train_step(run->order.narrow(/*dim=*/0, b * per_rank_step, count));
+      run->loss_sum += step_loss;
+      run->images += count;
+      run->session_images += count;
+      run->window.add(count);
+      state_.epoch_position += count * comm_.world_size();
       if (step_line_every > 0 && state_.step % step_line_every == 0) {
-        // Collective (the condition is the same on every rank): the loss of the step over all
-        // ranks, and the window's time and all-reduce share as rank 0 saw them.
-        const double loss = comm_.sum(step_loss.item<double>()) / static_cast<double>(count * world);
-        const double window_s = seconds_since(window_start);
-        const auto window_steps = static_cast<double>(state_.step - window_first_step);
-        const double images_per_s = static_cast<double>(window_images * world) / window_s;
-        // The console gets a step line by time (log.console_every_s); metrics.jsonl gets all.
-        if (seconds_since(last_console_line) >= config_.log.console_every_s) {
-          last_console_line = Clock::now();
-          spdlog::info("epoch {}/{} step {} {} loss {:.4f} lr {:.3g} {:.0f} img/s", epoch + 1,
-                       train.epochs, state_.step, progress.position(done_before + b + 1), loss,
-                       lr, images_per_s);
-        }
-        if (metrics != nullptr) {
-          metrics->write(JsonLine()
-                             .add("event", "step")
-                             .add("step", state_.step)
-                             .add("epoch", epoch + 1)
-                             .add("loss", loss)
-                             .add("lr", lr)
-                             .add("images_per_s", images_per_s)
-                             .add("step_s", window_s / window_steps)
-                             .add("allreduce_s", (allreduce_s_ - window_allreduce_s) / window_steps)
-                             .add("world_size", world));
-        }
-        window_start = Clock::now();
-        window_images = 0;
-        window_allreduce_s = allreduce_s_;
-        window_first_step = state_.step;
+        log_step(*run, b, step_loss, count, lr, metrics);
       }
-      progress.update(done_before + b + 1,
-                      static_cast<double>(session_images * world) / seconds_since(start),
-                      [&] { return step_loss.item<double>() / static_cast<double>(count); });
-      // All ranks learn of a signal that reached any of them at the same step.
-      stop = comm_.max(int64_t{StopSignals::received()}) != 0;
-      // (not on an epoch's last step: the end of the epoch writes one anyway)
-      const bool periodic = config_.checkpoint.every_steps > 0 &&
-                            state_.step % config_.checkpoint.every_steps == 0 && b + 1 < steps;
-      if (stop || periodic) save(checkpoints, loss_sum.item<double>(), images);
+      run->progress.update(run->done_before + b + 1, images_per_s(*run),
+                           [&] { return step_loss.item<double>() / static_cast<double>(count); });
+      stop = stop_requested();
+      if (stop || checkpoint_due(b, run->steps)) {
+        save(checkpoints, run->loss_sum.item<double>(), run->images);
+      }
     }
     if (stop) {
       spdlog::warn("stop signal received: checkpoint written at step {}, stopping", state_.step);
       fit.stopped = true;
       return fit;
     }
-    EpochResult result;
-    result.epoch = epoch + 1;
-    result.step = state_.step;
-    result.epoch_s = seconds_since(start);
-    result.allreduce_s = allreduce_s_;
-    const int64_t all_images = comm_.sum(images);
-    result.images_per_s = static_cast<double>(comm_.sum(session_images)) / result.epoch_s;
-    result.train_loss = comm_.sum(loss_sum.item<double>()) / static_cast<double>(all_images);
-    result.test = evaluate(data_.test);
-    if (config_.dist.debug) {
-      VIT_CHECK(grads_->intact(), "rank ", comm_.rank(),
-                ": a gradient no longer lives in the flat buffer");
-      drift_for_tests(model_, comm_.rank());
-      check_replicas(*model_, comm_, "after epoch " + std::to_string(result.epoch));
-      spdlog::info("replica check after epoch {}: the parameters of all {} rank(s) are "
-                   "bit-identical", result.epoch, world);
-    }
-    spdlog::info("epoch {}/{} done: train_loss {:.4f} test_loss {:.4f} test_acc {:.2f}% "
-                 "{:.0f} img/s {:.1f} s (all-reduce {:.1f}%)",
-                 result.epoch, train.epochs, result.train_loss, result.test.loss,
-                 100.0 * result.test.accuracy, result.images_per_s, result.epoch_s,
-                 100.0 * result.allreduce_s / result.epoch_s);
-    if (metrics != nullptr) {
-      metrics->write(JsonLine()
-                         .add("event", "epoch")
-                         .add("epoch", result.epoch)
-                         .add("step", result.step)
-                         .add("train_loss", result.train_loss)
-                         .add("test_loss", result.test.loss)
-                         .add("test_acc", result.test.accuracy)
-                         .add("images_per_s", result.images_per_s)
-                         .add("epoch_s", result.epoch_s)
-                         .add("allreduce_s", result.allreduce_s)
-                         .add("world_size", world)
-                         .add("lr", learning_rate(optim_, state_.step - 1, total_steps))
-                         .add("elapsed_s", uptime_s()));
-    }
-    fit.epochs.push_back(result);
-    if (b == steps) {  // the epoch is complete (train.max_steps may end one early)
-      state_.epoch = epoch + 1;
-      state_.epoch_position = 0;
-      state_.epoch_loss_sum = 0;
-      state_.epoch_images = 0;
-      save(checkpoints, 0.0, 0);
-    } else {
-      save(checkpoints, loss_sum.item<double>(), images);
-    }
+    fit.epochs.push_back(finish_epoch(*run, b == run->steps, total_steps, metrics, checkpoints));
   }
   return fit;
+}
+
+std::unique_ptr<Trainer::EpochRun> Trainer::start_epoch() {
+  const bool carries = comm_.rank() == 0;
+  const int64_t steps = steps_from(state_.epoch_position);
+  const int64_t done_before = steps_per_epoch() - steps;
+  const ProgressMode mode =
+      comm_.rank() == 0 ? progress_mode(config_.log.progress) : ProgressMode::kLines;
+  allreduce_s_ = 0;
+  return std::unique_ptr<EpochRun>(new EpochRun{
+      state_.epoch,
+      sampler_.indices(state_.epoch, state_.epoch_position).to(device_),
+      steps,
+      done_before,
+      Clock::now(),
+      torch::full({}, carries ? state_.epoch_loss_sum : 0.0,
+                  torch::TensorOptions().dtype(torch::kFloat64).device(device_)),
+      carries ? state_.epoch_images : 0,
+      0,
+      ThroughputWindow(state_.step, allreduce_s_),
+      EpochProgress(mode, state_.epoch + 1, config_.train.epochs, steps_per_epoch(), done_before)});
+}
+
+double Trainer::images_per_s(const EpochRun& run) const {
+  return static_cast<double>(run.session_images * comm_.world_size()) / seconds_since(run.start);
+}
+
+void Trainer::log_step(EpochRun& run, int64_t b, const torch::Tensor& step_loss, int64_t count,
+                       double lr, MetricsWriter* metrics) {
+  const int world = comm_.world_size();
+  // Collective (the condition is the same on every rank): the loss of the step over all ranks,
+  // and the window's time and all-reduce share as rank 0 saw them.
+  const double loss = comm_.sum(step_loss.item<double>()) / static_cast<double>(count * world);
+  const auto window = run.window.close(state_.step, allreduce_s_, world);
+  // The console gets a step line by time (log.console_every_s); metrics.jsonl gets all.
+  if (seconds_since(last_console_line_) >= config_.log.console_every_s) {
+    last_console_line_ = Clock::now();
+    spdlog::info("epoch {}/{} step {} {} loss {:.4f} lr {:.3g} {:.0f} img/s", run.epoch + 1,
+                 config_.train.epochs, state_.step,
+                 run.progress.position(run.done_before + b + 1), loss, lr, window.images_per_s);
+  }
+  if (metrics == nullptr) return;
+  metrics->write(JsonLine()
+                     .add("event", "step")
+                     .add("step", state_.step)
+                     .add("epoch", run.epoch + 1)
+                     .add("loss", loss)
+                     .add("lr", lr)
+                     .add("images_per_s", window.images_per_s)
+                     .add("step_s", window.step_s)
+                     .add("allreduce_s", window.allreduce_s)
+                     .add("world_size", world));
+}
+
+bool Trainer::stop_requested() {
+  // All ranks learn of a signal that reached any of them at the same step.
+  return comm_.max(int64_t{StopSignals::received()}) != 0;
+}
+
+bool Trainer::checkpoint_due(int64_t b, int64_t steps) const {
+  // (not on an epoch's last step: the end of the epoch writes one anyway)
+  const int64_t every = config_.checkpoint.every_steps;
+  return every > 0 && state_.step % every == 0 && b + 1 < steps;
+}
+
+EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_steps,
+                                  MetricsWriter* metrics, const CheckpointDir* checkpoints) {
+  const int world = comm_.world_size();
+  EpochResult result;
+  result.epoch = run.epoch + 1;
+  result.step = state_.step;
+  result.epoch_s = seconds_since(run.start);
+  result.allreduce_s = allreduce_s_;
+  const int64_t all_images = comm_.sum(run.images);
+  result.images_per_s = static_cast<double>(comm_.sum(run.session_images)) / result.epoch_s;
+  result.train_loss = comm_.sum(run.loss_sum.item<double>()) / static_cast<double>(all_images);
+  result.test = evaluate(data_.test);
+  if (config_.dist.debug) check_replicas_now(result.epoch);
+  spdlog::info("epoch {}/{} done: train_loss {:.4f} test_loss {:.4f} test_acc {:.2f}% "
+               "{:.0f} img/s {:.1f} s (all-reduce {:.1f}%)",
+               result.epoch, config_.train.epochs, result.train_loss, result.test.loss,
+               100.0 * result.test.accuracy, result.images_per_s, result.epoch_s,
+               100.0 * result.allreduce_s / result.epoch_s);
+  if (metrics != nullptr) {
+    metrics->write(JsonLine()
+                       .add("event", "epoch")
+                       .add("epoch", result.epoch)
+                       .add("step", result.step)
+                       .add("train_loss", result.train_loss)
+                       .add("test_loss", result.test.loss)
+                       .add("test_acc", result.test.accuracy)
+                       .add("images_per_s", result.images_per_s)
+                       .add("epoch_s", result.epoch_s)
+                       .add("allreduce_s", result.allreduce_s)
+                       .add("world_size", world)
+                       .add("lr", learning_rate(optim_, state_.step - 1, total_steps))
+                       .add("elapsed_s", uptime_s()));
+  }
+  if (complete) {  // (train.max_steps may end an epoch early)
+    state_.epoch = run.epoch + 1;
+    state_.epoch_position = 0;
+    state_.epoch_loss_sum = 0;
+    state_.epoch_images = 0;
+    save(checkpoints, 0.0, 0);
+  } else {
+    save(checkpoints, run.loss_sum.item<double>(), run.images);
+  }
+  return result;
+}
+
+void Trainer::check_replicas_now(int64_t epoch) {
+  VIT_CHECK(grads_->intact(), "rank ", comm_.rank(),
+            ": a gradient no longer lives in the flat buffer");
+  drift_for_tests(model_, comm_.rank());
+  check_replicas(*model_, comm_, "after epoch " + std::to_string(epoch));
+  spdlog::info("replica check after epoch {}: the parameters of all {} rank(s) are bit-identical",
+               epoch, comm_.world_size());
 }
 
 }  // namespace vit

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -95,9 +96,34 @@ class Trainer {
   int workers_ = 1;         // threads that share each micro-batch (train.parallel = batch)
   std::vector<torch::Tensor> params_;
 
+  std::chrono::steady_clock::time_point last_console_line_;  // console step lines go by time
+
+  class ThroughputWindow;  // images and all-reduce time since the last step line
+  struct EpochRun;         // one epoch as it runs (its order, counts, progress bar)
+
   // Forward and backward of one micro-batch (`indices`), its gradient weighted by `weight` and
   // added to the flat gradient buffer; returns the summed loss of its images (0-dim, float64).
   torch::Tensor accumulate(const torch::Tensor& indices, double weight);
+  // Steps of this rank's samples from global `position` to the end of the epoch.
+  int64_t steps_from(int64_t position) const;
+  // Steps of the whole run (train.epochs, train.max_steps) as this world size sees it.
+  int64_t planned_steps() const;
+  std::unique_ptr<EpochRun> start_epoch();
+  // Global images per second of the epoch so far (this session's part).
+  double images_per_s(const EpochRun& run) const;
+  // The step line of step b of `run` (console by time, metrics.jsonl always). Collective.
+  void log_step(EpochRun& run, int64_t b, const torch::Tensor& step_loss, int64_t count,
+                double lr, MetricsWriter* metrics);
+  // Whether a stop signal reached any rank. Collective.
+  bool stop_requested();
+  // A periodic checkpoint after step b of an epoch of `steps` (checkpoint.every_steps).
+  bool checkpoint_due(int64_t b, int64_t steps) const;
+  // Loss over the ranks, evaluation, the replica check (dist.debug), the epoch's log and metrics
+  // lines and its checkpoint; `complete`: the epoch ran to its end. Collective.
+  EpochResult finish_epoch(EpochRun& run, bool complete, int64_t total_steps,
+                           MetricsWriter* metrics, const CheckpointDir* checkpoints);
+  // dist.debug: the gradients still in the flat buffer, every rank's parameters equal. Collective.
+  void check_replicas_now(int64_t epoch);
 };
 
 }  // namespace vit
