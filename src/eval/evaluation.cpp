@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "train/scoring.h"
 #include "util/error.h"
 
 namespace vit {
@@ -36,7 +37,7 @@ Evaluation make_evaluation(torch::Tensor labels, torch::Tensor predicted, double
 int64_t Evaluation::correct() const { return confusion.trace().item<int64_t>(); }
 
 double Evaluation::accuracy() const {
-  // The same expression as Trainer::evaluate, so the two agree to the bit.
+  // The same expression as Trainer::evaluate (both score through score_shard).
   return count() == 0 ? 0.0 : static_cast<double>(correct()) / static_cast<double>(count());
 }
 
@@ -72,40 +73,20 @@ std::vector<int64_t> Evaluation::misclassified(int64_t limit) const {
 
 Evaluation evaluate_model(VisionTransformer& model, const Split& split, int64_t batch_size,
                           Communicator& comm) {
-  VIT_CHECK(batch_size > 0, "evaluation batch size must be positive, got ", batch_size);
-  torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
-  const torch::Device device = split.labels.device();
-  const auto long_options = torch::TensorOptions().dtype(torch::kLong).device(device);
-  const int64_t n = split.size();
   const int world = comm.world_size();
-  // Rank r's share [n r / w, n (r + 1) / w), as in Trainer::evaluate.
-  const auto share_begin = [&](int r) { return n * r / world; };
-  const int64_t begin = share_begin(comm.rank()), end = share_begin(comm.rank() + 1);
-
-  auto predicted = torch::zeros({n}, long_options);
-  auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-  for (int64_t start = begin; start < end; start += batch_size) {
-    const int64_t count = std::min(batch_size, end - start);
-    const Batch batch = gather(split, torch::arange(start, start + count, long_options));
-    const auto logits = model->forward(batch.images);
-    // Summed in float32 per batch and in float64 across batches, like Trainer::evaluate.
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, batch.labels,
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .to(torch::kFloat64);
-    predicted.narrow(/*dim=*/0, start, count).copy_(logits.argmax(/*dim=*/1));
-  }
-  // Every rank's share of the predictions to every rank: one broadcast per rank (the shares
-  // are contiguous, so each is a view of `predicted` that the broadcast fills in place).
+  const ShardScore mine = score_shard(model, split, batch_size, comm.rank(), world);
+  // Every rank's share of the predictions to every rank: one broadcast per rank (the shares are
+  // contiguous, so each is a view of `predicted` that the broadcast fills in place).
+  const int64_t n = split.size();
+  auto predicted = torch::zeros({n}, mine.predicted.options());
+  predicted.narrow(/*dim=*/0, mine.begin, mine.predicted.size(0)).copy_(mine.predicted);
   for (int r = 0; r < world; ++r) {
-    auto share = predicted.narrow(/*dim=*/0, share_begin(r), share_begin(r + 1) - share_begin(r));
+    const int64_t begin = shard_begin(n, r, world);
+    auto share = predicted.narrow(/*dim=*/0, begin, shard_begin(n, r + 1, world) - begin);
     if (share.numel() > 0) comm.broadcast(share, r);
   }
   comm.synchronize();
-  const double total_loss = comm.sum(loss_sum.item<double>());
-  model->train(was_training);
+  const double total_loss = comm.sum(mine.loss_sum.item<double>());
   return make_evaluation(split.labels, predicted, total_loss, kNumClasses);
 }
 

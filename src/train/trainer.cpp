@@ -10,6 +10,7 @@
 #include "dist/replicas.h"
 #include "model/fused_attention.h"
 #include "train/optimizer.h"
+#include "train/scoring.h"
 #include "train/progress.h"
 #include "util/signals.h"
 #include "util/error.h"
@@ -146,30 +147,14 @@ torch::Tensor Trainer::train_step(const torch::Tensor& indices) {
 }
 
 EvalResult Trainer::evaluate(const Split& split) {
-  torch::NoGradGuard no_grad;
-  model_->eval();
+  const ShardScore score =
+      score_shard(model_, split, config_.train.eval_batch_size, comm_.rank(), comm_.world_size());
+  const auto labels = split.labels.narrow(/*dim=*/0, score.begin, score.predicted.size(0));
   const int64_t n = split.size();
-  const int64_t begin = n * comm_.rank() / comm_.world_size();
-  const int64_t end = n * (comm_.rank() + 1) / comm_.world_size();
-  auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
-  auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device_));
-  for (int64_t start = begin; start < end; start += config_.train.eval_batch_size) {
-    const int64_t count = std::min(config_.train.eval_batch_size, end - start);
-    const auto indices =
-        torch::arange(start, start + count, torch::TensorOptions().dtype(torch::kLong).device(device_));
-    const Batch batch = gather(split, indices);
-    auto logits = model_->forward(batch.images);
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, batch.labels,
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .to(torch::kFloat64);
-    correct += logits.argmax(/*dim=*/1).eq(batch.labels).sum();
-  }
-  model_->train();
   EvalResult result;
   result.count = n;
-  result.correct = comm_.sum(correct.item<int64_t>());
-  result.loss = comm_.sum(loss_sum.item<double>()) / static_cast<double>(n);
+  result.correct = comm_.sum(score.predicted.eq(labels).sum().item<int64_t>());
+  result.loss = comm_.sum(score.loss_sum.item<double>()) / static_cast<double>(n);
   result.accuracy = static_cast<double>(result.correct) / static_cast<double>(n);
   return result;
 }
