@@ -27,14 +27,5 @@ TEST(FlatGradients, BackwardAccumulatesIntoTheBuffer) {
   EXPECT_TRUE(torch::equal(layer->weight.grad(), torch::full({2, 3}, 0.5f)));
 }
 
-TEST(FlatGradients, StateRoundTrip) {
-  torch::nn::Linear a(3, 2), b(3, 2);
-  auto pa = a->parameters(), pb = b->parameters();
-  const auto flat = flatten_state(pa);
-  EXPECT_EQ(flat.numel(), 8);
-  unflatten_state(flat, pb);
-  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
-}
-
 }  // namespace
 }  // namespace vit

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dist/communicator.h"
+#include "util/error.h"
 
 namespace vit {
 namespace {
@@ -31,6 +32,20 @@ class RecordingCommunicator : public Communicator {
   void barrier() override { calls.push_back("barrier"); }
   void synchronize() override { calls.push_back("synchronize"); }
 };
+
+TEST(FlattenState, RoundTripKeepsTheDtypeAndRefusesMixedOnes) {
+  torch::nn::Linear a(3, 2), b(3, 2);
+  auto pa = a->parameters(), pb = b->parameters();
+  const auto flat = flatten_state(pa);
+  EXPECT_EQ(flat.numel(), 8);
+  EXPECT_EQ(flat.scalar_type(), torch::kFloat32);
+  unflatten_state(flat, pb);
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+  const std::vector<torch::Tensor> doubles = {torch::ones({2}, torch::kFloat64)};
+  EXPECT_EQ(flatten_state(doubles).scalar_type(), torch::kFloat64);  // not cast to float32
+  const std::vector<torch::Tensor> mixed = {torch::ones({2}), torch::ones({2}, torch::kLong)};
+  EXPECT_THROW(flatten_state(mixed), Error);
+}
 
 // The start-up broadcast of rank 0's parameters is waited for with the communicator's deadline
 // (NCCL's dist.timeout_s lives in synchronize()): without the wait, a stuck start-up hung forever

@@ -1,6 +1,5 @@
 #include "dist/replicas.h"
 
-#include "train/flat_gradients.h"
 #include "util/error.h"
 
 namespace vit {
@@ -13,6 +12,28 @@ std::vector<torch::Tensor> state_tensors(const torch::nn::Module& module) {
 }
 
 }  // namespace
+
+torch::Tensor flatten_state(const std::vector<torch::Tensor>& tensors) {
+  VIT_CHECK(!tensors.empty(), "flatten_state: no tensors");
+  std::vector<torch::Tensor> flat;
+  flat.reserve(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    VIT_CHECK(tensors[i].scalar_type() == tensors[0].scalar_type(), "flatten_state: tensor ", i,
+              " is ", tensors[i].scalar_type(), ", tensor 0 ", tensors[0].scalar_type());
+    flat.push_back(tensors[i].detach().reshape({-1}));
+  }
+  return torch::cat(flat);
+}
+
+void unflatten_state(const torch::Tensor& flat, std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  int64_t offset = 0;
+  for (auto& t : tensors) {
+    t.copy_(flat.narrow(/*dim=*/0, offset, t.numel()).view(t.sizes()));
+    offset += t.numel();
+  }
+  VIT_CHECK(offset == flat.numel(), "unflatten_state: sizes do not add up");
+}
 
 void broadcast_module(torch::nn::Module& module, Communicator& comm) {
   if (comm.world_size() == 1) return;

@@ -8,6 +8,12 @@
 
 namespace vit {
 
+// Tensors (a module's parameters and buffers) flattened into one tensor (a copy), and the
+// inverse: the start-up broadcast sends a model in one call. All tensors must share one dtype
+// (it is kept: no silent cast); throws vit::Error naming the first that differs.
+torch::Tensor flatten_state(const std::vector<torch::Tensor>& tensors);
+void unflatten_state(const torch::Tensor& flat, std::vector<torch::Tensor>& tensors);
+
 // Copies rank 0's parameters and buffers into every rank's module, in one broadcast, waited for
 // with the communicator's deadline.
 void broadcast_module(torch::nn::Module& module, Communicator& comm);

@@ -31,21 +31,4 @@ bool FlatGradients::intact() const {
   return true;
 }
 
-torch::Tensor flatten_state(const std::vector<torch::Tensor>& tensors) {
-  std::vector<torch::Tensor> flat;
-  flat.reserve(tensors.size());
-  for (const auto& t : tensors) flat.push_back(t.detach().reshape({-1}).to(torch::kFloat32));
-  return torch::cat(flat);
-}
-
-void unflatten_state(const torch::Tensor& flat, std::vector<torch::Tensor>& tensors) {
-  torch::NoGradGuard no_grad;
-  int64_t offset = 0;
-  for (auto& t : tensors) {
-    t.copy_(flat.narrow(/*dim=*/0, offset, t.numel()).view(t.sizes()));
-    offset += t.numel();
-  }
-  VIT_CHECK(offset == flat.numel(), "unflatten: sizes do not add up");
-}
-
 }  // namespace vit

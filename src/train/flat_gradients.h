@@ -26,9 +26,4 @@ class FlatGradients {
   torch::Tensor buffer_;
 };
 
-// Parameters and buffers of a module flattened into one tensor (a copy), and the inverse: used to
-// broadcast the initial model from rank 0 in one call and to checksum replicas.
-torch::Tensor flatten_state(const std::vector<torch::Tensor>& tensors);
-void unflatten_state(const torch::Tensor& flat, std::vector<torch::Tensor>& tensors);
-
 }  // namespace vit
