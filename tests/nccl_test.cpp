@@ -14,6 +14,7 @@
 #ifdef VIT_WITH_CUDA
 #include "dist/nccl_communicator.h"
 #include "util/error.h"
+#include "util/versions.h"
 #endif
 
 namespace vit {

@@ -93,7 +93,4 @@ class NcclCommunicator : public Communicator {
   std::string failure_;                 // set once comm_ was aborted
 };
 
-// The NCCL library linked at run time, e.g. "2.27.3".
-std::string nccl_version_string();
-
 }  // namespace vit

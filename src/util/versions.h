@@ -9,4 +9,9 @@ namespace vit {
 // and "NCCL ...", "CUDA runtime ..." in GPU builds.
 std::string version_report();
 
+#ifdef VIT_WITH_CUDA
+// The NCCL library linked at run time, e.g. "2.27.3".
+std::string nccl_version_string();
+#endif
+
 }  // namespace vit
