@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "train/metrics.h"  // json_quote
+#include "util/json.h"
 
 namespace vit {
 namespace {
@@ -36,16 +36,6 @@ std::string describe_file(const ReportContext& context) {
 }
 
 }  // namespace
-
-std::string json_number(double value) {
-  if (!std::isfinite(value)) return "null";
-  char buffer[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
-    if (std::strtod(buffer, nullptr) == value) break;
-  }
-  return buffer;
-}
 
 std::string text_report(const Evaluation& e, const ReportContext& context) {
   std::ostringstream out;

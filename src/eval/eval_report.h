@@ -27,7 +27,4 @@ std::string text_report(const Evaluation& evaluation, const ReportContext& conte
 // One JSON object (keys listed in the README), ending in a newline.
 std::string json_report(const Evaluation& evaluation, const ReportContext& context);
 
-// Shortest decimal text that reads back as the same double; "null" when not finite.
-std::string json_number(double value);
-
 }  // namespace vit

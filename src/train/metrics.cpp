@@ -9,54 +9,6 @@
 
 namespace vit {
 
-std::string json_quote(const std::string& text) {
-  std::string out = "\"";
-  for (const char ch : text) {
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(ch) < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", ch);
-          out += buffer;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-void JsonLine::add_raw(const std::string& key, const std::string& json_value) {
-  if (!body_.empty()) body_ += ",";
-  body_ += json_quote(key) + ":" + json_value;
-}
-
-JsonLine& JsonLine::add(const std::string& key, const std::string& value) {
-  add_raw(key, json_quote(value));
-  return *this;
-}
-
-JsonLine& JsonLine::add(const std::string& key, double value) {
-  if (!std::isfinite(value)) {
-    add_raw(key, "null");  // JSON has no NaN or infinity
-  } else {
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.6g", value);
-    add_raw(key, buffer);
-  }
-  return *this;
-}
-
-JsonLine& JsonLine::add(const std::string& key, int64_t value) {
-  add_raw(key, std::to_string(value));
-  return *this;
-}
-
 void drop_lines_after_step(const std::string& path, int64_t step) {
   std::ifstream in(path);
   if (!in) return;

@@ -6,25 +6,9 @@
 #include <fstream>
 #include <string>
 
+#include "util/json.h"  // JsonLine
+
 namespace vit {
-
-// Builds one flat JSON object: JsonLine().add("event", "epoch").add("epoch", 1).str()
-class JsonLine {
- public:
-  JsonLine& add(const std::string& key, const std::string& value);
-  JsonLine& add(const std::string& key, const char* value) { return add(key, std::string(value)); }
-  JsonLine& add(const std::string& key, double value);
-  JsonLine& add(const std::string& key, int64_t value);
-  JsonLine& add(const std::string& key, int value) { return add(key, int64_t{value}); }
-  std::string str() const { return body_.empty() ? "{}" : "{" + body_ + "}"; }
-
- private:
-  void add_raw(const std::string& key, const std::string& json_value);
-  std::string body_;
-};
-
-// JSON string literal of `text`, quotes included.
-std::string json_quote(const std::string& text);
 
 // Removes the lines of `path` whose "step" is beyond `step` (atomically), so that a run resumed
 // from the checkpoint of `step` does not write lines that are already there twice.
