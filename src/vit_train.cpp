@@ -14,6 +14,7 @@
 #include "dist/placement.h"
 #include "dist/rank_agreement.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_dir.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
 #include "train/startup_report.h"

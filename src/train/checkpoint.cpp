@@ -18,6 +18,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The one way a damaged or unreadable file is reported: "<path>: <what>: <the cause's first line>".
+[[noreturn]] void fail_corrupt(const std::string& path, const std::string& what,
+                               const std::exception& cause) {
+  const std::string text = cause.what();
+  throw CorruptCheckpoint(path + ": " + what + ": " + text.substr(0, text.find('\n')));
+}
+
 // CRC-32 of the exact bytes of the model's parameters and buffers: the zip container checks its
 // own structure, this catches damaged tensor data.
 int64_t state_crc(const torch::nn::Module& module) {
@@ -74,9 +81,7 @@ void open_archive(torch::serialize::InputArchive& archive, const std::string& pa
   try {
     archive.load_from(path, torch::Device(torch::kCPU));
   } catch (const std::exception& e) {
-    const std::string what = e.what();
-    throw CorruptCheckpoint(path + ": not a readable checkpoint (truncated or corrupt): " +
-                            what.substr(0, what.find('\n')));
+    fail_corrupt(path, "not a readable checkpoint (truncated or corrupt)", e);
   }
 }
 
@@ -177,9 +182,7 @@ TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
     archive.load_from(path, torch::Device(torch::kCPU));  // see open_archive
     format = read_int(archive, "format");
   } catch (const std::exception& e) {
-    const std::string what = e.what();
-    throw CorruptCheckpoint(path + ": not a readable checkpoint (truncated or corrupt): " +
-                            what.substr(0, what.find('\n')));
+    fail_corrupt(path, "not a readable checkpoint (truncated or corrupt)", e);
   }
   VIT_CHECK(format == kCheckpointFormat, path, ": checkpoint format ", format,
             " is not the supported format ", kCheckpointFormat);
@@ -220,8 +223,7 @@ TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
     generator.set_state(rng);
     VIT_CHECK(read_int(archive, "model_crc") == state_crc(*model), "model data checksum mismatch");
   } catch (const std::exception& e) {
-    const std::string what = e.what();
-    throw CorruptCheckpoint(path + ": damaged checkpoint: " + what.substr(0, what.find('\n')));
+    fail_corrupt(path, "damaged checkpoint", e);
   }
   return state;
 }
@@ -248,8 +250,7 @@ StoredRun read_stored_run(const std::string& path) {
       run.epoch_position = read_int(archive, "epoch_position");
     }
   } catch (const std::exception& e) {
-    const std::string what = e.what();
-    throw CorruptCheckpoint(path + ": damaged checkpoint: " + what.substr(0, what.find('\n')));
+    fail_corrupt(path, "damaged checkpoint", e);
   }
   for (const auto& entry : TrainConfig{}.entries()) {  // the keys this version knows
     if (archive.try_read("config/" + entry.first, value) && value.isString()) {
@@ -294,9 +295,10 @@ void load_model_state(const std::string& path, VisionTransformer& model,
       model->load(archive);  // what torch::load(model, path) does
     }
   } catch (const std::exception& e) {
-    const std::string what = e.what();
-    throw CorruptCheckpoint(path + ": not a vit-train checkpoint or model file (or one of a " +
-                            "model with other model.* keys): " + what.substr(0, what.find('\n')));
+    fail_corrupt(path,
+                 "not a vit-train checkpoint or model file (or one of a model with other "
+                 "model.* keys)",
+                 e);
   }
   if (!checkpoint) {
     const std::string extra = extra_entry(archive, *model, "");
@@ -318,53 +320,6 @@ void load_model_state(const std::string& path, VisionTransformer& model,
       throw CorruptCheckpoint(path + ": damaged file: model data checksum mismatch");
     }
   }
-}
-
-std::string CheckpointDir::path_for(int64_t step) const {
-  char name[32];
-  std::snprintf(name, sizeof name, "step-%08lld.pt", static_cast<long long>(step));
-  return (fs::path(dir_) / name).string();
-}
-
-std::vector<int64_t> CheckpointDir::steps() const {
-  std::vector<int64_t> out;
-  std::error_code ec;
-  static const std::regex pattern(R"(step-(\d{8,})\.pt)");
-  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-    std::smatch match;
-    const std::string name = entry.path().filename().string();
-    if (std::regex_match(name, match, pattern)) out.push_back(std::stoll(match[1]));
-  }
-  std::sort(out.rbegin(), out.rend());
-  return out;
-}
-
-void CheckpointDir::commit(int64_t step, int64_t keep_last, int64_t keep_every) const {
-  write_text_atomically((fs::path(dir_) / "LATEST").string(),
-                        fs::path(path_for(step)).filename().string() + "\n");
-  int64_t newer = 0;  // checkpoints newer than s
-  for (int64_t s : steps()) {  // newest first
-    const bool recent = newer++ < keep_last;
-    const bool milestone = keep_every > 0 && s % keep_every == 0;
-    if (s == step || recent || milestone) continue;
-    std::error_code ignored;
-    fs::remove(path_for(s), ignored);
-  }
-}
-
-std::vector<std::string> CheckpointDir::candidates() const {
-  std::vector<std::string> out;
-  std::ifstream latest(fs::path(dir_) / "LATEST");
-  std::string name;
-  if (latest && std::getline(latest, name) && !name.empty() &&
-      fs::is_regular_file(fs::path(dir_) / name)) {
-    out.push_back((fs::path(dir_) / name).string());
-  }
-  for (int64_t s : steps()) {
-    const std::string path = path_for(s);
-    if (out.empty() || path != out.front()) out.push_back(path);
-  }
-  return out;
 }
 
 }  // namespace vit

@@ -74,24 +74,4 @@ StoredRun read_stored_run(const std::string& path);
 // CorruptCheckpoint when the file is damaged.
 void load_model_state(const std::string& path, VisionTransformer& model, const TrainConfig& config);
 
-// The checkpoints/ folder of a run directory.
-class CheckpointDir {
- public:
-  explicit CheckpointDir(std::string dir) : dir_(std::move(dir)) {}
-
-  const std::string& dir() const { return dir_; }
-  std::string path_for(int64_t step) const;
-
-  // Marks the checkpoint of `step` as the newest complete one, then removes those that neither
-  // are among the newest `keep_last` nor have a step that is a multiple of `keep_every`.
-  void commit(int64_t step, int64_t keep_last, int64_t keep_every) const;
-
-  // Complete checkpoints, newest first: the one LATEST names, then the others by step.
-  std::vector<std::string> candidates() const;
-
- private:
-  std::vector<int64_t> steps() const;
-  std::string dir_;
-};
-
 }  // namespace vit

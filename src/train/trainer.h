@@ -17,6 +17,7 @@
 #include "dist/communicator.h"
 #include "model/vit.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_dir.h"
 #include "train/flat_gradients.h"
 #include "train/metrics.h"
 

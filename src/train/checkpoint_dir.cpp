@@ -1,0 +1,61 @@
+#include "train/checkpoint_dir.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "util/atomic_file.h"
+
+namespace vit {
+namespace fs = std::filesystem;
+
+std::string CheckpointDir::path_for(int64_t step) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "step-%08lld.pt", static_cast<long long>(step));
+  return (fs::path(dir_) / name).string();
+}
+
+std::vector<int64_t> CheckpointDir::steps() const {
+  std::vector<int64_t> out;
+  std::error_code ec;
+  static const std::regex pattern(R"(step-(\d{8,})\.pt)");
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    std::smatch match;
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, match, pattern)) out.push_back(std::stoll(match[1]));
+  }
+  std::sort(out.rbegin(), out.rend());
+  return out;
+}
+
+void CheckpointDir::commit(int64_t step, int64_t keep_last, int64_t keep_every) const {
+  write_text_atomically((fs::path(dir_) / "LATEST").string(),
+                        fs::path(path_for(step)).filename().string() + "\n");
+  int64_t newer = 0;  // checkpoints newer than s
+  for (int64_t s : steps()) {  // newest first
+    const bool recent = newer++ < keep_last;
+    const bool milestone = keep_every > 0 && s % keep_every == 0;
+    if (s == step || recent || milestone) continue;
+    std::error_code ignored;
+    fs::remove(path_for(s), ignored);
+  }
+}
+
+std::vector<std::string> CheckpointDir::candidates() const {
+  std::vector<std::string> out;
+  std::ifstream latest(fs::path(dir_) / "LATEST");
+  std::string name;
+  if (latest && std::getline(latest, name) && !name.empty() &&
+      fs::is_regular_file(fs::path(dir_) / name)) {
+    out.push_back((fs::path(dir_) / name).string());
+  }
+  for (int64_t s : steps()) {
+    const std::string path = path_for(s);
+    if (out.empty() || path != out.front()) out.push_back(path);
+  }
+  return out;
+}
+
+}  // namespace vit
