@@ -1,0 +1,58 @@
+// train/run_dir: the folder, checkpoints/ and a config.ini that parses back to the same config.
+#include "train/run_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "test_util.h"
+#include "util/error.h"
+
+namespace vit {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(RunDir, PathsOfTheContract) {
+  const RunDir run{"runs/x"};
+  EXPECT_EQ(run.config_ini(), "runs/x/config.ini");
+  EXPECT_EQ(run.metrics(), "runs/x/metrics.jsonl");
+  EXPECT_EQ(run.log(), "runs/x/train.log");
+  EXPECT_EQ(run.checkpoints(), "runs/x/checkpoints");
+  EXPECT_EQ(run.final_model(), "runs/x/checkpoints/final.pt");
+}
+
+TEST(RunDir, PrepareMakesTheFoldersAndAConfigIniThatReadsBack) {
+  testing::TempDir dir;
+  TrainConfig config;
+  config.run_dir = dir.file("a/b/run");
+  config.train.epochs = 7;
+  config.model.hidden_d = 16;
+  const RunDir run = prepare_run_dir(config);
+  EXPECT_TRUE(fs::is_directory(run.checkpoints()));
+  std::ifstream in(run.config_ini());
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), to_ini(config));
+  EXPECT_NE(text.str().find("epochs = 7"), std::string::npos);
+  EXPECT_NE(text.str().find("hidden_d = 16"), std::string::npos);
+}
+
+TEST(RunDir, AFolderThatCannotBeMadeIsAnErrorNamingIt) {
+  testing::TempDir dir;
+  std::ofstream(dir.file("file")) << "x";  // a file where a folder should go
+  TrainConfig config;
+  config.run_dir = dir.file("file/run");
+  try {
+    prepare_run_dir(config);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(dir.file("file/run/checkpoints")), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace vit
