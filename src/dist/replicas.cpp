@@ -1,5 +1,7 @@
 #include "dist/replicas.h"
 
+#include <zlib.h>  // crc32_z
+
 #include "util/error.h"
 
 namespace vit {
@@ -47,14 +49,13 @@ void broadcast_module(torch::nn::Module& module, Communicator& comm) {
 }
 
 uint64_t state_checksum(const torch::nn::Module& module) {
-  uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a over the raw bytes
+  uLong crc = crc32_z(0L, Z_NULL, 0);
   for (const auto& t : state_tensors(module)) {
     const auto host = t.detach().to(torch::kCPU).contiguous();
-    const auto* p = static_cast<const uint8_t*>(host.data_ptr());
-    const size_t n = static_cast<size_t>(host.numel()) * host.element_size();
-    for (size_t i = 0; i < n; ++i) hash = (hash ^ p[i]) * 0x100000001b3ULL;
+    crc = crc32_z(crc, static_cast<const Bytef*>(host.data_ptr()),
+                  static_cast<size_t>(host.numel()) * host.element_size());
   }
-  return hash;
+  return crc;
 }
 
 void check_replicas(const torch::nn::Module& module, Communicator& comm, const std::string& when) {

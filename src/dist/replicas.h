@@ -18,7 +18,9 @@ void unflatten_state(const torch::Tensor& flat, std::vector<torch::Tensor>& tens
 // with the communicator's deadline.
 void broadcast_module(torch::nn::Module& module, Communicator& comm);
 
-// A 64-bit hash of the exact bytes of the module's parameters and buffers.
+// CRC-32 of the exact bytes of the module's parameters and then its buffers, in their order: the
+// one state hash, for the replica check and for the checksum that checkpoints and model files
+// store ("model_crc").
 uint64_t state_checksum(const torch::nn::Module& module);
 
 // Throws vit::Error naming the ranks whose parameters differ from rank 0's. Collective.

@@ -1,15 +1,12 @@
 #include "train/checkpoint.h"
 
-#include <zlib.h>
-
-#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <thread>
 
+#include "dist/replicas.h"  // state_checksum
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -25,18 +22,10 @@ namespace {
   throw CorruptCheckpoint(path + ": " + what + ": " + text.substr(0, text.find('\n')));
 }
 
-// CRC-32 of the exact bytes of the model's parameters and buffers: the zip container checks its
-// own structure, this catches damaged tensor data.
+// The model's checksum stored in checkpoints and model files: the zip container checks its own
+// structure, this catches damaged tensor data.
 int64_t state_crc(const torch::nn::Module& module) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  auto add = [&](const torch::Tensor& t) {
-    const auto host = t.detach().to(torch::kCPU).contiguous();
-    crc = crc32(crc, static_cast<const Bytef*>(host.data_ptr()),
-                static_cast<uInt>(host.numel() * host.element_size()));
-  };
-  for (const auto& p : module.parameters()) add(p);
-  for (const auto& b : module.buffers()) add(b);
-  return static_cast<int64_t>(crc);
+  return static_cast<int64_t>(state_checksum(module));
 }
 
 // The config keys that shape the model: a checkpoint only fits a model built with the same ones.
