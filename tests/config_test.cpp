@@ -209,6 +209,27 @@ TEST_F(ConfigTest, ResumeModesAgainstTheRunDirectory) {
                {"--resume", "gone.pt", "no such checkpoint file"});
 }
 
+// The key table carries every key once, in the order of entries(), with its role; vit-eval's
+// lists come from it.
+TEST(KeyTable, EveryKeyWithItsRoleAndEvalUse) {
+  const auto& keys = config_keys();
+  const auto entries = TrainConfig{}.entries();
+  ASSERT_EQ(keys.size(), entries.size());
+  std::vector<std::string> stored, machine;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(keys[i].name, entries[i].first);
+    const bool model = std::string(keys[i].name).rfind("model.", 0) == 0;
+    EXPECT_EQ(keys[i].role == KeyRole::kModelShape, model) << keys[i].name;
+    if (keys[i].eval == EvalUse::kStored) stored.emplace_back(keys[i].name);
+    if (keys[i].eval == EvalUse::kMachine) machine.emplace_back(keys[i].name);
+  }
+  EXPECT_EQ(stored, (std::vector<std::string>{"model.n_patches", "model.hidden_d", "model.n_heads",
+                                              "model.n_blocks", "model.mlp_ratio",
+                                              "train.eval_batch_size", "data.dataset", "data.dir",
+                                              "data.test_limit"}));
+  EXPECT_EQ(machine, (std::vector<std::string>{"train.threads", "dist.backend", "dist.device"}));
+}
+
 TEST(StepLineInterval, AutoAimsAtFiftyLinesPerEpochAndNumbersAreTakenAsGiven) {
   LogConfig log;
   EXPECT_EQ(log.every_steps, "auto");  // the default

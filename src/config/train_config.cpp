@@ -18,55 +18,88 @@ namespace po = boost::program_options;
 
 namespace {
 
-// The single list of keys. Parsing, the start-up table and config.ini all walk it, so a key added
-// here is parsed, printed and saved without further edits. Config may be const or not.
+// The single list of keys. Parsing, the start-up table, config.ini and vit-eval's key lists all
+// walk it, so a key added here is parsed, printed, saved and (by its Eval use) offered by vit-eval
+// without further edits. Each key carries its role and what vit-eval does with it. Config may be
+// const or not.
+using Role = KeyRole;
+using Eval = EvalUse;
 template <typename Config, typename Visit>
 void visit_fields(Config& c, Visit&& v) {
-  v("model.n_patches", c.model.n_patches, "patches per image side (image padded to a multiple)");
-  v("model.hidden_d", c.model.hidden_d, "token width");
-  v("model.n_heads", c.model.n_heads, "attention heads (must divide model.hidden_d)");
-  v("model.n_blocks", c.model.n_blocks, "encoder blocks");
-  v("model.mlp_ratio", c.model.mlp_ratio, "MLP width as a multiple of model.hidden_d");
-  v("optim.name", c.optim.name, "optimizer: adam | adamw | sgd");
-  v("optim.lr", c.optim.lr, "peak learning rate");
-  v("optim.weight_decay", c.optim.weight_decay, "weight decay (decoupled for adamw)");
-  v("optim.beta1", c.optim.beta1, "adam/adamw beta1");
-  v("optim.beta2", c.optim.beta2, "adam/adamw beta2");
-  v("optim.momentum", c.optim.momentum, "sgd momentum");
-  v("optim.schedule", c.optim.schedule, "learning-rate schedule after warm-up: constant | cosine");
-  v("optim.warmup_steps", c.optim.warmup_steps, "linear warm-up steps");
-  v("optim.min_lr_ratio", c.optim.min_lr_ratio, "cosine floor as a fraction of optim.lr");
-  v("optim.lr_scaling", c.optim.lr_scaling, "none | linear (optim.lr times the world size)");
-  v("train.epochs", c.train.epochs, "passes over the training set");
-  v("train.batch_size", c.train.batch_size, "images per step and rank");
-  v("train.eval_batch_size", c.train.eval_batch_size, "images per evaluation batch and rank");
-  v("train.accum_steps", c.train.accum_steps, "micro-batches per step (one all-reduce per step)");
-  v("train.max_steps", c.train.max_steps, "stop after this many steps (0: no limit)");
-  v("train.seed", c.train.seed, "seed of initialisation and data order");
-  v("train.threads", c.train.threads, "intra-op threads per rank (0: all cores)");
+  v("model.n_patches", c.model.n_patches, "patches per image side (image padded to a multiple)",
+    Role::kModelShape, Eval::kStored);
+  v("model.hidden_d", c.model.hidden_d, "token width", Role::kModelShape, Eval::kStored);
+  v("model.n_heads", c.model.n_heads, "attention heads (must divide model.hidden_d)",
+    Role::kModelShape, Eval::kStored);
+  v("model.n_blocks", c.model.n_blocks, "encoder blocks", Role::kModelShape, Eval::kStored);
+  v("model.mlp_ratio", c.model.mlp_ratio, "MLP width as a multiple of model.hidden_d",
+    Role::kModelShape, Eval::kStored);
+  v("optim.name", c.optim.name, "optimizer: adam | adamw | sgd", Role::kOptimizer, Eval::kUnused);
+  v("optim.lr", c.optim.lr, "peak learning rate", Role::kOptimizer, Eval::kUnused);
+  v("optim.weight_decay", c.optim.weight_decay, "weight decay (decoupled for adamw)",
+    Role::kOptimizer, Eval::kUnused);
+  v("optim.beta1", c.optim.beta1, "adam/adamw beta1", Role::kOptimizer, Eval::kUnused);
+  v("optim.beta2", c.optim.beta2, "adam/adamw beta2", Role::kOptimizer, Eval::kUnused);
+  v("optim.momentum", c.optim.momentum, "sgd momentum", Role::kOptimizer, Eval::kUnused);
+  v("optim.schedule", c.optim.schedule, "learning-rate schedule after warm-up: constant | cosine",
+    Role::kOptimizer, Eval::kUnused);
+  v("optim.warmup_steps", c.optim.warmup_steps, "linear warm-up steps", Role::kOptimizer,
+    Eval::kUnused);
+  v("optim.min_lr_ratio", c.optim.min_lr_ratio, "cosine floor as a fraction of optim.lr",
+    Role::kOptimizer, Eval::kUnused);
+  v("optim.lr_scaling", c.optim.lr_scaling, "none | linear (optim.lr times the world size)",
+    Role::kOptimizer, Eval::kUnused);
+  v("train.epochs", c.train.epochs, "passes over the training set", Role::kTraining, Eval::kUnused);
+  v("train.batch_size", c.train.batch_size, "images per step and rank", Role::kTraining,
+    Eval::kUnused);
+  v("train.eval_batch_size", c.train.eval_batch_size, "images per evaluation batch and rank",
+    Role::kTraining, Eval::kStored);
+  v("train.accum_steps", c.train.accum_steps, "micro-batches per step (one all-reduce per step)",
+    Role::kTraining, Eval::kUnused);
+  v("train.max_steps", c.train.max_steps, "stop after this many steps (0: no limit)",
+    Role::kTraining, Eval::kUnused);
+  v("train.seed", c.train.seed, "seed of initialisation and data order", Role::kTraining,
+    Eval::kUnused);
+  v("train.threads", c.train.threads, "intra-op threads per rank (0: all cores)", Role::kMachine,
+    Eval::kMachine);
   v("train.attention", c.train.attention,
-    "auto | fused | matmul: attention kernel (auto: fused on CPU, matmul on GPU)");
+    "auto | fused | matmul: attention kernel (auto: fused on CPU, matmul on GPU)", Role::kMachine,
+    Eval::kUnused);
   v("train.parallel", c.train.parallel,
     "auto | batch | ops: threads share a step's images (batch) or each kernel (ops); auto: batch "
-    "on CPU");
-  v("data.dataset", c.data.dataset, "data set: mnist | fashion-mnist");
-  v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)");
-  v("data.train_limit", c.data.train_limit, "use the first N training images (0: all)");
-  v("data.test_limit", c.data.test_limit, "use the first N test images (0: all)");
-  v("dist.backend", c.dist.backend, "gradient all-reduce: auto (nccl with a GPU per rank) | mpi | nccl");
-  v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank mod GPUs>)");
-  v("dist.timeout_s", c.dist.timeout_s, "seconds before a stuck collective aborts the job");
-  v("dist.debug", c.dist.debug, "check bit-identical replicas after each epoch (true | false)");
-  v("checkpoint.every_steps", c.checkpoint.every_steps, "also checkpoint every N steps (0: off)");
-  v("checkpoint.keep_last", c.checkpoint.keep_last, "keep the newest N checkpoints");
-  v("checkpoint.keep_every", c.checkpoint.keep_every, "keep checkpoints of steps divisible by N");
-  v("log.level", c.log.level, "trace | debug | info | warn | error");
+    "on CPU",
+    Role::kMachine, Eval::kUnused);
+  v("data.dataset", c.data.dataset, "data set: mnist | fashion-mnist", Role::kData, Eval::kStored);
+  v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)", Role::kData,
+    Eval::kStored);
+  v("data.train_limit", c.data.train_limit, "use the first N training images (0: all)", Role::kData,
+    Eval::kUnused);
+  v("data.test_limit", c.data.test_limit, "use the first N test images (0: all)", Role::kData,
+    Eval::kStored);
+  v("dist.backend", c.dist.backend,
+    "gradient all-reduce: auto (nccl with a GPU per rank) | mpi | nccl", Role::kMachine,
+    Eval::kMachine);
+  v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank mod GPUs>)", Role::kMachine,
+    Eval::kMachine);
+  v("dist.timeout_s", c.dist.timeout_s, "seconds before a stuck collective aborts the job",
+    Role::kMachine, Eval::kUnused);
+  v("dist.debug", c.dist.debug, "check bit-identical replicas after each epoch (true | false)",
+    Role::kJob, Eval::kUnused);
+  v("checkpoint.every_steps", c.checkpoint.every_steps, "also checkpoint every N steps (0: off)",
+    Role::kJob, Eval::kUnused);
+  v("checkpoint.keep_last", c.checkpoint.keep_last, "keep the newest N checkpoints", Role::kJob,
+    Eval::kUnused);
+  v("checkpoint.keep_every", c.checkpoint.keep_every, "keep checkpoints of steps divisible by N",
+    Role::kJob, Eval::kUnused);
+  v("log.level", c.log.level, "trace | debug | info | warn | error", Role::kJob, Eval::kUnused);
   v("log.every_steps", c.log.every_steps,
-    "a step line in metrics.jsonl every N steps (0: off; auto: about 50 per epoch)");
+    "a step line in metrics.jsonl every N steps (0: off; auto: about 50 per epoch)", Role::kJob,
+    Eval::kUnused);
   v("log.console_every_s", c.log.console_every_s,
-    "seconds between step lines on the console (0: every step line)");
+    "seconds between step lines on the console (0: every step line)", Role::kJob, Eval::kUnused);
   v("log.progress", c.log.progress,
-    "auto | bar | lines: live bar on a terminal (auto: when stdout is one), else lines");
+    "auto | bar | lines: live bar on a terminal (auto: when stdout is one), else lines", Role::kJob,
+    Eval::kUnused);
 }
 
 // Shortest decimal text that reads back as the same double, so config.ini round-trips exactly.
@@ -84,7 +117,7 @@ std::string format_value(bool value) { return value ? "true" : "false"; }
 
 po::options_description make_options(TrainConfig& config) {
   po::options_description keys("Config keys (INI [section] name = value, or --section.name VALUE)");
-  visit_fields(config, [&](const char* key, auto& member, const char* help) {
+  visit_fields(config, [&](const char* key, auto& member, const char* help, KeyRole, EvalUse) {
     keys.add_options()(key, po::value(&member)->default_value(member, format_value(member)), help);
   });
   return keys;
@@ -102,7 +135,8 @@ bool is_count(const std::string& text) {
 void check_non_negative(int64_t value, const char* key) {
   VIT_CHECK(value >= 0, key, ": must be >= 0, got ", value);
 }
-void check_one_of(const std::string& value, const char* key, std::initializer_list<const char*> ok) {
+void check_one_of(const std::string& value, const char* key,
+                  std::initializer_list<const char*> ok) {
   std::string allowed;
   for (const char* name : ok) {
     if (value == name) return;
@@ -115,10 +149,23 @@ void check_one_of(const std::string& value, const char* key, std::initializer_li
 
 std::vector<std::pair<std::string, std::string>> TrainConfig::entries() const {
   std::vector<std::pair<std::string, std::string>> out;
-  visit_fields(*this, [&](const char* key, const auto& member, const char*) {
+  visit_fields(*this, [&](const char* key, const auto& member, const char*, KeyRole, EvalUse) {
     out.emplace_back(key, format_value(member));
   });
   return out;
+}
+
+const std::vector<KeyInfo>& config_keys() {
+  static const std::vector<KeyInfo> keys = [] {
+    std::vector<KeyInfo> out;
+    const TrainConfig defaults;
+    visit_fields(defaults,
+                 [&](const char* key, const auto&, const char* help, KeyRole role, EvalUse eval) {
+                   out.push_back({key, help, role, eval});
+                 });
+    return out;
+  }();
+  return keys;
 }
 
 ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out) {
@@ -186,8 +233,7 @@ void validate(TrainConfig& c) {
             " is not divisible by model.n_heads = ", c.model.n_heads);
 
   check_one_of(c.optim.name, "optim.name", {"adam", "adamw", "sgd"});
-  VIT_CHECK(std::isfinite(c.optim.lr) && c.optim.lr > 0, "optim.lr: must be > 0, got ",
-            c.optim.lr);
+  VIT_CHECK(std::isfinite(c.optim.lr) && c.optim.lr > 0, "optim.lr: must be > 0, got ", c.optim.lr);
   VIT_CHECK(c.optim.weight_decay >= 0, "optim.weight_decay: must be >= 0, got ",
             c.optim.weight_decay);
   VIT_CHECK(c.optim.beta1 >= 0 && c.optim.beta1 < 1, "optim.beta1: must be in [0, 1), got ",

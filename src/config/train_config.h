@@ -99,6 +99,31 @@ struct TrainConfig {
   std::vector<std::pair<std::string, std::string>> entries() const;
 };
 
+// What a config key describes.
+enum class KeyRole {
+  kModelShape,  // model.*: a checkpoint only fits a model built with the same values
+  kOptimizer,   // optim.*
+  kTraining,    // the training loop: epochs, batches, seed, limits
+  kData,        // which data and where
+  kMachine,     // how this machine computes (threads, device, back end): not part of the run
+  kJob,         // how the job behaves: checkpoints, logging, debug checks
+};
+
+// What vit-eval does with a key: takes it from the file (the command line may override it),
+// takes it from its own command line only (it describes this machine), or ignores it.
+enum class EvalUse { kStored, kMachine, kUnused };
+
+struct KeyInfo {
+  const char* name;  // "section.name"
+  const char* help;
+  KeyRole role;
+  EvalUse eval;
+};
+
+// Every config key, in the table's order (the one list the parser, config.ini, the start-up
+// table and vit-eval's options all come from).
+const std::vector<KeyInfo>& config_keys();
+
 // What parse_args found: a config to run with, or a request for help that was already printed.
 struct ParseResult {
   TrainConfig config;

@@ -15,32 +15,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Key {
-  const char* name;
-  const char* help;
-};
+// The run's keys that vit-eval takes from the file (the command line may override them), and
+// those only the command line sets (they describe this machine, not the run): from the key table.
+std::vector<KeyInfo> keys_used_as(EvalUse use) {
+  std::vector<KeyInfo> out;
+  for (const KeyInfo& key : config_keys()) {
+    if (key.eval == use) out.push_back(key);
+  }
+  return out;
+}
 
-// The run's keys that vit-eval takes from the file (and the command line may override).
-const Key kStoredKeys[] = {
-    {"model.n_patches", "patches per image side"},
-    {"model.hidden_d", "token width"},
-    {"model.n_heads", "attention heads"},
-    {"model.n_blocks", "encoder blocks"},
-    {"model.mlp_ratio", "MLP width as a multiple of model.hidden_d"},
-    {"data.dataset", "mnist | fashion-mnist (alone: its default data.dir)"},
-    {"data.dir", "folder with the IDX files"},
-    {"data.test_limit", "score the first N test images (0: all)"},
-    {"train.eval_batch_size", "images per batch and rank"},
-};
-
-// Keys only the command line sets: they describe this machine, not the run.
-const Key kMachineKeys[] = {
-    {"train.threads", "intra-op threads per rank (0: all cores)"},
-    {"dist.device", "auto | cpu | cuda"},
-    {"dist.backend", "auto | mpi | nccl"},
-};
-
-bool is_model_key(const std::string& key) { return key.rfind("model.", 0) == 0; }
+bool is_model_key(const std::string& key) {
+  for (const KeyInfo& info : config_keys()) {
+    if (key == info.name) return info.role == KeyRole::kModelShape;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -64,11 +54,11 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
       "images per row of that grid");
   po::options_description keys(
       "Keys (default: as stored in the file; the model.* keys must match it)");
-  for (const Key& key : kStoredKeys) {
+  for (const KeyInfo& key : keys_used_as(EvalUse::kStored)) {
     keys.add_options()(key.name, po::value<std::string>()->value_name("VALUE"), key.help);
   }
   po::options_description machine("This machine (default: vit-train's defaults)");
-  for (const Key& key : kMachineKeys) {
+  for (const KeyInfo& key : keys_used_as(EvalUse::kMachine)) {
     machine.add_options()(key.name, po::value<std::string>()->value_name("VALUE"), key.help);
   }
   po::options_description all;
@@ -110,7 +100,7 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
   config.stored = read_stored_run(config.checkpoint);
   std::vector<std::pair<std::string, std::string>> from_file, from_command_line;
   bool model_stored = false, model_given = false;
-  for (const Key& stored_key : kStoredKeys) {
+  for (const KeyInfo& stored_key : keys_used_as(EvalUse::kStored)) {
     const std::string key = stored_key.name;
     const auto found = std::find_if(config.stored.config.begin(), config.stored.config.end(),
                                     [&](const auto& entry) { return entry.first == key; });
@@ -125,7 +115,7 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
       model_given = model_given || is_model_key(key);
     }
   }
-  for (const Key& key : kMachineKeys) {
+  for (const KeyInfo& key : keys_used_as(EvalUse::kMachine)) {
     if (vm.count(key.name))
       from_command_line.emplace_back(key.name, vm[key.name].as<std::string>());
   }
