@@ -169,17 +169,17 @@ double NcclCommunicator::all_reduce_seconds() {
 
 void NcclCommunicator::collect_timing(bool wait) {
   if (!timing_pending_ || !failure_.empty()) return;
-  c10::cuda::CUDAGuard guard(device_);
   if (wait) {
-    check_cuda(cudaEventSynchronize(ended_.get()), "cudaEventSynchronize");
-  } else {
-    const cudaError_t query = cudaEventQuery(ended_.get());
-    if (query == cudaErrorNotReady) {
-      (void)cudaGetLastError();
-      return;
-    }
-    check_cuda(query, "cudaEventQuery");
+    synchronize();  // with the deadline: done_ follows ended_; it collects the timing itself
+    return;
   }
+  c10::cuda::CUDAGuard guard(device_);
+  const cudaError_t query = cudaEventQuery(ended_.get());
+  if (query == cudaErrorNotReady) {
+    (void)cudaGetLastError();  // "not ready" is no error; leave nothing for torch's next check
+    return;
+  }
+  check_cuda(query, "cudaEventQuery");
   float ms = 0;
   check_cuda(cudaEventElapsedTime(&ms, started_.get(), ended_.get()), "cudaEventElapsedTime");
   all_reduce_s_ += ms / 1000.0;

@@ -60,7 +60,7 @@ class NcclCommunicator : public Communicator {
 
   Event make_event(bool timing = false) const;
   // Adds the last all-reduce's GPU time to all_reduce_s_ once its events are complete; with
-  // `wait`, waits for them first.
+  // `wait`, waits for them first (through synchronize(), so with the deadline).
   void collect_timing(bool wait);
   void check_tensor(const torch::Tensor& buffer, const char* op) const;
   // Runs `enqueue` (the NCCL call `call`, inside one group) on stream_, between the compute
