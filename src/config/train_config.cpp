@@ -18,6 +18,73 @@ namespace po = boost::program_options;
 
 namespace {
 
+// A key's own constraint, carried by the key table and checked for every key by validate().
+// Constraints between keys (model.hidden_d and model.n_heads, data.dir's default) and the
+// command-line-only options stay in validate().
+struct Rule {
+  enum class Kind {
+    kAny,          // anything of the type
+    kPositive,     // an integer > 0
+    kNonNegative,  // a number >= 0
+    kAboveZero,    // a finite number > 0
+    kBelowOne,     // in [0, 1)
+    kUpToOne,      // in [0, 1]
+    kOneOf,        // one of `allowed`
+    kAutoOrCount,  // "auto" or digits
+  };
+  Kind kind = Kind::kAny;
+  std::vector<const char*> allowed;
+};
+Rule any() { return {}; }
+Rule positive() { return {Rule::Kind::kPositive, {}}; }
+Rule non_negative() { return {Rule::Kind::kNonNegative, {}}; }
+Rule above_zero() { return {Rule::Kind::kAboveZero, {}}; }
+Rule below_one() { return {Rule::Kind::kBelowOne, {}}; }
+Rule up_to_one() { return {Rule::Kind::kUpToOne, {}}; }
+Rule one_of(std::vector<const char*> allowed) { return {Rule::Kind::kOneOf, std::move(allowed)}; }
+Rule auto_or_count() { return {Rule::Kind::kAutoOrCount, {}}; }
+
+// Digits only: a count >= 0 written as text.
+bool is_count(const std::string& text) {
+  return !text.empty() && text.size() < 19 &&
+         std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+// Throws vit::Error "<key>: <problem>" when `value` breaks `rule`.
+void check_rule(const char* key, int64_t value, const Rule& rule) {
+  using Kind = Rule::Kind;
+  VIT_CHECK(rule.kind != Kind::kPositive || value > 0, key, ": must be a positive integer, got ",
+            value);
+  VIT_CHECK(rule.kind != Kind::kNonNegative || value >= 0, key, ": must be >= 0, got ", value);
+}
+
+void check_rule(const char* key, double value, const Rule& rule) {
+  using Kind = Rule::Kind;
+  VIT_CHECK(rule.kind != Kind::kAboveZero || (std::isfinite(value) && value > 0), key,
+            ": must be > 0, got ", value);
+  VIT_CHECK(rule.kind != Kind::kNonNegative || value >= 0, key, ": must be >= 0, got ", value);
+  VIT_CHECK(rule.kind != Kind::kBelowOne || (value >= 0 && value < 1), key,
+            ": must be in [0, 1), got ", value);
+  VIT_CHECK(rule.kind != Kind::kUpToOne || (value >= 0 && value <= 1), key,
+            ": must be in [0, 1], got ", value);
+}
+
+void check_rule(const char* key, const std::string& value, const Rule& rule) {
+  if (rule.kind == Rule::Kind::kAutoOrCount) {
+    VIT_CHECK(value == "auto" || is_count(value), key, ": must be auto or a number >= 0, got '",
+              value, "'");
+  }
+  if (rule.kind != Rule::Kind::kOneOf) return;
+  std::string allowed;
+  for (const char* name : rule.allowed) {
+    if (value == name) return;
+    allowed += allowed.empty() ? name : std::string(", ") + name;
+  }
+  VIT_FAIL(key, ": unknown value '", value, "' (allowed: ", allowed, ")");
+}
+
+void check_rule(const char*, bool, const Rule&) {}
+
 // The single list of keys. Parsing, the start-up table, config.ini and vit-eval's key lists all
 // walk it, so a key added here is parsed, printed, saved and (by its Eval use) offered by vit-eval
 // without further edits. Each key carries its role and what vit-eval does with it. Config may be
@@ -27,79 +94,87 @@ using Eval = EvalUse;
 template <typename Config, typename Visit>
 void visit_fields(Config& c, Visit&& v) {
   v("model.n_patches", c.model.n_patches, "patches per image side (image padded to a multiple)",
-    Role::kModelShape, Eval::kStored);
-  v("model.hidden_d", c.model.hidden_d, "token width", Role::kModelShape, Eval::kStored);
+    Role::kModelShape, Eval::kStored, positive());
+  v("model.hidden_d", c.model.hidden_d, "token width", Role::kModelShape, Eval::kStored,
+    positive());
   v("model.n_heads", c.model.n_heads, "attention heads (must divide model.hidden_d)",
-    Role::kModelShape, Eval::kStored);
-  v("model.n_blocks", c.model.n_blocks, "encoder blocks", Role::kModelShape, Eval::kStored);
+    Role::kModelShape, Eval::kStored, positive());
+  v("model.n_blocks", c.model.n_blocks, "encoder blocks", Role::kModelShape, Eval::kStored,
+    positive());
   v("model.mlp_ratio", c.model.mlp_ratio, "MLP width as a multiple of model.hidden_d",
-    Role::kModelShape, Eval::kStored);
-  v("optim.name", c.optim.name, "optimizer: adam | adamw | sgd", Role::kOptimizer, Eval::kUnused);
-  v("optim.lr", c.optim.lr, "peak learning rate", Role::kOptimizer, Eval::kUnused);
+    Role::kModelShape, Eval::kStored, positive());
+  v("optim.name", c.optim.name, "optimizer: adam | adamw | sgd", Role::kOptimizer, Eval::kUnused,
+    one_of({"adam", "adamw", "sgd"}));
+  v("optim.lr", c.optim.lr, "peak learning rate", Role::kOptimizer, Eval::kUnused, above_zero());
   v("optim.weight_decay", c.optim.weight_decay, "weight decay (decoupled for adamw)",
-    Role::kOptimizer, Eval::kUnused);
-  v("optim.beta1", c.optim.beta1, "adam/adamw beta1", Role::kOptimizer, Eval::kUnused);
-  v("optim.beta2", c.optim.beta2, "adam/adamw beta2", Role::kOptimizer, Eval::kUnused);
-  v("optim.momentum", c.optim.momentum, "sgd momentum", Role::kOptimizer, Eval::kUnused);
+    Role::kOptimizer, Eval::kUnused, non_negative());
+  v("optim.beta1", c.optim.beta1, "adam/adamw beta1", Role::kOptimizer, Eval::kUnused, below_one());
+  v("optim.beta2", c.optim.beta2, "adam/adamw beta2", Role::kOptimizer, Eval::kUnused, below_one());
+  v("optim.momentum", c.optim.momentum, "sgd momentum", Role::kOptimizer, Eval::kUnused,
+    below_one());
   v("optim.schedule", c.optim.schedule, "learning-rate schedule after warm-up: constant | cosine",
-    Role::kOptimizer, Eval::kUnused);
+    Role::kOptimizer, Eval::kUnused, one_of({"constant", "cosine"}));
   v("optim.warmup_steps", c.optim.warmup_steps, "linear warm-up steps", Role::kOptimizer,
-    Eval::kUnused);
+    Eval::kUnused, non_negative());
   v("optim.min_lr_ratio", c.optim.min_lr_ratio, "cosine floor as a fraction of optim.lr",
-    Role::kOptimizer, Eval::kUnused);
+    Role::kOptimizer, Eval::kUnused, up_to_one());
   v("optim.lr_scaling", c.optim.lr_scaling, "none | linear (optim.lr times the world size)",
-    Role::kOptimizer, Eval::kUnused);
-  v("train.epochs", c.train.epochs, "passes over the training set", Role::kTraining, Eval::kUnused);
+    Role::kOptimizer, Eval::kUnused, one_of({"none", "linear"}));
+  v("train.epochs", c.train.epochs, "passes over the training set", Role::kTraining, Eval::kUnused,
+    positive());
   v("train.batch_size", c.train.batch_size, "images per step and rank", Role::kTraining,
-    Eval::kUnused);
+    Eval::kUnused, positive());
   v("train.eval_batch_size", c.train.eval_batch_size, "images per evaluation batch and rank",
-    Role::kTraining, Eval::kStored);
+    Role::kTraining, Eval::kStored, positive());
   v("train.accum_steps", c.train.accum_steps, "micro-batches per step (one all-reduce per step)",
-    Role::kTraining, Eval::kUnused);
+    Role::kTraining, Eval::kUnused, positive());
   v("train.max_steps", c.train.max_steps, "stop after this many steps (0: no limit)",
-    Role::kTraining, Eval::kUnused);
+    Role::kTraining, Eval::kUnused, non_negative());
   v("train.seed", c.train.seed, "seed of initialisation and data order", Role::kTraining,
-    Eval::kUnused);
+    Eval::kUnused, non_negative());
   v("train.threads", c.train.threads, "intra-op threads per rank (0: all cores)", Role::kMachine,
-    Eval::kMachine);
+    Eval::kMachine, non_negative());
   v("train.attention", c.train.attention,
     "auto | fused | matmul: attention kernel (auto: fused on CPU, matmul on GPU)", Role::kMachine,
-    Eval::kUnused);
+    Eval::kUnused, one_of({"auto", "fused", "matmul"}));
   v("train.parallel", c.train.parallel,
     "auto | batch | ops: threads share a step's images (batch) or each kernel (ops); auto: batch "
     "on CPU",
-    Role::kMachine, Eval::kUnused);
-  v("data.dataset", c.data.dataset, "data set: mnist | fashion-mnist", Role::kData, Eval::kStored);
+    Role::kMachine, Eval::kUnused, one_of({"auto", "batch", "ops"}));
+  v("data.dataset", c.data.dataset, "data set: mnist | fashion-mnist", Role::kData, Eval::kStored,
+    one_of({"mnist", "fashion-mnist"}));
   v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)", Role::kData,
-    Eval::kStored);
+    Eval::kStored, any());
   v("data.train_limit", c.data.train_limit, "use the first N training images (0: all)", Role::kData,
-    Eval::kUnused);
+    Eval::kUnused, non_negative());
   v("data.test_limit", c.data.test_limit, "use the first N test images (0: all)", Role::kData,
-    Eval::kStored);
+    Eval::kStored, non_negative());
   v("dist.backend", c.dist.backend,
     "gradient all-reduce: auto (nccl with a GPU per rank) | mpi | nccl", Role::kMachine,
-    Eval::kMachine);
+    Eval::kMachine, one_of({"auto", "mpi", "nccl"}));
   v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank mod GPUs>)", Role::kMachine,
-    Eval::kMachine);
+    Eval::kMachine, one_of({"auto", "cpu", "cuda"}));
   v("dist.timeout_s", c.dist.timeout_s, "seconds before a stuck collective aborts the job",
-    Role::kMachine, Eval::kUnused);
+    Role::kMachine, Eval::kUnused, above_zero());
   v("dist.debug", c.dist.debug, "check bit-identical replicas after each epoch (true | false)",
-    Role::kJob, Eval::kUnused);
+    Role::kJob, Eval::kUnused, any());
   v("checkpoint.every_steps", c.checkpoint.every_steps, "also checkpoint every N steps (0: off)",
-    Role::kJob, Eval::kUnused);
+    Role::kJob, Eval::kUnused, non_negative());
   v("checkpoint.keep_last", c.checkpoint.keep_last, "keep the newest N checkpoints", Role::kJob,
-    Eval::kUnused);
+    Eval::kUnused, positive());
   v("checkpoint.keep_every", c.checkpoint.keep_every, "keep checkpoints of steps divisible by N",
-    Role::kJob, Eval::kUnused);
-  v("log.level", c.log.level, "trace | debug | info | warn | error", Role::kJob, Eval::kUnused);
+    Role::kJob, Eval::kUnused, non_negative());
+  v("log.level", c.log.level, "trace | debug | info | warn | error", Role::kJob, Eval::kUnused,
+    one_of({"trace", "debug", "info", "warn", "error"}));
   v("log.every_steps", c.log.every_steps,
     "a step line in metrics.jsonl every N steps (0: off; auto: about 50 per epoch)", Role::kJob,
-    Eval::kUnused);
+    Eval::kUnused, auto_or_count());
   v("log.console_every_s", c.log.console_every_s,
-    "seconds between step lines on the console (0: every step line)", Role::kJob, Eval::kUnused);
+    "seconds between step lines on the console (0: every step line)", Role::kJob, Eval::kUnused,
+    non_negative());
   v("log.progress", c.log.progress,
     "auto | bar | lines: live bar on a terminal (auto: when stdout is one), else lines", Role::kJob,
-    Eval::kUnused);
+    Eval::kUnused, one_of({"auto", "bar", "lines"}));
 }
 
 // Shortest decimal text that reads back as the same double, so config.ini round-trips exactly.
@@ -117,41 +192,19 @@ std::string format_value(bool value) { return value ? "true" : "false"; }
 
 po::options_description make_options(TrainConfig& config) {
   po::options_description keys("Config keys (INI [section] name = value, or --section.name VALUE)");
-  visit_fields(config, [&](const char* key, auto& member, const char* help, KeyRole, EvalUse) {
+  visit_fields(config, [&](const char* key, auto& member, const char* help, KeyRole, EvalUse,
+                           const Rule&) {
     keys.add_options()(key, po::value(&member)->default_value(member, format_value(member)), help);
   });
   return keys;
-}
-
-void check_positive(int64_t value, const char* key) {
-  VIT_CHECK(value > 0, key, ": must be a positive integer, got ", value);
-}
-// Digits only: a count >= 0 written as text.
-bool is_count(const std::string& text) {
-  return !text.empty() && text.size() < 19 &&
-         std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
-}
-
-void check_non_negative(int64_t value, const char* key) {
-  VIT_CHECK(value >= 0, key, ": must be >= 0, got ", value);
-}
-void check_one_of(const std::string& value, const char* key,
-                  std::initializer_list<const char*> ok) {
-  std::string allowed;
-  for (const char* name : ok) {
-    if (value == name) return;
-    allowed += allowed.empty() ? name : std::string(", ") + name;
-  }
-  VIT_FAIL(key, ": unknown value '", value, "' (allowed: ", allowed, ")");
 }
 
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> TrainConfig::entries() const {
   std::vector<std::pair<std::string, std::string>> out;
-  visit_fields(*this, [&](const char* key, const auto& member, const char*, KeyRole, EvalUse) {
-    out.emplace_back(key, format_value(member));
-  });
+  visit_fields(*this, [&](const char* key, const auto& member, const char*, KeyRole, EvalUse,
+                          const Rule&) { out.emplace_back(key, format_value(member)); });
   return out;
 }
 
@@ -159,10 +212,10 @@ const std::vector<KeyInfo>& config_keys() {
   static const std::vector<KeyInfo> keys = [] {
     std::vector<KeyInfo> out;
     const TrainConfig defaults;
-    visit_fields(defaults,
-                 [&](const char* key, const auto&, const char* help, KeyRole role, EvalUse eval) {
-                   out.push_back({key, help, role, eval});
-                 });
+    visit_fields(defaults, [&](const char* key, const auto&, const char* help, KeyRole role,
+                               EvalUse eval, const Rule&) {
+      out.push_back({key, help, role, eval});
+    });
     return out;
   }();
   return keys;
@@ -224,54 +277,16 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
 }
 
 void validate(TrainConfig& c) {
-  check_positive(c.model.n_patches, "model.n_patches");
-  check_positive(c.model.hidden_d, "model.hidden_d");
-  check_positive(c.model.n_heads, "model.n_heads");
-  check_positive(c.model.n_blocks, "model.n_blocks");
-  check_positive(c.model.mlp_ratio, "model.mlp_ratio");
+  // Every key's own constraint, in the table's order.
+  visit_fields(static_cast<const TrainConfig&>(c),
+               [](const char* key, const auto& member, const char*, KeyRole, EvalUse,
+                  const Rule& rule) { check_rule(key, member, rule); });
+  // Constraints between keys, and the options of the command line alone.
   VIT_CHECK(c.model.hidden_d % c.model.n_heads == 0, "model.hidden_d: ", c.model.hidden_d,
             " is not divisible by model.n_heads = ", c.model.n_heads);
-
-  check_one_of(c.optim.name, "optim.name", {"adam", "adamw", "sgd"});
-  VIT_CHECK(std::isfinite(c.optim.lr) && c.optim.lr > 0, "optim.lr: must be > 0, got ", c.optim.lr);
-  VIT_CHECK(c.optim.weight_decay >= 0, "optim.weight_decay: must be >= 0, got ",
-            c.optim.weight_decay);
-  VIT_CHECK(c.optim.beta1 >= 0 && c.optim.beta1 < 1, "optim.beta1: must be in [0, 1), got ",
-            c.optim.beta1);
-  VIT_CHECK(c.optim.beta2 >= 0 && c.optim.beta2 < 1, "optim.beta2: must be in [0, 1), got ",
-            c.optim.beta2);
-  VIT_CHECK(c.optim.momentum >= 0 && c.optim.momentum < 1,
-            "optim.momentum: must be in [0, 1), got ", c.optim.momentum);
-  check_one_of(c.optim.schedule, "optim.schedule", {"constant", "cosine"});
-  check_non_negative(c.optim.warmup_steps, "optim.warmup_steps");
-  VIT_CHECK(c.optim.min_lr_ratio >= 0 && c.optim.min_lr_ratio <= 1,
-            "optim.min_lr_ratio: must be in [0, 1], got ", c.optim.min_lr_ratio);
-  check_one_of(c.optim.lr_scaling, "optim.lr_scaling", {"none", "linear"});
-
-  check_positive(c.train.epochs, "train.epochs");
-  check_positive(c.train.batch_size, "train.batch_size");
-  check_positive(c.train.eval_batch_size, "train.eval_batch_size");
-  check_positive(c.train.accum_steps, "train.accum_steps");
-  check_non_negative(c.train.max_steps, "train.max_steps");
-  check_non_negative(c.train.seed, "train.seed");
-  check_non_negative(c.train.threads, "train.threads");
-  check_one_of(c.train.attention, "train.attention", {"auto", "fused", "matmul"});
-  check_one_of(c.train.parallel, "train.parallel", {"auto", "batch", "ops"});
-
-  check_one_of(c.data.dataset, "data.dataset", {"mnist", "fashion-mnist"});
   if (c.data.dir.empty()) c.data.dir = "data/" + c.data.dataset;
   VIT_CHECK(std::filesystem::is_directory(c.data.dir), "data.dir: ", c.data.dir,
             " is not a directory (fetch the data with: launch/get-data.sh ", c.data.dataset, ")");
-  check_non_negative(c.data.train_limit, "data.train_limit");
-  check_non_negative(c.data.test_limit, "data.test_limit");
-
-  check_one_of(c.dist.backend, "dist.backend", {"auto", "mpi", "nccl"});
-  check_one_of(c.dist.device, "dist.device", {"auto", "cpu", "cuda"});
-  VIT_CHECK(c.dist.timeout_s > 0, "dist.timeout_s: must be > 0, got ", c.dist.timeout_s);
-
-  check_non_negative(c.checkpoint.every_steps, "checkpoint.every_steps");
-  check_positive(c.checkpoint.keep_last, "checkpoint.keep_last");
-  check_non_negative(c.checkpoint.keep_every, "checkpoint.keep_every");
   VIT_CHECK(!c.resume.empty(), "--resume: must be none, auto or a checkpoint path");
   const auto marker = std::filesystem::path(c.run_dir) / "checkpoints" / "LATEST";
   VIT_CHECK(c.resume != "none" || !std::filesystem::exists(marker), "--resume none: ", c.run_dir,
@@ -279,14 +294,6 @@ void validate(TrainConfig& c) {
             "choose another --run-dir");
   VIT_CHECK(c.resume == "none" || c.resume == "auto" || std::filesystem::is_regular_file(c.resume),
             "--resume: ", c.resume, ": no such checkpoint file");
-
-  VIT_CHECK(is_log_level(c.log.level), "log.level: unknown value '", c.log.level,
-            "' (allowed: trace, debug, info, warn, error)");
-  VIT_CHECK(c.log.every_steps == "auto" || is_count(c.log.every_steps),
-            "log.every_steps: must be auto or a number >= 0, got '", c.log.every_steps, "'");
-  VIT_CHECK(c.log.console_every_s >= 0, "log.console_every_s: must be >= 0, got ",
-            c.log.console_every_s);
-  check_one_of(c.log.progress, "log.progress", {"auto", "bar", "lines"});
   VIT_CHECK(!c.run_dir.empty(), "--run-dir: must not be empty");
 }
 
