@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "dist/replicas.h"  // state_checksum
@@ -102,6 +103,23 @@ int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key
 }
 
 // Optimizer state is read onto the CPU; a model on a GPU needs it beside its parameters.
+// The one place the model's tensors are read: "model/<name>" for each parameter, then each
+// buffer, handed to `place` with the model's tensor it belongs to.
+void read_model_tensors(
+    torch::serialize::InputArchive& archive, VisionTransformer& model,
+    const std::function<void(const std::string&, torch::Tensor&, const torch::Tensor&)>& place) {
+  for (auto& item : model->named_parameters()) {
+    torch::Tensor stored;
+    archive.read("model/" + item.key(), stored);
+    place(item.key(), item.value(), stored);
+  }
+  for (auto& item : model->named_buffers()) {
+    torch::Tensor stored;
+    archive.read("model/" + item.key(), stored, /*is_buffer=*/true);
+    place(item.key(), item.value(), stored);
+  }
+}
+
 void move_optimizer_state(torch::optim::Optimizer& optimizer, torch::Device device) {
   if (device.is_cpu()) return;
   for (auto& entry : optimizer.state()) {
@@ -190,18 +208,12 @@ TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
     state.world_size = read_int(archive, "world_size");
     // Copied into the existing tensors, so they keep their device and the gradient views.
     torch::NoGradGuard no_grad;
-    for (auto& item : model->named_parameters()) {
-      torch::Tensor stored;
-      archive.read("model/" + item.key(), stored);
-      VIT_CHECK(stored.sizes() == item.value().sizes(), "model/", item.key(), " has shape ",
-                stored.sizes(), ", the model ", item.value().sizes());
-      item.value().copy_(stored);
-    }
-    for (auto& item : model->named_buffers()) {
-      torch::Tensor stored;
-      archive.read("model/" + item.key(), stored, /*is_buffer=*/true);
-      item.value().copy_(stored);
-    }
+    read_model_tensors(archive, model, [](const std::string& name, torch::Tensor& target,
+                                          const torch::Tensor& stored) {
+      VIT_CHECK(stored.sizes() == target.sizes(), "model/", name, " has shape ", stored.sizes(),
+                ", the model ", target.sizes());
+      target.copy_(stored);
+    });
     torch::serialize::InputArchive optimizer_archive;
     archive.read("optimizer", optimizer_archive);
     optimizer.load(optimizer_archive);
@@ -270,16 +282,10 @@ void load_model_state(const std::string& path, VisionTransformer& model,
   try {
     torch::NoGradGuard no_grad;
     if (checkpoint) {
-      for (auto& item : model->named_parameters()) {
-        torch::Tensor tensor;
-        archive.read("model/" + item.key(), tensor);
-        item.value().set_(tensor);
-      }
-      for (auto& item : model->named_buffers()) {
-        torch::Tensor tensor;
-        archive.read("model/" + item.key(), tensor, /*is_buffer=*/true);
-        item.value().set_(tensor);
-      }
+      // Taken as stored (shapes are checked below, against the model as built).
+      read_model_tensors(archive, model,
+                         [](const std::string&, torch::Tensor& target,
+                            const torch::Tensor& stored) { target.set_(stored); });
     } else {
       model->load(archive);  // what torch::load(model, path) does
     }
