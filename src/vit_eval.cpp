@@ -63,11 +63,7 @@ int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
   }
   vit::configure_threads(run.train.threads, mpi.local_size());
   vit::Placement placement;
-  if (!vit::succeeded_on_all_ranks(mpi.rank(),
-                                   [&] { placement = vit::place_ranks(run.dist, mpi); })) {
-    return 1;
-  }
-  if (leader && !placement.warning.empty()) spdlog::warn("{}", placement.warning);
+  if (!vit::agree_on_placement(run.dist, mpi, placement)) return 1;
   const torch::Device device = placement.device;
   auto comm = vit::make_communicator(placement, run.dist, MPI_COMM_WORLD);
 

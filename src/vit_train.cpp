@@ -36,11 +36,7 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   const vit::ThreadSetup threads = vit::configure_threads(config.train.threads, mpi.local_size());
   // Where every rank trains and which back end they share: agreed on by all, or one error.
   vit::Placement placement;
-  if (!vit::succeeded_on_all_ranks(mpi.rank(),
-                                   [&] { placement = vit::place_ranks(config.dist, mpi); })) {
-    return 1;
-  }
-  if (leader && !placement.warning.empty()) spdlog::warn("{}", placement.warning);
+  if (!vit::agree_on_placement(config.dist, mpi, placement)) return 1;
   const torch::Device device = placement.device;
   auto comm = vit::make_communicator(placement, config.dist, MPI_COMM_WORLD);
   const vit::RankSite& site = placement.sites[static_cast<size_t>(mpi.rank())];

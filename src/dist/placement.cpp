@@ -1,5 +1,7 @@
 #include "dist/placement.h"
 
+#include <spdlog/spdlog.h>
+
 #include <map>
 #include <utility>
 
@@ -151,6 +153,14 @@ Placement place_ranks(const DistConfig& config, const MpiContext& mpi) {
   placement.device = torch::Device(placement.sites[static_cast<size_t>(mpi.rank())].device);
   placement.backend = plan_backend(config, placement.sites, kNcclBuilt, &placement.warning);
   return placement;
+}
+
+bool agree_on_placement(const DistConfig& config, const MpiContext& mpi, Placement& placement) {
+  if (!succeeded_on_all_ranks(mpi.rank(), [&] { placement = place_ranks(config, mpi); })) {
+    return false;
+  }
+  if (mpi.rank() == 0 && !placement.warning.empty()) spdlog::warn("{}", placement.warning);
+  return true;
 }
 
 std::unique_ptr<Communicator> make_communicator(const Placement& placement,

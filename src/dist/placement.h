@@ -52,6 +52,11 @@ std::string plan_backend(const DistConfig& config, const std::vector<RankSite>& 
 // local_site, gathered over the ranks of `mpi` (collective), then plan_backend.
 Placement place_ranks(const DistConfig& config, const MpiContext& mpi);
 
+// What both programs do at start: place_ranks agreed on by every rank. Returns false on every
+// rank, after one error line (succeeded_on_all_ranks), when the ranks cannot be placed; rank 0
+// logs the placement's warning, if any. Collective.
+bool agree_on_placement(const DistConfig& config, const MpiContext& mpi, Placement& placement);
+
 // The gradient back end that `placement` names, over `comm` (borrowed).
 std::unique_ptr<Communicator> make_communicator(const Placement& placement,
                                                 const DistConfig& config, MPI_Comm comm);
