@@ -67,6 +67,12 @@ if(VIT_TORCH_QUIRKS_STAGE STREQUAL "before")
 endif()
 
 # --- after find_package(Torch) -----------------------------------------------------------------
+# With CUDA enabled, newer CMake (4.x) refuses every later try_compile (FindOpenMP's) whose
+# CUDA_ARCHITECTURES is empty; Caffe2 has chosen its flags by now, so "no flags of CMake's own".
+get_property(_vit_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+if("CUDA" IN_LIST _vit_languages AND NOT CMAKE_CUDA_ARCHITECTURES)
+  set(CMAKE_CUDA_ARCHITECTURES OFF)
+endif()
 # The wheel's lib folder (torch/lib) and site-packages, for the libraries torch itself loads.
 set(VIT_TORCH_LIB_DIR "")
 if(Torch_DIR)
@@ -92,7 +98,15 @@ endif()
 #    a temporary folder crashed). libstdc++ as the first needed library makes it win the lookup.
 if(VIT_TORCH_LIB_DIR AND EXISTS "${VIT_TORCH_LIB_DIR}/libtorch_cpu.so"
    AND NOT VIT_TORCH_LIB_DIR MATCHES "^/usr/")
-  add_link_options(-Wl,--push-state,--no-as-needed,-lstdc++,--pop-state)
+  # By its full path: a compiler driver that does not find libstdc++.so by name (a wrapped GCC
+  # seen on a GPU machine) left libstdc++ out of the needed list altogether.
+  find_library(VIT_LIBSTDCXX NAMES libstdc++.so.6 stdc++
+               HINTS /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu)
+  if(VIT_LIBSTDCXX)
+    add_link_options("SHELL:-Wl,--push-state,--no-as-needed ${VIT_LIBSTDCXX} -Wl,--pop-state")
+  else()
+    add_link_options(-Wl,--push-state,--no-as-needed,-lstdc++,--pop-state)
+  endif()
 endif()
 
 # 1. LibTorch 2.x ships fmt 12's headers in its include folder, ahead of /usr/include; Debian's
