@@ -75,8 +75,19 @@ step env
 for tool in cmake c++; do
   command -v "$tool" > /dev/null || stop 1 "no $tool on PATH"
 done
-if ! command -v mpirun > /dev/null && [ -f "$ROOT/.gpu/env.sh" ]; then
-  # The Debian packages carried in .gpu/ (../shared/gpu/README.md), unpacked into their own prefix.
+# The system's libraries when it has every package launch/setup.sh installs; else the Debian
+# packages carried in .gpu/ (../shared/gpu/README.md), unpacked into their own prefix: a GPU machine
+# may have some of them but not all (seen: its own Open MPI and Boost, without program_options).
+# VIT_GPU_SYSTEM_DEPS=1 or 0 decides instead.
+system_deps=${VIT_GPU_SYSTEM_DEPS:-}
+if [ -z "$system_deps" ]; then
+  system_deps=0
+  if command -v mpirun > /dev/null && [ "$(dpkg-query -W -f='${Status}\n' libboost-program-options-dev \
+      libspdlog-dev libgtest-dev libopenmpi-dev zlib1g-dev 2> /dev/null | grep -c ' installed$')" = 5 ]; then
+    system_deps=1
+  fi
+fi
+if [ "$system_deps" != 1 ] && [ -f "$ROOT/.gpu/env.sh" ]; then
   # shellcheck disable=SC1091
   . "$ROOT/.gpu/env.sh" "$ROOT/.gpu/debs" >> "$(log)" 2>&1
 fi
@@ -110,7 +121,18 @@ fi
 step configure
 generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
-run_logged cmake -S "$ROOT" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+# The carried packages' CMake files by name: a machine with other versions in /usr (Boost 1.83
+# headers without program_options, say) would otherwise win the search.
+pinned=()
+if [ -n "${DEPS:-}" ]; then
+  for dir in "$DEPS"/usr/lib/x86_64-linux-gnu/cmake/{Boost-*,boost_program_options-*,boost_headers-*,GTest,fmt,spdlog}; do
+    [ -d "$dir" ] || continue
+    name=$(basename "$dir"); name=${name%%-[0-9]*}
+    pinned+=("-D${name}_DIR=$dir")
+  done
+  echo "pinned: ${pinned[*]}" >> "$(log)"
+fi
+run_logged cmake -S "$ROOT" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "${pinned[@]}" \
   -DVIT_BUILD_TESTS=ON "-DCMAKE_PREFIX_PATH=${CMAKE_PREFIX_PATH:+$CMAKE_PREFIX_PATH;}$torch_cmake" \
   || stop 1 "configure failed (see configure.log)"
 grep -Eq 'CUDA parts: (ON|TRUE|1)$' "$(log)" \
@@ -161,7 +183,8 @@ fi
 
 # --- GPU tests -----------------------------------------------------------------------------------
 step gpu-tests
-if VIT_REQUIRE_GPU=1 run_logged ctest --test-dir "$build" -L gpu --output-on-failure; then
+# A test that crashes prints the code addresses on its stack (tests/mpi_main.cpp).
+if VIT_REQUIRE_GPU=1 VIT_TEST_SEGV_TRACE=1 run_logged ctest --test-dir "$build" -L gpu --output-on-failure; then
   if grep -Eq '\*\*\*Skipped|Not Run' "$(log)"; then
     failed "a GPU test was skipped: $(grep -E '\*\*\*Skipped|Not Run' "$(log)" | head -n 3 | tr -s ' ' | tr '\n' ';')"
   else
