@@ -7,6 +7,9 @@
 #include <mpi.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+#include <string>
+
 #include "dist/solo_communicator.h"
 #include "test_util.h"
 #include "train/trainer.h"
@@ -28,11 +31,25 @@ TrainConfig small_run(const std::string& dir, const std::string& optimizer) {
   return config;
 }
 
-void expect_same_parameters(Trainer& a, Trainer& b, double rtol, double atol) {
-  const auto pa = a.model()->parameters(), pb = b.model()->parameters();
+// The key third of an attention's qkv bias: softmax ignores a constant added to every score of a
+// query, so its gradient is zero but for rounding noise (~1e-9), which Adam scales up to steps of
+// +-lr in directions that differ between CPU and GPU (seen on an H200: 2 of 26 parameters).
+torch::Tensor without_key_bias(const std::string& name, torch::Tensor value) {
+  if (name.size() < 8 || name.compare(name.size() - 8, 8, "qkv.bias") != 0) return value;
+  const int64_t dim = value.size(0) / 3;
+  return torch::cat({value.slice(0, 0, dim), value.slice(0, 2 * dim)});
+}
+
+void expect_same_parameters(Trainer& a, Trainer& b, double rtol, double atol,
+                            bool skip_key_bias = false) {
+  const auto pa = a.model()->named_parameters(), pb = b.model()->named_parameters();
   ASSERT_EQ(pa.size(), pb.size());
   for (size_t i = 0; i < pa.size(); ++i) {
-    EXPECT_TRUE(torch::allclose(pa[i].cpu(), pb[i].cpu(), rtol, atol)) << "parameter " << i;
+    const auto& name = pa[i].key();
+    auto va = pa[i].value().cpu(), vb = pb[i].value().cpu();
+    if (skip_key_bias) va = without_key_bias(name, va), vb = without_key_bias(name, vb);
+    EXPECT_TRUE(torch::allclose(va, vb, rtol, atol))
+        << name << ": largest difference " << (va - vb).abs().max().item<double>();
   }
 }
 
@@ -52,7 +69,7 @@ TEST_P(GpuTraining, MatchesTheCpu) {
   EXPECT_NEAR(cpu_results.back().train_loss, gpu_results.back().train_loss, 1e-4);
   EXPECT_EQ(cpu_results.back().test.count, gpu_results.back().test.count);
   EXPECT_NEAR(cpu_results.back().test.accuracy, gpu_results.back().test.accuracy, 0.011);
-  expect_same_parameters(cpu, gpu, 1e-3, 1e-5);
+  expect_same_parameters(cpu, gpu, 1e-3, 1e-5, /*skip_key_bias=*/GetParam() == "adam");
 }
 
 INSTANTIATE_TEST_SUITE_P(Optimizers, GpuTraining, ::testing::Values("sgd", "adam"));
@@ -63,6 +80,7 @@ TEST(GpuCheckpoint, WrittenOnTheGpuResumesOnTheCpuExactly) {
   testing::write_synthetic_dataset(dir.file("data"), 256, 100);
   TrainConfig config = small_run(dir.file("data"), "adam");
   config.train.max_steps = 3;
+  std::filesystem::create_directories(dir.file("checkpoints"));  // as the run directory has
   const CheckpointDir checkpoints(dir.file("checkpoints"));
   SoloCommunicator solo;
   Trainer gpu(config, load_dataset(config.data), solo, torch::Device(torch::kCUDA, 0));

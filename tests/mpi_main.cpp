@@ -6,6 +6,12 @@
 #include <mpi.h>
 
 #include <cstdio>
+#include <csignal>
+#include <cstdlib>
+#include <cstdint>
+#include <dlfcn.h>
+#include <ucontext.h>
+#include <unistd.h>
 #include <string>
 
 namespace {
@@ -29,10 +35,35 @@ class FailurePrinter : public ::testing::EmptyTestEventListener {
   std::string test_;  // the running test (asking gtest from here would take a lock it holds)
 };
 
+// VIT_TEST_SEGV_TRACE=1: on SIGSEGV, the shared objects and offsets of the code addresses found in
+// the top of the stack (a crash through a null function pointer leaves no unwindable frame).
+void segv_trace(int, siginfo_t* info, void* context) {
+  const auto* uc = static_cast<const ucontext_t*>(context);
+  const auto* sp = reinterpret_cast<void* const*>(uc->uc_mcontext.gregs[REG_RSP]);
+  std::fprintf(stderr, "SEGV at %p, pc %p\n", info->si_addr,
+               reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RIP]));
+  for (int i = 0; i < 256; ++i) {
+    Dl_info where{};
+    if (dladdr(sp[i], &where) != 0 && where.dli_fname != nullptr) {
+      const auto offset = reinterpret_cast<std::uintptr_t>(sp[i]) -
+                          reinterpret_cast<std::uintptr_t>(where.dli_fbase);
+      std::fprintf(stderr, "  sp[%d] %s+0x%lx %s\n", i, where.dli_fname,
+                   static_cast<unsigned long>(offset), where.dli_sname ? where.dli_sname : "");
+    }
+  }
+  _exit(139);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
+  if (const char* trace = std::getenv("VIT_TEST_SEGV_TRACE"); trace && std::string(trace) == "1") {
+    struct sigaction action{};
+    action.sa_sigaction = segv_trace;
+    action.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &action, nullptr);
+  }
   ::testing::InitGoogleTest(&argc, argv);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
