@@ -13,6 +13,7 @@
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/checkpoint_dir.h"
+#include "train/tensor_file.h"
 #include "train/trainer.h"
 
 namespace vit {
@@ -153,7 +154,7 @@ TEST_F(CheckpointTest, DamagedFilesAreNamedAndAutoFallsBack) {
   EXPECT_EQ(c->resume("auto", checkpoints), checkpoints.path_for(2));
   EXPECT_EQ(c->state().step, 2);
 
-  // Garbage that is not a zip archive at all.
+  // Garbage that is not a checkpoint at all.
   std::ofstream(newest, std::ios::trunc) << "not a checkpoint";
   EXPECT_THROW(trainer(config_)->resume(newest, checkpoints), CorruptCheckpoint);
 }
@@ -163,7 +164,7 @@ TEST_F(CheckpointTest, FlippedTensorBytesAreCaught) {
   const CheckpointDir checkpoints(dir_.file("ck"));
   a->save(&checkpoints, 0, 0);
   const std::string path = checkpoints.path_for(0);
-  // Find the stored bytes of the head's bias and change one (the zip stores tensors uncompressed).
+  // Find the stored bytes of the head's bias and change one (tensors are stored as they are).
   std::string bytes;
   {
     std::ifstream in(path, std::ios::binary);
@@ -180,6 +181,66 @@ TEST_F(CheckpointTest, FlippedTensorBytesAreCaught) {
     FAIL() << "no error";
   } catch (const CorruptCheckpoint& e) {
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+}
+
+// Every byte of a checkpoint is covered: a flipped bit anywhere (header, keys, tensors, the Adam
+// moments, the checksum itself) is one CorruptCheckpoint naming the file, never a crash or a
+// silent load; the format holds no code to compile. (Format 1, a TorchScript archive, crashed the
+// loader with a bit flipped in its code section, and its optimizer state had no checksum.)
+TEST_F(CheckpointTest, AFlippedBitAnywhereIsCaughtBeforeLoading) {
+  TrainConfig config = config_;
+  config.train.max_steps = 2;
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  auto a = trainer(config);
+  a->fit(nullptr, &checkpoints);
+  const std::string path = checkpoints.path_for(2);
+  std::string good;
+  {
+    std::ifstream in(path, std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const TensorFile file = TensorFile::load(path);
+  ASSERT_TRUE(file.has("optim/0/exp_avg"));  // Adam's moments are in the file
+  const torch::Tensor moment = file.get_tensor("optim/0/exp_avg");
+  const auto moment_at =
+      good.find(std::string(static_cast<const char*>(moment.data_ptr()), moment.nbytes()));
+  ASSERT_NE(moment_at, std::string::npos);
+  std::vector<size_t> positions = {0, 9, 13, 17, 25, moment_at + 3, good.size() - 1};
+  for (size_t at = 0; at < good.size(); at += good.size() / 97) positions.push_back(at);
+  for (const size_t at : positions) {
+    std::string bytes = good;
+    bytes[at] = static_cast<char>(bytes[at] ^ 0x10);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    try {
+      trainer(config_)->resume(path, checkpoints);
+      ADD_FAILURE() << "byte " << at << ": no error";
+    } catch (const CorruptCheckpoint& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+  }
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << good;
+  EXPECT_EQ(trainer(config_)->resume(path, checkpoints), path);
+}
+
+TEST_F(CheckpointTest, ATorchScriptCheckpointIsRefusedWithoutOpeningIt) {
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  const std::string path = checkpoints.path_for(3);
+  torch::serialize::OutputArchive archive;  // what format 1 was
+  archive.write("format", c10::IValue(int64_t{1}));
+  archive.save_to(path);
+  for (const std::string& mode : {path, std::string("auto")}) {
+    try {
+      trainer(config_)->resume(mode, checkpoints);
+      FAIL() << "no error";
+    } catch (const CorruptCheckpoint& e) {
+      FAIL() << "taken as damaged: " << e.what();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(path + ": a checkpoint or model file of vit-train "
+                                                  "before format 2"),
+                std::string::npos)
+          << e.what();
+    }
   }
 }
 

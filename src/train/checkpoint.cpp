@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "dist/replicas.h"  // state_checksum
-#include "util/atomic_file.h"
+#include "train/tensor_file.h"
 #include "util/error.h"
 
 namespace vit {
@@ -16,17 +16,41 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The one way a damaged or unreadable file is reported: "<path>: <what>: <the cause's first line>".
-[[noreturn]] void fail_corrupt(const std::string& path, const std::string& what,
-                               const std::exception& cause) {
-  const std::string text = cause.what();
-  throw CorruptCheckpoint(path + ": " + what + ": " + text.substr(0, text.find('\n')));
-}
+constexpr const char* kCheckpointKind = "checkpoint";
+constexpr const char* kModelKind = "model";
 
-// The model's checksum stored in checkpoints and model files: the zip container checks its own
-// structure, this catches damaged tensor data.
+// The model's checksum, stored beside it: the file's own CRC covers every byte, this one names
+// the parameters themselves (tests/tools/checkpoint-crc compares two runs' models with it).
 int64_t state_crc(const torch::nn::Module& module) {
   return static_cast<int64_t>(state_checksum(module));
+}
+
+// Reads `path`, refusing a file of the format before 2 (a TorchScript archive: LibTorch compiles
+// its code section on load, so it is never opened) with a line that says so.
+TensorFile open_file(const std::string& path) {
+  VIT_CHECK(fs::is_regular_file(path), path, ": no such checkpoint (or not a regular file)");
+  {
+    std::ifstream in(path, std::ios::binary);
+    char head[4] = {};
+    in.read(head, sizeof head);
+    VIT_CHECK(!(in && std::string(head, 4) == std::string("PK\x03\x04", 4)), path,
+              ": a checkpoint or model file of vit-train before format 2 (a TorchScript archive, "
+              "which holds code); this version reads only its data-only format 2 and never loads "
+              "code from a file: finish that run with the version that wrote it, or start anew");
+  }
+  return TensorFile::load(path);
+}
+
+// The file's kind ("checkpoint" or "model"); CorruptCheckpoint when it is neither.
+std::string kind_of(const TensorFile& file, const std::string& path) {
+  const int64_t format = file.get_int("format");
+  VIT_CHECK(format == kCheckpointFormat, path, ": checkpoint format ", format,
+            " is not the supported format ", kCheckpointFormat);
+  const std::string& kind = file.get_text("kind");
+  if (kind != kCheckpointKind && kind != kModelKind) {
+    throw CorruptCheckpoint(path + ": a vit-train data file, but neither checkpoint nor model");
+  }
+  return kind;
 }
 
 // The config keys that shape the model: a checkpoint only fits a model built with the same ones.
@@ -40,14 +64,11 @@ std::vector<std::pair<std::string, std::string>> shape_keys(const TrainConfig& c
 
 // The stored model.* keys that differ from config.model, as "key (checkpoint A, config B)", or
 // "" when they all agree; a key the file lacks counts as "(missing)".
-std::string differing_shape_keys(torch::serialize::InputArchive& archive,
-                                 const TrainConfig& config) {
+std::string differing_shape_keys(const TensorFile& file, const TrainConfig& config) {
   std::string differing;
   for (const auto& [key, value] : shape_keys(config)) {
-    c10::IValue stored;
-    const std::string have = archive.try_read("config/" + key, stored) && stored.isString()
-                                 ? stored.toStringRef()
-                                 : "(missing)";
+    const std::string name = "config/" + key;
+    const std::string have = file.has(name) ? file.get_text(name) : "(missing)";
     if (have != value) {
       differing += (differing.empty() ? "" : ", ") + key + " (checkpoint " + have + ", config " +
                    value + ")";
@@ -56,87 +77,143 @@ std::string differing_shape_keys(torch::serialize::InputArchive& archive,
   return differing;
 }
 
-// Every key of the config, as "config/<key>" strings (vit-eval reads the model shape and the
-// data set from them; resuming compares the model.* ones).
-void write_config(torch::serialize::OutputArchive& archive, const TrainConfig& config) {
-  for (const auto& [key, value] : config.entries()) archive.write("config/" + key, value);
+// Every key of the config, as "config/<key>" texts (vit-eval reads the model shape and the data
+// set from them; resuming compares the model.* ones).
+void put_config(TensorFile& file, const TrainConfig& config) {
+  for (const auto& [key, value] : config.entries()) file.put("config/" + key, value);
 }
 
-// Opens `path` as a torch archive, every tensor on the CPU; CorruptCheckpoint naming the file when
-// that fails. A GPU run's files record "cuda:0" for their tensors: loaded as recorded, a CPU build
-// (or a machine without that GPU) could not read them. The callers copy or move tensors to the
-// model's device afterwards.
-void open_archive(torch::serialize::InputArchive& archive, const std::string& path) {
-  VIT_CHECK(fs::is_regular_file(path), path, ": no such checkpoint");
-  try {
-    archive.load_from(path, torch::Device(torch::kCPU));
-  } catch (const std::exception& e) {
-    fail_corrupt(path, "not a readable checkpoint (truncated or corrupt)", e);
-  }
+void put_model(TensorFile& file, VisionTransformer& model) {
+  for (const auto& item : model->named_parameters()) file.put("model/" + item.key(), item.value());
+  for (const auto& item : model->named_buffers()) file.put("model/" + item.key(), item.value());
+  file.put("model_crc", state_crc(*model));
 }
 
-// The first entry of a model file's archive (as "a.b.c") that `module` has no parameter, buffer or
-// submodule for, or "": torch's Module::load ignores such entries, so a model file of a bigger
-// model would load into a smaller one without a word.
-std::string extra_entry(torch::serialize::InputArchive& archive, torch::nn::Module& module,
-                        const std::string& prefix) {
-  for (const std::string& key : archive.keys()) {
-    if (key.rfind("config/", 0) == 0 || key == "model_crc") continue;
-    const auto children = module.named_children();
-    if (children.contains(key)) {
-      torch::serialize::InputArchive child;
-      archive.read(key, child);
-      const std::string extra = extra_entry(child, *children[key], prefix + key + ".");
-      if (!extra.empty()) return extra;
-    } else if (!module.named_parameters(/*recurse=*/false).contains(key) &&
-               !module.named_buffers(/*recurse=*/false).contains(key)) {
-      return prefix + key;
-    }
-  }
-  return "";
-}
-
-int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key) {
-  c10::IValue value;
-  archive.read(key, value);
-  return value.toInt();
-}
-
-// Optimizer state is read onto the CPU; a model on a GPU needs it beside its parameters.
-// The one place the model's tensors are read: "model/<name>" for each parameter, then each
-// buffer, handed to `place` with the model's tensor it belongs to.
+// The one place the model's tensors are read: "model/<name>" for each parameter and buffer,
+// checked against the model's shape, then handed to `place` with the model's tensor. A
+// "model/..." entry the model lacks is an error too (a bigger model's file).
 void read_model_tensors(
-    torch::serialize::InputArchive& archive, VisionTransformer& model,
-    const std::function<void(const std::string&, torch::Tensor&, const torch::Tensor&)>& place) {
-  for (auto& item : model->named_parameters()) {
-    torch::Tensor stored;
-    archive.read("model/" + item.key(), stored);
-    place(item.key(), item.value(), stored);
+    const TensorFile& file, VisionTransformer& model, const std::string& path,
+    const std::function<void(torch::Tensor&, const torch::Tensor&)>& place) {
+  size_t used = 0;
+  const auto read = [&](const std::string& name, torch::Tensor& target) {
+    const std::string key = "model/" + name;
+    VIT_CHECK(file.has(key), path, ": holds no ", name,
+              " (set the model.* keys of the run that wrote it)");
+    const torch::Tensor& stored = file.get_tensor(key);
+    VIT_CHECK(stored.sizes() == target.sizes() && stored.scalar_type() == target.scalar_type(),
+              path, ": ", name, " has shape ", stored.sizes(), " (", stored.scalar_type(),
+              "), the model ", target.sizes(), " (", target.scalar_type(),
+              ") (set the model.* keys of the run that wrote it)");
+    place(target, stored);
+    ++used;
+  };
+  for (auto& item : model->named_parameters()) read(item.key(), item.value());
+  for (auto& item : model->named_buffers()) read(item.key(), item.value());
+  size_t stored = 0;
+  std::string extra;
+  for (const auto& entry : file.entries()) {
+    if (entry.first.rfind("model/", 0) != 0) continue;
+    ++stored;
+    const std::string name = entry.first.substr(6);
+    if (!model->named_parameters().contains(name) && !model->named_buffers().contains(name)) {
+      extra = name;
+    }
   }
-  for (auto& item : model->named_buffers()) {
-    torch::Tensor stored;
-    archive.read("model/" + item.key(), stored, /*is_buffer=*/true);
-    place(item.key(), item.value(), stored);
+  VIT_CHECK(stored == used, path, ": holds ", extra,
+            ", which the model lacks (set the model.* keys of the run that wrote it)");
+}
+
+// Optimizer state, per parameter in the optimizer's order: "optim/<i>/<field>". The options
+// (learning rate and the rest) come from the config and the schedule, not from the file.
+template <typename Map>
+auto state_key(const torch::Tensor& parameter) {
+  using Key = typename std::decay_t<Map>::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    return c10::guts::to_string(parameter.unsafeGetTensorImpl());  // LibTorch 1.x
+  } else {
+    return static_cast<Key>(parameter.unsafeGetTensorImpl());  // LibTorch 2.x
   }
 }
 
-void move_optimizer_state(torch::optim::Optimizer& optimizer, torch::Device device) {
-  if (device.is_cpu()) return;
-  for (auto& entry : optimizer.state()) {
-    auto* state = entry.second.get();
-    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(state)) {
-      adam->exp_avg(adam->exp_avg().to(device));
-      adam->exp_avg_sq(adam->exp_avg_sq().to(device));
-      if (adam->max_exp_avg_sq().defined()) adam->max_exp_avg_sq(adam->max_exp_avg_sq().to(device));
-    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(state)) {
-      adamw->exp_avg(adamw->exp_avg().to(device));
-      adamw->exp_avg_sq(adamw->exp_avg_sq().to(device));
-      if (adamw->max_exp_avg_sq().defined()) {
-        adamw->max_exp_avg_sq(adamw->max_exp_avg_sq().to(device));
-      }
-    } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(state)) {
-      if (sgd->momentum_buffer().defined()) sgd->momentum_buffer(sgd->momentum_buffer().to(device));
+std::vector<torch::Tensor> optimizer_parameters(torch::optim::Optimizer& optimizer) {
+  std::vector<torch::Tensor> out;
+  for (auto& group : optimizer.param_groups()) {
+    for (auto& p : group.params()) out.push_back(p);
+  }
+  return out;
+}
+
+template <typename AdamState>
+void put_adam(TensorFile& file, const std::string& prefix, const AdamState& state) {
+  file.put(prefix + "step", static_cast<int64_t>(state.step()));
+  file.put(prefix + "exp_avg", state.exp_avg());
+  file.put(prefix + "exp_avg_sq", state.exp_avg_sq());
+  if (state.max_exp_avg_sq().defined()) file.put(prefix + "max_exp_avg_sq", state.max_exp_avg_sq());
+}
+
+void put_optimizer(TensorFile& file, torch::optim::Optimizer& optimizer) {
+  auto& states = optimizer.state();
+  const auto parameters = optimizer_parameters(optimizer);
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const auto it = states.find(state_key<decltype(states)>(parameters[i]));
+    if (it == states.end()) continue;  // no step taken yet
+    const std::string prefix = "optim/" + std::to_string(i) + "/";
+    const auto* state = it->second.get();
+    if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(state)) {
+      put_adam(file, prefix, *adam);
+    } else if (const auto* adamw = dynamic_cast<const torch::optim::AdamWParamState*>(state)) {
+      put_adam(file, prefix, *adamw);
+    } else if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(state)) {
+      if (sgd->momentum_buffer().defined()) file.put(prefix + "momentum_buffer", sgd->momentum_buffer());
     }
+  }
+}
+
+// A stored optimizer tensor, on the parameter's device, shaped like it.
+torch::Tensor optimizer_tensor(const TensorFile& file, const std::string& key,
+                               const torch::Tensor& parameter) {
+  const torch::Tensor& stored = file.get_tensor(key);
+  VIT_CHECK(stored.sizes() == parameter.sizes() && stored.scalar_type() == parameter.scalar_type(),
+            key, " has shape ", stored.sizes(), ", its parameter ", parameter.sizes());
+  return stored.to(parameter.device());
+}
+
+template <typename AdamState>
+std::unique_ptr<AdamState> read_adam(const TensorFile& file, const std::string& prefix,
+                                     const torch::Tensor& parameter) {
+  auto state = std::make_unique<AdamState>();
+  state->step(file.get_int(prefix + "step"));
+  state->exp_avg(optimizer_tensor(file, prefix + "exp_avg", parameter));
+  state->exp_avg_sq(optimizer_tensor(file, prefix + "exp_avg_sq", parameter));
+  if (file.has(prefix + "max_exp_avg_sq")) {
+    state->max_exp_avg_sq(optimizer_tensor(file, prefix + "max_exp_avg_sq", parameter));
+  }
+  return state;
+}
+
+void read_optimizer(const TensorFile& file, torch::optim::Optimizer& optimizer,
+                    const std::string& name) {
+  auto& states = optimizer.state();
+  states.clear();
+  const auto parameters = optimizer_parameters(optimizer);
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const std::string prefix = "optim/" + std::to_string(i) + "/";
+    std::unique_ptr<torch::optim::OptimizerParamState> state;
+    if (name == "sgd") {
+      if (!file.has(prefix + "momentum_buffer")) continue;
+      auto sgd = std::make_unique<torch::optim::SGDParamState>();
+      sgd->momentum_buffer(optimizer_tensor(file, prefix + "momentum_buffer", parameters[i]));
+      state = std::move(sgd);
+    } else {
+      if (!file.has(prefix + "step")) continue;
+      if (name == "adamw") {
+        state = read_adam<torch::optim::AdamWParamState>(file, prefix, parameters[i]);
+      } else {
+        state = read_adam<torch::optim::AdamParamState>(file, prefix, parameters[i]);
+      }
+    }
+    states[state_key<decltype(states)>(parameters[i])] = std::move(state);
   }
 }
 
@@ -152,168 +229,100 @@ void test_delay() {
 void write_checkpoint(const std::string& path, VisionTransformer& model,
                       torch::optim::Optimizer& optimizer, const TrainState& state,
                       const TrainConfig& config) {
-  torch::serialize::OutputArchive archive;
-  archive.write("format", c10::IValue(kCheckpointFormat));
-  archive.write("step", c10::IValue(state.step));
-  archive.write("epoch", c10::IValue(state.epoch));
-  archive.write("epoch_position", c10::IValue(state.epoch_position));
-  archive.write("epoch_loss_sum", c10::IValue(state.epoch_loss_sum));
-  archive.write("epoch_images", c10::IValue(state.epoch_images));
-  archive.write("world_size", c10::IValue(state.world_size));
-  archive.write("seed", c10::IValue(config.train.seed));
-  write_config(archive, config);
-  archive.write("model_crc", c10::IValue(state_crc(*model)));
-  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state(), /*is_buffer=*/true);
-  for (const auto& item : model->named_parameters()) {
-    archive.write("model/" + item.key(), item.value().detach().to(torch::kCPU));
-  }
-  for (const auto& item : model->named_buffers()) {
-    archive.write("model/" + item.key(), item.value().to(torch::kCPU), /*is_buffer=*/true);
-  }
-  torch::serialize::OutputArchive optimizer_archive;
-  optimizer.save(optimizer_archive);
-  archive.write("optimizer", optimizer_archive);
-  replace_file_atomically(path, [&](const std::string& temp) {
-    archive.save_to(temp);
-    test_delay();
-  });
+  TensorFile file;
+  file.put("format", kCheckpointFormat);
+  file.put("kind", std::string(kCheckpointKind));
+  file.put("step", state.step);
+  file.put("epoch", state.epoch);
+  file.put("epoch_position", state.epoch_position);
+  file.put("epoch_loss_sum", state.epoch_loss_sum);
+  file.put("epoch_images", state.epoch_images);
+  file.put("world_size", state.world_size);
+  file.put("seed", config.train.seed);
+  put_config(file, config);
+  put_model(file, model);
+  file.put("optim/name", config.optim.name);
+  put_optimizer(file, optimizer);
+  file.put("rng", at::detail::getDefaultCPUGenerator().get_state());
+  file.save(path, test_delay);
 }
 
 TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
                            torch::optim::Optimizer& optimizer, const TrainConfig& config) {
-  VIT_CHECK(fs::is_regular_file(path), path, ": no such checkpoint");
-  torch::serialize::InputArchive archive;
-  TrainState state;
-  int64_t format = 0;
-  try {
-    archive.load_from(path, torch::Device(torch::kCPU));  // see open_archive
-    format = read_int(archive, "format");
-  } catch (const std::exception& e) {
-    fail_corrupt(path, "not a readable checkpoint (truncated or corrupt)", e);
-  }
-  VIT_CHECK(format == kCheckpointFormat, path, ": checkpoint format ", format,
-            " is not the supported format ", kCheckpointFormat);
-
-  const std::string differing = differing_shape_keys(archive, config);
+  const TensorFile file = open_file(path);
+  VIT_CHECK(kind_of(file, path) == kCheckpointKind, path,
+            ": a model file (final.pt), not a checkpoint: it holds no training state");
+  const std::string differing = differing_shape_keys(file, config);
   VIT_CHECK(differing.empty(), path, ": the checkpoint's model has another shape: ", differing);
+  const std::string& optimizer_name = file.get_text("optim/name");
+  VIT_CHECK(optimizer_name == config.optim.name, path, ": written with optim.name ",
+            optimizer_name, ", this run has ", config.optim.name);
 
+  TrainState state;
   try {
-    state.step = read_int(archive, "step");
-    state.epoch = read_int(archive, "epoch");
-    state.epoch_position = read_int(archive, "epoch_position");
-    c10::IValue loss;
-    archive.read("epoch_loss_sum", loss);
-    state.epoch_loss_sum = loss.toDouble();
-    state.epoch_images = read_int(archive, "epoch_images");
-    state.world_size = read_int(archive, "world_size");
+    state.step = file.get_int("step");
+    state.epoch = file.get_int("epoch");
+    state.epoch_position = file.get_int("epoch_position");
+    state.epoch_loss_sum = file.get_real("epoch_loss_sum");
+    state.epoch_images = file.get_int("epoch_images");
+    state.world_size = file.get_int("world_size");
+    VIT_CHECK(state.step >= 0 && state.epoch >= 0 && state.epoch_position >= 0 &&
+                  state.epoch_images >= 0 && state.world_size >= 1,
+              "negative counters");
     // Copied into the existing tensors, so they keep their device and the gradient views.
     torch::NoGradGuard no_grad;
-    read_model_tensors(archive, model, [](const std::string& name, torch::Tensor& target,
-                                          const torch::Tensor& stored) {
-      VIT_CHECK(stored.sizes() == target.sizes(), "model/", name, " has shape ", stored.sizes(),
-                ", the model ", target.sizes());
+    read_model_tensors(file, model, path, [](torch::Tensor& target, const torch::Tensor& stored) {
       target.copy_(stored);
     });
-    torch::serialize::InputArchive optimizer_archive;
-    archive.read("optimizer", optimizer_archive);
-    optimizer.load(optimizer_archive);
-    move_optimizer_state(optimizer, model->parameters().front().device());
-    torch::Tensor rng;
-    archive.read("rng", rng, /*is_buffer=*/true);
+    read_optimizer(file, optimizer, config.optim.name);
     at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: shares the state
-    generator.set_state(rng);
-    VIT_CHECK(read_int(archive, "model_crc") == state_crc(*model), "model data checksum mismatch");
+    generator.set_state(file.get_tensor("rng"));
+    VIT_CHECK(file.get_int("model_crc") == state_crc(*model), "model data checksum mismatch");
   } catch (const std::exception& e) {
-    fail_corrupt(path, "damaged checkpoint", e);
+    const std::string text = e.what();
+    throw CorruptCheckpoint(path + ": damaged checkpoint: " + text.substr(0, text.find('\n')));
   }
   return state;
 }
 
 void write_model_file(const std::string& path, VisionTransformer& model,
                       const TrainConfig& config) {
-  torch::serialize::OutputArchive archive;
-  model->save(archive);  // what torch::save(model, path) writes
-  write_config(archive, config);
-  archive.write("model_crc", c10::IValue(state_crc(*model)));
-  replace_file_atomically(path, [&](const std::string& temp) { archive.save_to(temp); });
+  TensorFile file;
+  file.put("format", kCheckpointFormat);
+  file.put("kind", std::string(kModelKind));
+  put_config(file, config);
+  put_model(file, model);
+  file.save(path);
 }
 
 StoredRun read_stored_run(const std::string& path) {
-  torch::serialize::InputArchive archive;
-  open_archive(archive, path);
   StoredRun run;
-  c10::IValue value;
-  try {
-    run.checkpoint = archive.try_read("format", value);
-    if (run.checkpoint) {
-      run.step = read_int(archive, "step");
-      run.epoch = read_int(archive, "epoch");
-      run.epoch_position = read_int(archive, "epoch_position");
-    }
-  } catch (const std::exception& e) {
-    fail_corrupt(path, "damaged checkpoint", e);
+  const TensorFile file = open_file(path);
+  run.checkpoint = kind_of(file, path) == kCheckpointKind;
+  if (run.checkpoint) {
+    run.step = file.get_int("step");
+    run.epoch = file.get_int("epoch");
+    run.epoch_position = file.get_int("epoch_position");
   }
   for (const auto& entry : TrainConfig{}.entries()) {  // the keys this version knows
-    if (archive.try_read("config/" + entry.first, value) && value.isString()) {
-      run.config.emplace_back(entry.first, value.toStringRef());
-    }
+    const std::string key = "config/" + entry.first;
+    if (file.has(key)) run.config.emplace_back(entry.first, file.get_text(key));
   }
   return run;
 }
 
 void load_model_state(const std::string& path, VisionTransformer& model,
                       const TrainConfig& config) {
-  torch::serialize::InputArchive archive;
-  open_archive(archive, path);
-  c10::IValue format;
-  const bool checkpoint = archive.try_read("format", format);
-  VIT_CHECK(!checkpoint || (format.isInt() && format.toInt() == kCheckpointFormat), path,
-            ": checkpoint format ", format, " is not the supported format ", kCheckpointFormat);
-  // Model files of earlier versions store no keys; their tensors' shapes are checked below.
-  c10::IValue stored;
-  if (checkpoint || archive.try_read("config/model.hidden_d", stored)) {
-    const std::string differing = differing_shape_keys(archive, config);
-    VIT_CHECK(differing.empty(), path, ": the file's model has another shape: ", differing);
-  }
-
-  std::vector<std::vector<int64_t>> shapes;  // of the model as built, parameters then buffers
-  for (const auto& tensor : model->parameters()) shapes.push_back(tensor.sizes().vec());
-  for (const auto& tensor : model->buffers()) shapes.push_back(tensor.sizes().vec());
-  try {
-    torch::NoGradGuard no_grad;
-    if (checkpoint) {
-      // Taken as stored (shapes are checked below, against the model as built).
-      read_model_tensors(archive, model,
-                         [](const std::string&, torch::Tensor& target,
-                            const torch::Tensor& stored) { target.set_(stored); });
-    } else {
-      model->load(archive);  // what torch::load(model, path) does
-    }
-  } catch (const std::exception& e) {
-    fail_corrupt(path,
-                 "not a vit-train checkpoint or model file (or one of a model with other "
-                 "model.* keys)",
-                 e);
-  }
-  if (!checkpoint) {
-    const std::string extra = extra_entry(archive, *model, "");
-    VIT_CHECK(extra.empty(), path, ": holds ", extra,
-              ", which the model lacks (set the model.* keys of the run that wrote it)");
-  }
-  // Both ways take the stored tensors as they are: a model of another shape shows here.
-  size_t i = 0;
-  const auto check_shape = [&](const std::string& name, const torch::Tensor& tensor) {
-    const std::vector<int64_t>& built = shapes[i++];
-    VIT_CHECK(tensor.sizes().vec() == built, path, ": ", name, " has shape ", tensor.sizes(),
-              ", the model ", c10::IntArrayRef(built),
-              " (set the model.* keys of the run that wrote it)");
-  };
-  for (const auto& item : model->named_parameters()) check_shape(item.key(), item.value());
-  for (const auto& item : model->named_buffers()) check_shape(item.key(), item.value());
-  if (archive.try_read("model_crc", stored)) {
-    if (!stored.isInt() || stored.toInt() != state_crc(*model)) {
-      throw CorruptCheckpoint(path + ": damaged file: model data checksum mismatch");
-    }
+  const TensorFile file = open_file(path);
+  kind_of(file, path);
+  const std::string differing = differing_shape_keys(file, config);
+  VIT_CHECK(differing.empty(), path, ": the file's model has another shape: ", differing);
+  torch::NoGradGuard no_grad;
+  read_model_tensors(file, model, path, [](torch::Tensor& target, const torch::Tensor& stored) {
+    target.set_(stored);
+  });
+  if (file.get_int("model_crc") != state_crc(*model)) {
+    throw CorruptCheckpoint(path + ": damaged file: model data checksum mismatch");
   }
 }
 

@@ -13,11 +13,14 @@
 
 #include "config/train_config.h"
 #include "model/vit.h"
+#include "train/tensor_file.h"
 #include "util/error.h"
 
 namespace vit {
 
-constexpr int64_t kCheckpointFormat = 1;
+// 2: a data-only TensorFile (train/tensor_file.h) with a checksum over every byte; 1 was a
+// TorchScript archive, refused (its code section would be compiled on load).
+constexpr int64_t kCheckpointFormat = 2;
 
 // Where a run stands. Positions count samples of the epoch's permutation consumed by all ranks
 // together, so that a run can resume on another number of ranks from the same place.
@@ -32,10 +35,7 @@ struct TrainState {
 
 // A checkpoint that cannot be read: truncated, corrupt, or not a checkpoint. --resume auto falls
 // back to an older checkpoint on this error, and only on this one.
-class CorruptCheckpoint : public Error {
- public:
-  using Error::Error;
-};
+using CorruptCheckpoint = CorruptFile;
 
 // Writes the checkpoint file (atomically) at `path`.
 void write_checkpoint(const std::string& path, VisionTransformer& model,
@@ -59,9 +59,9 @@ struct StoredRun {
   std::vector<std::pair<std::string, std::string>> config;
 };
 
-// Writes the trained model alone (checkpoints/final.pt) atomically: the archive torch::save
-// makes of the module (torch::load reads it back), plus the config as "config/<key>" strings and
-// a checksum, so that vit-eval needs nothing but the file.
+// Writes the trained model alone (checkpoints/final.pt) atomically: its parameters and buffers
+// as "model/<name>" tensors, plus the config as "config/<key>" texts, so that vit-eval needs
+// nothing but the file.
 void write_model_file(const std::string& path, VisionTransformer& model, const TrainConfig& config);
 
 // Reads what `path` (a checkpoint or a model file) stores about its run. Throws CorruptCheckpoint

@@ -155,7 +155,7 @@ expect_error "another shape: model.hidden_d (checkpoint 8, config 16)" 2 \
 expect_error "data.dir: $work/none is not a directory" 2 --checkpoint "$checkpoint" \
   --data.dir "$work/none"
 head -c 2000 "$checkpoint" > "$work/cut.pt"
-expect_error "cut.pt: not a readable checkpoint" 2 --checkpoint "$work/cut.pt"
+expect_error "cut.pt: 2000 bytes, the header says" 2 --checkpoint "$work/cut.pt"
 expect_error "--checkpoint: required" 1 --json
 
 grep -q -- '--data.dir' "$work/help.txt" || fail "--help does not list --data.dir"

@@ -1,8 +1,9 @@
-// checkpoint-crc FILE: prints the CRC-32 of the model parameters stored in a checkpoint, so that
-// the end-to-end tests can compare the parameters of two runs exactly.
-#include <torch/torch.h>
-
+// checkpoint-crc FILE: prints the step and the CRC-32 of the model parameters stored in a
+// checkpoint, so that the end-to-end tests can compare the parameters of two runs exactly.
 #include <cstdio>
+#include <exception>
+
+#include "train/tensor_file.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -10,15 +11,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(argv[1]);
-    c10::IValue crc, step;
-    archive.read("model_crc", crc);
-    archive.read("step", step);
-    std::printf("step %lld crc %lld\n", static_cast<long long>(step.toInt()),
-                static_cast<long long>(crc.toInt()));
+    const vit::TensorFile file = vit::TensorFile::load(argv[1]);
+    std::printf("step %lld crc %lld\n", static_cast<long long>(file.get_int("step")),
+                static_cast<long long>(file.get_int("model_crc")));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s: cannot read\n", argv[1]);
+    std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
   return 0;
