@@ -5,6 +5,8 @@
 #include <mpi.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "dist/mpi_communicator.h"
 #include "dist/replicas.h"
 #include "dist/solo_communicator.h"
@@ -114,6 +116,27 @@ TEST_F(DistributedTest, OneAllReducePerStepAndGradientsStayInTheFlatBuffer) {
   EXPECT_EQ(trainer.step(), 5);
   EXPECT_EQ(world.all_reduces, 5);
   EXPECT_TRUE(trainer.gradients().intact());
+}
+
+// One rank's NaN reaches every rank through the gradient all-reduce: all stop at the same step
+// with the same error, no extra collective, none left waiting.
+TEST_F(DistributedTest, ANaNOnOneRankStopsEveryRank) {
+  CountingCommunicator world(MPI_COMM_WORLD);
+  Trainer trainer(config_, load_dataset(config_.data), world, torch::kCPU);
+  if (rank_ == 1) {
+    torch::NoGradGuard no_grad;
+    trainer.model()->parameters()[5].view(-1)[0] = std::nan("");
+  }
+  const int before = world.all_reduces;
+  try {
+    trainer.fit(nullptr);
+    FAIL() << "rank " << rank_ << ": no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("step 1: training diverged"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(world.all_reduces - before, 1);
+  EXPECT_EQ(trainer.step(), 0);
 }
 
 // Each rank draws other initial parameters (its own seed): after the start-up broadcast all hold

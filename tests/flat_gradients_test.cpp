@@ -11,7 +11,11 @@ namespace {
 TEST(FlatGradients, BackwardAccumulatesIntoTheBuffer) {
   torch::nn::Linear layer(3, 2);
   FlatGradients grads(layer->parameters());
-  EXPECT_EQ(grads.buffer().numel(), 3 * 2 + 2);
+  EXPECT_EQ(grads.buffer().numel(), 3 * 2 + 2 + 1);  // and the loss slot
+  EXPECT_EQ(grads.gradients().numel(), 3 * 2 + 2);
+  grads.loss_slot().fill_(7.0f);
+  EXPECT_EQ(grads.buffer()[8].item<float>(), 7.0f);
+  EXPECT_EQ(layer->bias.grad().sum().item<float>(), 0.0f);  // not a gradient
   EXPECT_TRUE(grads.intact());
   const auto x = torch::ones({4, 3});
   layer->forward(x).sum().backward();

@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include "dist/solo_communicator.h"
 #include "test_util.h"
+#include "train/checkpoint_dir.h"
 #include "train/trainer.h"
+#include "util/error.h"
 
 namespace vit {
 namespace {
@@ -126,6 +130,47 @@ TEST_F(TrainerTest, BatchParallelThreadsMatchOneThreadAndRepeatToTheBit) {
     EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
     EXPECT_TRUE(torch::allclose(pa[i], p1[i], 1e-4, 1e-6)) << i;
   }
+}
+
+// A diverging run stops at the first step whose loss or gradients are not finite, before the
+// optimizer applies it: one error, no checkpoint written or pruned after it.
+TEST_F(TrainerTest, ANonFiniteLossOrGradientStopsTheRunAndKeepsTheCheckpoints) {
+  TrainConfig config = config_;
+  config.optim.name = "sgd";
+  config.optim.lr = 1e30;  // the first step throws the parameters far out of float range
+  config.checkpoint.every_steps = 1;
+  config.checkpoint.keep_last = 1;
+  std::filesystem::create_directories(dir_.file("ck"));
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  Trainer trainer(config, load_dataset(config.data), solo_, torch::kCPU);
+  try {
+    trainer.fit(nullptr, &checkpoints);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("training diverged"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("are not finite"), std::string::npos) << e.what();
+  }
+  // Every checkpoint left holds finite parameters, and the step that failed wrote none.
+  const auto left = checkpoints.candidates();
+  ASSERT_FALSE(left.empty());
+  for (const auto& path : left) {
+    Trainer reader(config, load_dataset(config.data), solo_, torch::kCPU);
+    reader.resume(path, checkpoints);
+    for (const auto& p : reader.model()->parameters()) {
+      EXPECT_TRUE(torch::isfinite(p).all().item<bool>()) << path;
+    }
+    EXPECT_LE(reader.step(), trainer.step());
+  }
+  EXPECT_FALSE(std::filesystem::exists(checkpoints.path_for(trainer.step() + 1)));
+
+  // A NaN parameter: caught at the very first step, nothing applied.
+  Trainer broken(config_, load_dataset(config_.data), solo_, torch::kCPU);
+  {
+    torch::NoGradGuard no_grad;
+    broken.model()->parameters()[3].view(-1)[0] = std::nan("");
+  }
+  EXPECT_THROW(broken.fit(nullptr), Error);
+  EXPECT_EQ(broken.step(), 0);
 }
 
 TEST_F(TrainerTest, GradientsLiveInOneFlatBuffer) {

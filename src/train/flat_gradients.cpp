@@ -9,7 +9,7 @@ FlatGradients::FlatGradients(std::vector<torch::Tensor> parameters)
   VIT_CHECK(!parameters_.empty(), "flat gradients: no parameters");
   int64_t total = 0;
   for (const auto& p : parameters_) total += p.numel();
-  buffer_ = torch::zeros({total}, parameters_.front().options().requires_grad(false));
+  buffer_ = torch::zeros({total + 1}, parameters_.front().options().requires_grad(false));
   torch::NoGradGuard no_grad;
   int64_t offset = 0;
   for (auto& p : parameters_) {

@@ -12,10 +12,16 @@ namespace vit {
 
 class FlatGradients {
  public:
-  // Points the .grad of each parameter (all on one device, one dtype) into a fresh buffer.
+  // Points the .grad of each parameter (all on one device, one dtype) into a fresh buffer, with
+  // one more element at its end: the step's loss, so that the step's one all-reduce also gives
+  // every rank the same view of whether the loss and the gradients are finite.
   explicit FlatGradients(std::vector<torch::Tensor> parameters);
 
+  // The gradients and the loss slot: what the step all-reduces.
   torch::Tensor& buffer() { return buffer_; }
+  // The gradients alone, and the loss slot (a 0-dim view).
+  torch::Tensor gradients() const { return buffer_.narrow(0, 0, buffer_.numel() - 1); }
+  torch::Tensor loss_slot() const { return buffer_[buffer_.numel() - 1]; }
   void zero() { buffer_.zero_(); }
 
   // True when every parameter's gradient still lives in the buffer (tests, debug checks).

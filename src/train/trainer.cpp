@@ -134,6 +134,8 @@ torch::Tensor Trainer::train_step(const torch::Tensor& indices) {
     loss_sum += accumulate(indices.narrow(/*dim=*/0, first, count),
                            static_cast<double>(count) / static_cast<double>(total));
   }
+  // The step's mean loss rides in the gradient buffer's last element.
+  grads_->loss_slot().copy_(loss_sum / static_cast<double>(total));
   const double exchanged_s = comm_.all_reduce_seconds();
   comm_.all_reduce_mean(grads_->buffer());  // the one collective of the step
   // Waits for it with dist.timeout_s (NCCL): a dead peer ends in an error here instead of a host
@@ -141,9 +143,22 @@ torch::Tensor Trainer::train_step(const torch::Tensor& indices) {
   comm_.synchronize();
   // The back end's own measure: the collective alone, not the backward pass queued before it.
   allreduce_s_ += comm_.all_reduce_seconds() - exchanged_s;
+  check_finite();
   optimizer_->step();
   ++state_.step;
   return loss_sum;
+}
+
+void Trainer::check_finite() const {
+  // The all-reduced buffer is the same on every rank, so every rank decides alike, with no
+  // collective of its own: a NaN or Inf from any rank's loss or gradients reaches all of them.
+  if (torch::isfinite(grads_->buffer()).all().item<bool>()) return;
+  const double loss = grads_->loss_slot().item<double>();
+  const double norm = grads_->gradients().to(torch::kFloat64).norm().item<double>();
+  VIT_FAIL("step ", state_.step + 1, ": training diverged: the loss (", loss,
+           ", mean over the ranks) or the gradients (norm ", norm,
+           ") are not finite; nothing was written and no checkpoint pruned: lower optim.lr (",
+           config_.optim.lr, ") or raise optim.warmup_steps, and resume from the last checkpoint");
 }
 
 EvalResult Trainer::evaluate(const Split& split) {

@@ -117,6 +117,8 @@ class Trainer {
                 double lr, MetricsWriter* metrics);
   // Whether a stop signal reached any rank. Collective.
   bool stop_requested();
+  // Throws vit::Error when the step's all-reduced loss or gradients hold a NaN or an Inf.
+  void check_finite() const;
   // A periodic checkpoint after step b of an epoch of `steps` (checkpoint.every_steps).
   bool checkpoint_due(int64_t b, int64_t steps) const;
   // Loss over the ranks, evaluation, the replica check (dist.debug), the epoch's log and metrics
