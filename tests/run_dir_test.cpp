@@ -2,9 +2,11 @@
 #include "train/run_dir.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "test_util.h"
@@ -38,6 +40,34 @@ TEST(RunDir, PrepareMakesTheFoldersAndAConfigIniThatReadsBack) {
   EXPECT_EQ(text.str(), to_ini(config));
   EXPECT_NE(text.str().find("epochs = 7"), std::string::npos);
   EXPECT_NE(text.str().find("hidden_d = 16"), std::string::npos);
+}
+
+// Two jobs on one run directory: the second stops with the holder's pid and host, and gets the
+// directory once the first is gone. Temporary files of an unfinished write are cleared then.
+TEST(RunDir, OneJobAtATimeAndItsLeftoversCleared) {
+  testing::TempDir dir;
+  TrainConfig config;
+  config.run_dir = dir.file("run");
+  auto first = std::make_unique<RunDir>(prepare_run_dir(config));
+  try {
+    prepare_run_dir(config);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string text = e.what();
+    EXPECT_NE(text.find(config.run_dir + ": in use by another vit-train job (pid " +
+                        std::to_string(::getpid()) + " on host "),
+              std::string::npos)
+        << text;
+  }
+  std::ofstream(first->checkpoints() + "/.step-00000004.pt.tmp.123") << "half";
+  std::ofstream(first->root + "/.config.ini.tmp.9") << "half";
+  std::ofstream(first->checkpoints() + "/step-00000002.pt") << "kept";
+  first.reset();  // the job ends: its lock goes
+  const RunDir second = prepare_run_dir(config);
+  EXPECT_FALSE(fs::exists(second.checkpoints() + "/.step-00000004.pt.tmp.123"));
+  EXPECT_FALSE(fs::exists(second.root + "/.config.ini.tmp.9"));
+  EXPECT_TRUE(fs::exists(second.checkpoints() + "/step-00000002.pt"));
+  EXPECT_TRUE(fs::exists(second.root + "/.lock"));
 }
 
 TEST(RunDir, AFolderThatCannotBeMadeIsAnErrorNamingIt) {

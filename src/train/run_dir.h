@@ -1,15 +1,18 @@
 // The run directory: config.ini (the resolved config), metrics.jsonl, train.log and checkpoints/.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "config/train_config.h"
 #include "model/vit.h"
+#include "util/dir_lock.h"
 
 namespace vit {
 
 struct RunDir {
   std::string root;
+  std::shared_ptr<DirLock> lock = nullptr;  // held by the job that writes here (prepare_run_dir)
   std::string config_ini() const { return root + "/config.ini"; }
   std::string metrics() const { return root + "/metrics.jsonl"; }
   std::string log() const { return root + "/train.log"; }
@@ -17,7 +20,9 @@ struct RunDir {
   std::string final_model() const { return checkpoints() + "/final.pt"; }
 };
 
-// Creates the directory and checkpoints/ and writes config.ini; errors name the path.
+// Creates the directory and checkpoints/, takes the directory's lock for the life of the
+// returned RunDir (another job's error names the holder), removes temporary files that a killed
+// job left behind, and writes config.ini; errors name the path.
 RunDir prepare_run_dir(const TrainConfig& config);
 
 // Saves the model's parameters and buffers (a torch::save archive, which torch::load reads back)

@@ -75,6 +75,19 @@ head -c 1000 "$work/data/t10k-images-idx3-ubyte.gz" > "$work/broken/t10k-images-
 expect_error "t10k-images-idx3-ubyte.gz" --config "$src/configs/smoke.ini" \
   --data.dir "$work/broken" --run-dir "$work/bad2"
 
+# Two jobs on one run directory: the second stops at once, naming the first; the first goes on.
+VIT_TEST_CHECKPOINT_DELAY_MS=300 "$vit_train" --config "$src/configs/smoke.ini" \
+  --data.dir "$work/data" --run-dir "$work/locked" --checkpoint.every_steps 1 \
+  > "$work/locked.out" 2>&1 &
+job=$!
+wait_for "$work/locked.out" 'checkpoint .* written'
+expect_error "locked: in use by another vit-train job (pid $job on host " \
+  --config "$src/configs/smoke.ini" --data.dir "$work/data" --run-dir "$work/locked" --resume auto
+[ "$(wc -l < "$work/stderr")" -eq 1 ] || { cat "$work/stderr"; fail "the lock error is not one line"; }
+kill -TERM "$job"
+set +e; wait "$job"; rc=$?; set -e; job=""
+[ "$rc" -eq 75 ] || { tail -n 3 "$work/locked.out"; fail "the first job: exit $rc, not 75"; }
+
 "$vit_train" --help > "$work/help.txt" || fail "--help exited non-zero"
 grep -q -- '--model.hidden_d' "$work/help.txt" || fail "--help does not list the keys"
 "$vit_train" --version | grep -q '^vit-train .*(revision ' || fail "--version lacks the revision"
