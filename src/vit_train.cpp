@@ -10,6 +10,7 @@
 
 #include "config/train_config.h"
 #include "data/dataset.h"
+#include "dist/input_agreement.h"
 #include "dist/mpi_context.h"
 #include "dist/placement.h"
 #include "dist/rank_agreement.h"
@@ -48,6 +49,8 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   const std::vector<std::string> ranks = mpi.all_gather(where);
 
   vit::Dataset data = vit::load_dataset(config.data);
+  // Before the start-up broadcast: ranks of other model shapes would corrupt memory there.
+  if (!vit::agree_on_inputs(config, data, mpi)) return 1;
   vit::StartupFacts facts;
   facts.data_source = data.source;
   facts.train_images = data.train.size();

@@ -1,5 +1,7 @@
 #include "dist/mpi_context.h"
 
+#include <algorithm>
+
 #include "util/error.h"
 
 namespace vit {
@@ -53,14 +55,24 @@ void MpiContext::abort(int code) {
 }
 
 std::vector<std::string> MpiContext::all_gather(const std::string& text) const {
-  constexpr size_t kWidth = 256;
-  std::vector<char> mine(kWidth, '\0'), all(kWidth * static_cast<size_t>(world_size_), '\0');
-  text.copy(mine.data(), kWidth - 1);
-  check_mpi(MPI_Allgather(mine.data(), kWidth, MPI_CHAR, all.data(), kWidth, MPI_CHAR,
-                          MPI_COMM_WORLD),
+  // Any length: the lengths first, then the texts end to end.
+  const int mine = static_cast<int>(text.size());
+  std::vector<int> sizes(static_cast<size_t>(world_size_)), offsets(sizes.size());
+  check_mpi(MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD),
             "MPI_Allgather");
+  size_t total = 0;
+  for (size_t r = 0; r < sizes.size(); ++r) {
+    offsets[r] = static_cast<int>(total);
+    total += static_cast<size_t>(sizes[r]);
+  }
+  std::vector<char> all(std::max<size_t>(total, 1));
+  check_mpi(MPI_Allgatherv(text.data(), mine, MPI_CHAR, all.data(), sizes.data(), offsets.data(),
+                           MPI_CHAR, MPI_COMM_WORLD),
+            "MPI_Allgatherv");
   std::vector<std::string> out;
-  for (int r = 0; r < world_size_; ++r) out.emplace_back(&all[kWidth * static_cast<size_t>(r)]);
+  for (size_t r = 0; r < sizes.size(); ++r) {
+    out.emplace_back(all.data() + offsets[r], static_cast<size_t>(sizes[r]));
+  }
   return out;
 }
 

@@ -25,7 +25,7 @@ class MpiContext {
   int nodes() const { return nodes_; }            // machines in the job
   const std::string& host() const { return host_; }
 
-  // Every rank's `text` (at most 255 bytes kept), indexed by rank; collective.
+  // Every rank's `text`, indexed by rank; collective.
   std::vector<std::string> all_gather(const std::string& text) const;
 
   // Ends the whole job at once (every rank, through mpirun or srun) with `code`; used after an

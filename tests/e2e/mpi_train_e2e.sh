@@ -90,6 +90,27 @@ for folder in missing empty; do
   grep -q "^error: rank 1: .*$work/$folder" "$work/alone.out" \
     || { cat "$work/alone.out"; fail "rank 1 alone, $folder folder: no 'error: rank 1:' line naming it"; }
 done
+
+# Ranks given different inputs: other keys (another lr would train apart silently, other epochs
+# hang), or other data in their data.dir. Each is one error line before any training, exit 1.
+"$make_data" "$work/other-data" 512 100
+mpmd_error() {  # NAME FRAGMENT DATA RANK1_ARGS...: rank 0 as usual, rank 1 on DATA with the arguments
+  local name=$1 fragment=$2 data=$3 rc; shift 3
+  set +e
+  timeout 120 mpirun --oversubscribe --bind-to none \
+    -n 1 "$vit_train" --config "$src/configs/smoke.ini" --data.dir "$work/data" --run-dir "$work/$name" \
+    : -n 1 "$vit_train" --config "$src/configs/smoke.ini" --data.dir "$data" \
+    --run-dir "$work/$name" "$@" > "$work/$name.out" 2>&1
+  rc=$?
+  set -e
+  [ "$rc" -eq 1 ] || { cat "$work/$name.out"; fail "$name: exit $rc, not 1 (124: a hang)"; }
+  [ "$(grep -c '^error:' "$work/$name.out")" -eq 1 ] && grep -q "^error: .*$fragment" "$work/$name.out" \
+    || { cat "$work/$name.out"; fail "$name: not one error line with '$fragment'"; }
+  [ ! -e "$work/$name/checkpoints/final.pt" ] || fail "$name: a model was written"
+}
+mpmd_error keys "different configs: optim.lr: rank 0 0.005, rank 1 0.01; train.epochs: rank 0 2, rank 1 3" \
+  "$work/data" --optim.lr 0.01 --train.epochs 3
+mpmd_error data "the ranks loaded different data: rank 1 loaded train 512 images" "$work/other-data"
 # (Open MPI's own "MPI_ABORT was invoked" notice is not checked: it is sometimes lost, replaced by
 # an ORTE_ERROR_LOG line of its help-message aggregation.)
 echo "e2e mpi train: ok"

@@ -1,0 +1,99 @@
+#include "dist/input_agreement.h"
+
+#include <zlib.h>
+
+#include <map>
+#include <sstream>
+
+#include "dist/mpi_context.h"
+#include "dist/rank_agreement.h"
+#include "util/error.h"
+
+namespace vit {
+
+namespace {
+
+uint32_t crc_of(const torch::Tensor& tensor) {
+  const auto data = tensor.contiguous();
+  return static_cast<uint32_t>(crc32_z(crc32_z(0L, Z_NULL, 0),
+                                       static_cast<const Bytef*>(data.data_ptr()),
+                                       data.numel() * data.element_size()));
+}
+
+std::string describe(const Split& split) {
+  std::ostringstream out;
+  out << split.size() << " images " << split.images.sizes() << " crc " << crc_of(split.images)
+      << ", labels crc " << crc_of(split.labels);
+  return out.str();
+}
+
+std::map<std::string, std::string> parse_lines(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string shared_config_text(const TrainConfig& config) {
+  std::string out;
+  for (const auto& [key, value] : config.entries()) {
+    if (key == "data.dir" || key.rfind("log.", 0) == 0) continue;
+    out += key + "=" + value + "\n";
+  }
+  return out;
+}
+
+std::string data_digest(const Dataset& data) {
+  return "train " + describe(data.train) + "; test " + describe(data.test);
+}
+
+std::string config_disagreement(const std::vector<std::string>& per_rank) {
+  if (per_rank.empty()) return "";
+  const auto reference = parse_lines(per_rank[0]);
+  std::string out;
+  for (const auto& [key, value] : reference) {
+    std::string differs;
+    for (size_t r = 1; r < per_rank.size(); ++r) {
+      const auto theirs = parse_lines(per_rank[r]);
+      const auto it = theirs.find(key);
+      const std::string have = it == theirs.end() ? "(missing)" : it->second;
+      if (have != value) differs += ", rank " + std::to_string(r) + " " + have;
+    }
+    if (!differs.empty()) {
+      out += (out.empty() ? "" : "; ") + key + ": rank 0 " + value + differs;
+    }
+  }
+  return out;
+}
+
+std::string data_disagreement(const std::vector<std::string>& per_rank) {
+  std::string out;
+  for (size_t r = 1; r < per_rank.size(); ++r) {
+    if (per_rank[r] != per_rank[0]) {
+      out += (out.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) + " loaded " +
+             per_rank[r];
+    }
+  }
+  return out.empty() ? "" : out + "; rank 0 loaded " + per_rank[0];
+}
+
+bool agree_on_inputs(const TrainConfig& config, const Dataset& data, const MpiContext& mpi) {
+  const auto configs = mpi.all_gather(shared_config_text(config));
+  const auto digests = mpi.all_gather(data_digest(data));
+  // Every rank holds the same lists and reaches the same verdict; rank 0 says it once.
+  return succeeded_on_all_ranks(mpi.rank(), [&] {
+    const std::string keys = config_disagreement(configs);
+    VIT_CHECK(keys.empty(), "the ranks were given different configs: ", keys,
+              " (every rank must run with the same keys)");
+    const std::string loaded = data_disagreement(digests);
+    VIT_CHECK(loaded.empty(), "the ranks loaded different data: ", loaded,
+              " (data.dir must hold the same files on every machine)");
+  });
+}
+
+}  // namespace vit
