@@ -1,6 +1,7 @@
 // IDX reader: good files, raw and gzip, and every kind of broken file, each with its own error.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <sys/resource.h>
 #include <zlib.h>
 
 #include <fstream>
@@ -102,6 +103,35 @@ TEST(Idx, TrailingBytes) {
   TempDir dir;
   write_raw(dir.file("long"), {0x801, 3}, 4);
   expect_error([&] { read_idx_labels(dir.file("long"), 10); }, dir.file("long"), "trailing bytes");
+}
+
+// A small .gz that inflates to far more than its header promises: refused after the header's
+// payload and one byte more, without the rest ever reaching memory (it used to be inflated whole:
+// a 3 MB file reached 4.4 GB before the length check).
+TEST(Idx, AGzipBombIsRefusedWithoutInflatingIt) {
+  TempDir dir;
+  const std::string path = dir.file("bomb-idx1-ubyte.gz");
+  {
+    gzFile out = gzopen(path.c_str(), "wb9");
+    const auto header = be32(0x801), count = be32(4);
+    gzwrite(out, header.data(), 4);
+    gzwrite(out, count.data(), 4);
+    const std::string zeros(1 << 20, '\0');
+    for (int i = 0; i < 512; ++i) gzwrite(out, zeros.data(), static_cast<unsigned>(zeros.size()));
+    gzclose(out);  // 512 MiB of zeros in about half a megabyte
+  }
+  struct rusage before {}, after {};
+  getrusage(RUSAGE_SELF, &before);
+  expect_error([&] { read_idx_labels(path, 10); }, path, "trailing bytes");
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 64 * 1024) << "KiB more at peak";  // not 512 MiB
+}
+
+TEST(Idx, DimensionsPromisingTooMuchAreRefusedBeforeAllocating) {
+  TempDir dir;
+  write_raw(dir.file("huge"), {0x803, 0xffffffffu, 0xffffffffu, 0xffffffffu}, 16);
+  expect_error([&] { read_idx_images(dir.file("huge")); }, dir.file("huge"),
+               "the header's dimensions promise more than");
 }
 
 TEST(Idx, LabelOutOfRange) {

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -24,70 +25,77 @@ void put_be32(std::vector<uint8_t>& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
 }
 
-// Parses the header, checks magic and that the payload length matches the dimensions exactly,
-// and returns the payload as a tensor of those dimensions.
-torch::Tensor parse_idx(const std::string& path, const std::vector<uint8_t>& bytes,
-                        uint32_t expected_magic, const char* what) {
-  VIT_CHECK(bytes.size() >= 4, path, ": too short for an IDX header (", bytes.size(), " bytes)");
-  const uint32_t magic = read_be32(bytes.data());
+// Reads up to `size` bytes into `out`; returns how many came (fewer only at the end of the data).
+size_t read_some(gzFile_s* file, const std::string& path, uint8_t* out, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    const unsigned want = static_cast<unsigned>(std::min<size_t>(size - done, size_t{1} << 30));
+    const int n = gzread(file, out + done, want);
+    if (n < 0) {
+      int code = 0;
+      const char* message = gzerror(file, &code);
+      VIT_FAIL(path, ": corrupt or unreadable compressed data: ", message);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  // A gzip stream cut short reads as a clean end in some zlib versions; ask explicitly.
+  int code = Z_OK;
+  const char* message = gzerror(file, &code);
+  VIT_CHECK(code == Z_OK || code == Z_STREAM_END, path, ": corrupt compressed data: ", message);
+  return done;
+}
+
+// Reads the header, checks the magic and the dimensions, then inflates exactly the payload the
+// header promises, plus one byte to detect trailing data: a small .gz that expands to gigabytes
+// is refused after its header, never inflated into memory.
+torch::Tensor read_idx(const std::string& path, uint32_t expected_magic, const char* what) {
+  VIT_CHECK(std::filesystem::is_regular_file(path), path, ": no such file (or not a regular file)");
+  GzFile file(gzopen(path.c_str(), "rb"));
+  VIT_CHECK(file, path, ": cannot open: ", std::strerror(errno));
+  gzbuffer(file.get(), 1 << 20);
+  uint8_t head[4];
+  const size_t got = read_some(file.get(), path, head, 4);
+  VIT_CHECK(got == 4, path, ": too short for an IDX header (", got, " bytes)");
+  const uint32_t magic = read_be32(head);
   VIT_CHECK(magic == expected_magic, path, ": bad magic number 0x", std::hex, magic,
             " for an IDX ", what, " file (expected 0x", expected_magic, ")");
   const size_t ndim = magic & 0xff;
-  const size_t header = 4 + 4 * ndim;
-  VIT_CHECK(bytes.size() >= header, path, ": header truncated (", bytes.size(), " bytes, ",
-            header, " needed for ", ndim, " dimensions)");
+  std::vector<uint8_t> dim_bytes(4 * ndim);
+  const size_t dims_got = read_some(file.get(), path, dim_bytes.data(), dim_bytes.size());
+  VIT_CHECK(dims_got == dim_bytes.size(), path, ": header truncated (", 4 + dims_got, " bytes, ",
+            4 + dim_bytes.size(), " needed for ", ndim, " dimensions)");
   std::vector<int64_t> dims(ndim);
-  size_t payload = 1;
+  uint64_t payload = 1;
   for (size_t i = 0; i < ndim; ++i) {
-    dims[i] = read_be32(bytes.data() + 4 + 4 * i);
-    payload *= static_cast<size_t>(dims[i]);
+    const uint32_t dim = read_be32(dim_bytes.data() + 4 * i);
+    dims[i] = dim;
+    VIT_CHECK(dim == 0 || payload <= kMaxIdxBytes / dim, path, ": the header's dimensions promise ",
+              "more than ", kMaxIdxBytes, " bytes of ", what, " (a damaged or hostile file)");
+    payload *= dim;
   }
-  const size_t actual = bytes.size() - header;
-  VIT_CHECK(actual == payload, path, ": file length does not match its header: ",
-            actual < payload ? "truncated" : "trailing bytes", " (", actual,
-            " data bytes, header says ", payload, ")");
   auto tensor = torch::empty(dims, torch::kUInt8);
-  if (payload > 0) std::memcpy(tensor.data_ptr<uint8_t>(), bytes.data() + header, payload);
+  const size_t data_got = read_some(file.get(), path, tensor.data_ptr<uint8_t>(), payload);
+  uint8_t extra = 0;
+  const size_t trailing = data_got == payload ? read_some(file.get(), path, &extra, 1) : 0;
+  VIT_CHECK(data_got == payload && trailing == 0, path, ": file length does not match its header: ",
+            data_got < payload ? "truncated" : "trailing bytes", " (",
+            data_got < payload ? std::to_string(data_got) : "more than " + std::to_string(payload),
+            " data bytes, header says ", payload, ")");
   return tensor;
 }
 
 }  // namespace
 
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  VIT_CHECK(std::filesystem::is_regular_file(path), path, ": no such file");
-  GzFile file(gzopen(path.c_str(), "rb"));
-  VIT_CHECK(file, path, ": cannot open: ", std::strerror(errno));
-  gzbuffer(file.get(), 1 << 20);
-  std::vector<uint8_t> bytes;
-  std::vector<uint8_t> chunk(1 << 20);
-  for (;;) {
-    const int n = gzread(file.get(), chunk.data(), static_cast<unsigned>(chunk.size()));
-    if (n < 0) {
-      int code = 0;
-      const char* message = gzerror(file.get(), &code);
-      VIT_FAIL(path, ": corrupt or unreadable compressed data: ", message);
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + n);
-  }
-  // A gzip stream cut short reads as a clean end in some zlib versions; ask explicitly.
-  int code = Z_OK;
-  const char* message = gzerror(file.get(), &code);
-  VIT_CHECK(code == Z_OK || code == Z_STREAM_END, path, ": corrupt compressed data: ", message);
-  return bytes;
-}
-
 torch::Tensor read_idx_images(const std::string& path) {
-  const auto bytes = read_file_bytes(path);
-  auto images = parse_idx(path, bytes, kIdxImagesMagic, "images");
+  auto images = read_idx(path, kIdxImagesMagic, "images");
   VIT_CHECK(images.size(1) > 0 && images.size(2) > 0, path, ": empty image size ",
             images.size(1), "x", images.size(2));
   return images.unsqueeze(1);  // (count, channels=1, rows, columns)
 }
 
 torch::Tensor read_idx_labels(const std::string& path, int64_t num_classes) {
-  const auto bytes = read_file_bytes(path);
-  auto labels = parse_idx(path, bytes, kIdxLabelsMagic, "labels");
+  auto labels = read_idx(path, kIdxLabelsMagic, "labels");
   if (labels.numel() > 0) {
     const int64_t max_label = labels.max().item<int64_t>();
     VIT_CHECK(max_label < num_classes, path, ": label ", max_label, " at index ",

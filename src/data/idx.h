@@ -12,6 +12,8 @@ namespace vit {
 
 constexpr uint32_t kIdxImagesMagic = 0x00000803;  // uint8, 3 dimensions: count, rows, columns
 constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // uint8, 1 dimension: count
+// The most data one IDX file may promise (4 GiB: MNIST's training images are 47 MB).
+constexpr uint64_t kMaxIdxBytes = uint64_t{1} << 32;
 
 // Images as a (count, 1, rows, columns) uint8 tensor.
 torch::Tensor read_idx_images(const std::string& path);
@@ -23,7 +25,5 @@ torch::Tensor read_idx_labels(const std::string& path, int64_t num_classes);
 // number follows from its number of dimensions. Used by tests and data tools.
 void write_idx(const std::string& path, const torch::Tensor& data);
 
-// Bytes of a file, decompressed when it is gzip (zlib reads raw files through unchanged).
-std::vector<uint8_t> read_file_bytes(const std::string& path);
 
 }  // namespace vit
