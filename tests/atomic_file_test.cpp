@@ -2,11 +2,14 @@
 #include "util/atomic_file.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "test_util.h"
 #include "util/error.h"
@@ -57,6 +60,33 @@ TEST(AtomicFile, AMissingFolderIsAnErrorNamingThePath) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("nowhere"), std::string::npos) << e.what();
   }
+}
+
+// Outputs replace regular files only: a folder, a FIFO or a link (to a device, say) in the
+// target's place is refused with one line, and left as it was. (vit-eval --images used to rename
+// over whatever was there: as root it replaced a device node.)
+TEST(AtomicFile, OnlyARegularFileIsReplaced) {
+  testing::TempDir dir;
+  fs::create_directory(dir.file("folder"));
+  ASSERT_EQ(::mkfifo(dir.file("fifo").c_str(), 0600), 0);
+  fs::create_symlink("/dev/null", dir.file("link"));
+  for (const auto& [name, what] : std::vector<std::pair<std::string, std::string>>{
+           {"folder", "a folder"}, {"fifo", "not a regular file"}, {"link", "a symbolic link"}}) {
+    try {
+      write_text_atomically(dir.file(name), "x");
+      ADD_FAILURE() << name << ": no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), dir.file(name) + ": exists and is " + what +
+                                           "; an output is only written as a new or regular file");
+    }
+  }
+  EXPECT_TRUE(fs::is_directory(dir.file("folder")));
+  EXPECT_TRUE(fs::is_fifo(dir.file("fifo")));
+  EXPECT_TRUE(fs::is_symlink(dir.file("link")));
+  EXPECT_EQ(entries(dir), 3u);  // and no temporary file
+  write_text_atomically(dir.file("plain"), "a");
+  write_text_atomically(dir.file("plain"), "b");
+  EXPECT_EQ(read_text(dir.file("plain")), "b");
 }
 
 }  // namespace

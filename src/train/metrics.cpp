@@ -26,7 +26,9 @@ void drop_lines_after_step(const std::string& path, int64_t step) {
   if (dropped) write_text_atomically(path, kept);
 }
 
-MetricsWriter::MetricsWriter(const std::string& path) : path_(path), out_(path, std::ios::app) {
+MetricsWriter::MetricsWriter(const std::string& path) : path_(path) {
+  check_output_path(path);
+  out_.open(path, std::ios::app);
   VIT_CHECK(out_, path, ": cannot open for appending");
 }
 

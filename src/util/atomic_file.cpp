@@ -28,8 +28,24 @@ void fsync_path(const std::string& path) {
 
 }  // namespace
 
+void check_output_path(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status status = fs::symlink_status(path, ec);
+  if (ec || status.type() == fs::file_type::not_found || status.type() == fs::file_type::regular) {
+    return;
+  }
+  const char* what = status.type() == fs::file_type::directory ? "a folder"
+                     : status.type() == fs::file_type::symlink ? "a symbolic link"
+                     : status.type() == fs::file_type::character ||
+                             status.type() == fs::file_type::block
+                         ? "a device"
+                         : "not a regular file";
+  VIT_FAIL(path, ": exists and is ", what, "; an output is only written as a new or regular file");
+}
+
 void replace_file_atomically(const std::string& path,
                              const std::function<void(const std::string&)>& write) {
+  check_output_path(path);
   const fs::path target(path);
   const std::string temp = (target.parent_path() / ("." + target.filename().string() + ".tmp." +
                                                     std::to_string(::getpid())))

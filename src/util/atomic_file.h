@@ -7,8 +7,13 @@
 
 namespace vit {
 
+// Throws vit::Error naming `path` when something other than a regular file is there (a folder, a
+// device, a FIFO, a socket, a symbolic link): outputs never replace or write into such things.
+void check_output_path(const std::string& path);
+
 // Calls write(temp_path) to produce the content, then fsyncs and renames it to `path`.
-// On any failure the temporary file is removed and `path` is left as it was.
+// On any failure the temporary file is removed and `path` is left as it was. `path` must be
+// absent or a regular file (check_output_path).
 void replace_file_atomically(const std::string& path,
                              const std::function<void(const std::string&)>& write);
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/status_line.h"
 
@@ -26,6 +27,7 @@ void setup_logging(const LogOptions& options) {
   // stay clean.
   sinks.push_back(std::make_shared<StatusAwareStdoutSink>());
   if (!options.file.empty()) {
+    check_output_path(options.file);
     try {
       sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file));
     } catch (const spdlog::spdlog_ex& e) {
