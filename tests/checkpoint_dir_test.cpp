@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "test_util.h"
+#include "util/log.h"
 
 namespace vit {
 namespace {
@@ -53,6 +55,39 @@ TEST(CheckpointDir, LatestNamesTheNewestEvenWhenAHigherStepExists) {
   EXPECT_EQ(candidates[0], checkpoints.path_for(5));
   EXPECT_EQ(candidates[1], checkpoints.path_for(9));
   EXPECT_EQ(candidates[2], checkpoints.path_for(3));
+}
+
+// LATEST may only name a checkpoint file of this folder: a path elsewhere (another run's
+// checkpoint, a subfolder, an absolute path) is ignored with a warning naming it, and the step
+// files of this folder are used instead.
+TEST(CheckpointDir, LatestNamingAnotherFolderIsIgnoredWithAWarning) {
+  testing::TempDir dir;
+  const fs::path mine = dir.path() / "run" / "checkpoints";
+  const fs::path other = dir.path() / "other-run" / "checkpoints";
+  fs::create_directories(mine / "sub");
+  fs::create_directories(other);
+  const CheckpointDir checkpoints(mine.string());
+  std::ofstream(checkpoints.path_for(3)) << "x";
+  std::ofstream(CheckpointDir(other.string()).path_for(10)) << "x";
+  std::ofstream(mine / "sub" / "step-00000010.pt") << "x";
+  std::ofstream(mine / "step-00000010.pt.bak") << "x";
+  for (const std::string& latest : std::vector<std::string>{
+           "../../other-run/checkpoints/step-00000010.pt", (other / "step-00000010.pt").string(),
+           "sub/step-00000010.pt", "step-00000010.pt.bak", "./step-00000003.pt", ".", ".."}) {
+    SCOPED_TRACE(latest);
+    std::ofstream(mine / "LATEST") << latest << "\n";
+    setup_logging({"info", 0, dir.file("log.txt")});
+    const auto candidates = checkpoints.candidates();
+    setup_logging({"info", 0, ""});  // closes the file
+    EXPECT_EQ(candidates, std::vector<std::string>{checkpoints.path_for(3)});
+    std::ifstream log(dir.file("log.txt"));
+    std::stringstream text;
+    text << log.rdbuf();
+    EXPECT_NE(text.str().find("[warning]"), std::string::npos) << text.str();
+    EXPECT_NE(text.str().find((mine / "LATEST").string()), std::string::npos) << text.str();
+    EXPECT_NE(text.str().find(latest), std::string::npos) << text.str();
+    fs::remove(dir.file("log.txt"));
+  }
 }
 
 }  // namespace

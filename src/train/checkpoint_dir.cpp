@@ -7,9 +7,19 @@
 #include <regex>
 
 #include "util/atomic_file.h"
+#include "util/log.h"
 
 namespace vit {
 namespace fs = std::filesystem;
+namespace {
+
+// The name of a checkpoint file; match[1] is its step. A plain name: no folder, not "." or "..".
+const std::regex& checkpoint_name() {
+  static const std::regex pattern(R"(step-(\d{8,})\.pt)");
+  return pattern;
+}
+
+}  // namespace
 
 std::string CheckpointDir::path_for(int64_t step) const {
   char name[32];
@@ -20,11 +30,10 @@ std::string CheckpointDir::path_for(int64_t step) const {
 std::vector<int64_t> CheckpointDir::steps() const {
   std::vector<int64_t> out;
   std::error_code ec;
-  static const std::regex pattern(R"(step-(\d{8,})\.pt)");
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     std::smatch match;
     const std::string name = entry.path().filename().string();
-    if (std::regex_match(name, match, pattern)) out.push_back(std::stoll(match[1]));
+    if (std::regex_match(name, match, checkpoint_name())) out.push_back(std::stoll(match[1]));
   }
   std::sort(out.rbegin(), out.rend());
   return out;
@@ -45,11 +54,18 @@ void CheckpointDir::commit(int64_t step, int64_t keep_last, int64_t keep_every) 
 
 std::vector<std::string> CheckpointDir::candidates() const {
   std::vector<std::string> out;
-  std::ifstream latest(fs::path(dir_) / "LATEST");
+  const fs::path latest_path = fs::path(dir_) / "LATEST";
+  std::ifstream latest(latest_path);
   std::string name;
-  if (latest && std::getline(latest, name) && !name.empty() &&
-      fs::is_regular_file(fs::path(dir_) / name)) {
-    out.push_back((fs::path(dir_) / name).string());
+  if (latest && std::getline(latest, name)) {
+    // Only a checkpoint of this folder: a path elsewhere would resume another run.
+    if (!std::regex_match(name, checkpoint_name())) {
+      spdlog::warn("{} names '{}', not a checkpoint file of its folder (step-NNNNNNNN.pt): "
+                   "ignored, the newest step file is used",
+                   latest_path.string(), name);
+    } else if (fs::is_regular_file(fs::path(dir_) / name)) {
+      out.push_back((fs::path(dir_) / name).string());
+    }
   }
   for (int64_t s : steps()) {
     const std::string path = path_for(s);
