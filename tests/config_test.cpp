@@ -1,5 +1,6 @@
 // Config: defaults, INI file, command-line overrides, validation errors naming the key.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -134,6 +135,18 @@ TEST_F(ConfigTest, UnknownCommandLineOption) {
 
 TEST_F(ConfigTest, MissingConfigFile) {
   expect_error({"--config", dir_.file("absent.ini")}, {"absent.ini", "cannot open"});
+}
+
+// A folder, a device or a FIFO would read as an empty file (or block): the run would silently use
+// the defaults. A link to a file is a file.
+TEST_F(ConfigTest, ConfigThatIsNotARegularFile) {
+  expect_error({"--config", dir_.file("data")}, {dir_.file("data") + ": not a regular file"});
+  expect_error({"--config", "/dev/null"}, {"/dev/null: not a regular file"});
+  const std::string fifo = dir_.file("fifo.ini");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  expect_error({"--config", fifo}, {fifo + ": not a regular file"});
+  std::filesystem::create_symlink(ini("[train]\nepochs = 7\n"), dir_.file("link.ini"));
+  EXPECT_EQ(parse({"--config", dir_.file("link.ini")}).config.train.epochs, 7);
 }
 
 TEST_F(ConfigTest, MalformedValue) {

@@ -259,6 +259,11 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
   }
   if (vm.count("config")) {
     const std::string file = vm["config"].as<std::string>();
+    // A folder or a device reads as an empty file (the run would use the defaults), a FIFO blocks.
+    std::error_code ec;
+    const auto status = std::filesystem::status(file, ec);
+    VIT_CHECK(!std::filesystem::exists(status) || std::filesystem::is_regular_file(status), file,
+              ": not a regular file");
     std::ifstream in(file);
     VIT_CHECK(in, file, ": cannot open config file");
     try {
