@@ -14,6 +14,16 @@
 # share a core with another rank's); --oversubscribe and no binding when they do not; the root flags
 # when run as root; -x to pass the environment that matters (library paths, threads, NCCL).
 # Extra mpirun flags: VIT_MPIRUN_FLAGS="--mca btl_tcp_if_include eth0" launch/train.sh ...
+#
+# Stopping: SIGTERM (kill, a batch system), SIGINT (Ctrl-C), SIGHUP and SIGUSR1 to this script are
+# passed on as SIGUSR1 to mpirun, which forwards it to every rank, once a second until mpirun ends
+# (one that came while mpirun was starting its ranks would be lost); the ranks write a checkpoint
+# at the next step and exit 75, and so does this script: "stopped, resume me" (--resume auto).
+# Ranks that were still starting die of the SIGUSR1 (status 138) with nothing trained since the
+# last checkpoint: a stop as well, 75 here. mpirun runs in a session of its own, so that a Ctrl-C
+# or a hang-up reaches this script alone (mpirun's own handling of SIGINT and SIGTERM ends the job
+# with status 1 and kills the ranks after 1 s). kill -9 of this script leaves mpirun running.
+# Exit status: mpirun's (0 done, 1 error, 75 stopped with a checkpoint, 128+N a rank killed by N).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,7 +37,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -n|--np) [ $# -ge 2 ] || die "train.sh: $1 needs a number"; ranks=$2; shift 2 ;;
     --hostfile) [ $# -ge 2 ] || die "train.sh: --hostfile needs a file"; hostfile=$2; shift 2 ;;
-    -h|--help) sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     --*) args+=("$1"); shift; if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then args+=("$1"); shift; fi ;;
     *) config=$1; shift ;;
   esac
@@ -60,5 +70,40 @@ done
 # shellcheck disable=SC2206  # word splitting of the user's extra flags is intended
 extra=(${VIT_MPIRUN_FLAGS:-})
 
-exec mpirun -n "$ranks" "${flags[@]}" "${extra[@]}" \
-  "$vit_train" --config "$config" "${args[@]}"
+# bash runs a trap only between commands, and `wait` returns early when one runs: so mpirun goes
+# to the background, the trap passes the signal on, and the loop waits again until mpirun has ended.
+stop_signal=""
+pid=""
+resender=""
+# shellcheck disable=SC2317  # called from the traps
+forward() {
+  stop_signal=$1
+  echo "train.sh: $1: the ranks checkpoint and stop (SIGUSR1 to mpirun)" >&2 || true
+  resend
+}
+# resend: SIGUSR1 to mpirun now and from then on once a second while it runs, by a helper in a
+# session of its own (where a Ctrl-C or a signal to this process group cannot end it).
+resend() {
+  [ -n "$pid" ] || return 0
+  kill -USR1 "$pid" 2>/dev/null || true
+  if [ -n "$resender" ] && kill -0 "$resender" 2>/dev/null; then return 0; fi
+  # shellcheck disable=SC2016  # $1: the helper's own argument
+  setsid bash -c 'while sleep 1 && kill -USR1 "$1"; do :; done' resend "$pid" > /dev/null 2>&1 &
+  resender=$!
+}
+for signal in TERM INT HUP USR1; do
+  # shellcheck disable=SC2064  # the signal's name is fixed when the trap is set
+  trap "forward SIG$signal" "$signal"
+done
+setsid mpirun -n "$ranks" "${flags[@]}" "${extra[@]}" \
+  "$vit_train" --config "$config" "${args[@]}" < /dev/null &
+pid=$!  # mpirun's own: setsid execs it (a background job is no process group leader)
+[ -z "$stop_signal" ] || resend  # a signal that came before $!
+while :; do
+  rc=0
+  wait "$pid" || rc=$?
+  kill -0 "$pid" 2>/dev/null || break  # ended (else the wait was cut short by a trap)
+done
+[ -z "$resender" ] || kill -KILL "$resender" 2>/dev/null || true
+[ -z "$stop_signal" ] || [ "$rc" -ne 138 ] || rc=75  # ranks that were still starting
+exit "$rc"

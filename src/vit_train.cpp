@@ -84,7 +84,8 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   }
   std::unique_ptr<vit::MetricsWriter> metrics;
   if (leader) metrics = std::make_unique<vit::MetricsWriter>(run_dir->metrics());
-  const vit::StopSignals signals;  // from here on SIGTERM/SIGUSR1 end in a checkpoint
+  // From here on SIGTERM, SIGUSR1, SIGINT and SIGHUP end in a checkpoint (until the process exits).
+  const vit::StopSignals signals;
   const vit::FitResult fit = trainer.fit(metrics.get(), leader ? &checkpoints : nullptr);
   if (fit.stopped) {
     spdlog::warn("stopped by signal {} at step {} after writing a checkpoint; exit status {} "

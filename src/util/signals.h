@@ -1,7 +1,9 @@
-// Stop signals: SIGTERM (SLURM's time limit and preemption, kill) and SIGUSR1 (sbatch --signal)
-// only set a flag here. The trainer polls it at step boundaries, the ranks agree on it with one
-// scalar all-reduce, write a checkpoint and exit with kStoppedExitCode. A second signal while the
-// checkpoint is written only sets the flag again, so it cannot interrupt or corrupt the write.
+// Stop signals: SIGTERM (SLURM's time limit and preemption, kill), SIGUSR1 (sbatch --signal),
+// SIGINT (Ctrl-C) and SIGHUP (a closed terminal) only set a flag here. The trainer polls it at
+// step boundaries, the ranks agree on it with one scalar all-reduce, write a checkpoint and exit
+// with kStoppedExitCode. A second signal while the checkpoint is written, or after it while the
+// program shuts down, only sets the flag again, so it can neither corrupt the write nor turn the
+// exit status 75 into a death by signal.
 #pragma once
 
 namespace vit {
@@ -10,15 +12,15 @@ namespace vit {
 // scripts requeue a job that ends with it (75 is EX_TEMPFAIL of sysexits.h).
 constexpr int kStoppedExitCode = 75;
 
-// Installs the handlers for its lifetime (RAII) and restores the previous ones after.
+// Constructing one installs the handlers; they stay installed until the process exits (also after
+// this object is gone: a signal then must not kill a process that has written its checkpoint).
 class StopSignals {
  public:
   StopSignals();
-  ~StopSignals();
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
 
-  // The signal received so far (SIGTERM or SIGUSR1), or 0.
+  // The last stop signal received so far (SIGTERM, SIGUSR1, SIGINT or SIGHUP), or 0.
   static int received();
 };
 

@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source this
 # Sourced by the end-to-end test scripts, which ctest calls as SCRIPT VIT_TRAIN MAKE_TEST_DATA
-# SOURCE_DIR: the arguments, a work folder removed at exit (with a background job of the test's,
-# if it set `job`), fail(), and strip() for comparing metrics without their timings.
+# SOURCE_DIR: the arguments, a work folder removed at exit (with a background job of the test's
+# and every process under it, if it set `job`), fail(), strip() for comparing metrics without
+# their timings, and helpers for runs in the background (wait_for, ranks_of).
 set -euo pipefail
 vit_train=$1 make_data=$2 src=$3
 tools=$(dirname "$make_data")
@@ -9,7 +10,11 @@ export VIT_TRAIN_BIN=$vit_train  # launch/train.sh runs this build's program
 work=$(mktemp -d)
 job=""
 # shellcheck disable=SC2317  # called by the trap
-e2e_cleanup() { [ -z "$job" ] || kill -9 "$job" 2>/dev/null || true; rm -rf "$work"; }
+e2e_cleanup() { [ -z "$job" ] || kill_tree "$job"; rm -rf "$work"; }
+# kill_tree PID: kill -9 of PID and every process under it (launch/train.sh's mpirun is in a
+# session of its own: killing its process group would miss it).
+kill_tree() { local child; for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  kill -9 "$1" 2>/dev/null || true; }
 trap e2e_cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # strip METRICS_FILE: its lines without the fields that measure time.
@@ -27,3 +32,9 @@ mpi() {
   [ "$(id -u)" -ne 0 ] || root=(--allow-run-as-root)
   timeout 120 mpirun -n "$n" --oversubscribe --bind-to none "${root[@]}" "$@"
 }
+# wait_for FILE PATTERN: until PATTERN is in FILE (30 s at most).
+wait_for() { for _ in $(seq 300); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  cat "$1"; fail "timed out waiting for '$2'"; }
+# ranks_of RUN_DIR: the pids of the vit-train processes of that run.
+ranks_of() { pgrep -f -- "--run-dir $1( |$)" | while read -r p; do
+  [ "$(cat "/proc/$p/comm" 2>/dev/null)" = vit-train ] && echo "$p"; done; }

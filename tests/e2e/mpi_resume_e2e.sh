@@ -20,12 +20,6 @@ common=("$src/configs/smoke.ini" --data.dir "$work/data" --data.train_limit 0 --
         --log.every_steps 1 --optim.schedule cosine)
 train() { local n=$1; shift; timeout 240 "$src/launch/train.sh" -n "$n" "${common[@]}" "$@"; }
 final_crc() { "$tools/checkpoint-crc" "$(ls "$1"/checkpoints/step-*.pt | sort | tail -n 1)"; }
-# ranks_of RUN_DIR: the pids of the vit-train processes of that run.
-ranks_of() { pgrep -f -- "--run-dir $1( |$)" | while read -r p; do
-  [ "$(cat "/proc/$p/comm" 2>/dev/null)" = vit-train ] && echo "$p"; done; }
-# wait_for FILE PATTERN: until PATTERN is in FILE (30 s at most).
-wait_for() { for _ in $(seq 300); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  cat "$1"; fail "timed out waiting for '$2'"; }
 
 # --- 1. exact resume on 2 ranks -------------------------------------------------------------
 train 2 --run-dir "$work/straight" > "$work/straight.log" 2>&1 || fail "straight run failed"

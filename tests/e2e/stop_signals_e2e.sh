@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Stop signals with the real programs on 2 ranks: each ends in a checkpoint and exit status 75.
+#  1. SIGINT (Ctrl-C) to the ranks, like SIGTERM.
+#  2. Two SIGTERMs 50 ms apart to the ranks: the second comes while they shut down after the
+#     checkpoint, and must not kill them (status 143).
+#  3. SIGTERM to launch/train.sh itself (kill, a batch system), and SIGINT to its process group
+#     (Ctrl-C on a terminal): passed on to the ranks, and train.sh exits 75 too; also when the
+#     signal comes while mpirun is still starting the ranks (it is sent again until they stop).
+# Usage: stop_signals_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
+# shellcheck disable=SC2046  # pid lists are split on purpose
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+"$make_data" "$work/data" 2048 128
+# start NAME: launch/train.sh -n 2 in the background, with more epochs than the test lets it
+# train; returns once it has done 5 steps. `timeout` (job) makes it a process group of its own
+# (and gives it the default SIGINT that a background job of a script lacks).
+start() {
+  timeout 60 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$work/data" \
+    --data.train_limit 0 --train.epochs 1000 --log.every_steps 1 --run-dir "$work/$1" \
+    > "$work/$1.log" 2>&1 &
+  job=$!
+  wait_for "$work/$1.log" ' step 5 '
+}
+# stopped NAME SIGNAL_NUMBER: the job ends with 75, the ranks having logged the stop by that
+# signal, and LATEST names a checkpoint that is there.
+stopped() {
+  local rc=0
+  wait "$job" || rc=$?
+  job=""
+  [ "$rc" -eq 75 ] || { tail "$work/$1.log"; fail "$1: exit status $rc, not 75"; }
+  grep -q "stopped by signal $2 at step" "$work/$1.log" \
+    || { tail "$work/$1.log"; fail "$1: no stop by signal $2"; }
+  [ -f "$work/$1/checkpoints/$(cat "$work/$1/checkpoints/LATEST")" ] || fail "$1: no checkpoint"
+  echo "$1: ok ($(cat "$work/$1/checkpoints/LATEST"))"
+}
+
+start sigint
+kill -INT $(ranks_of "$work/sigint")
+stopped sigint 2
+
+start twice
+kill -TERM $(ranks_of "$work/twice")
+sleep 0.05
+kill -TERM $(ranks_of "$work/twice") 2>/dev/null || true  # unless they have ended already
+stopped twice 15
+
+# launch/train.sh passes the signal on as SIGUSR1 (10).
+start launcher
+kill -TERM $(pgrep -P "$job")  # train.sh, not timeout
+stopped launcher 10
+grep -q '^train.sh: SIGTERM: ' "$work/launcher.log" || fail "train.sh did not say what it did"
+
+start ctrl-c
+kill -INT -- "-$job"
+stopped ctrl-c 10
+
+# While mpirun starts: the run must not go on to its end (status 0).
+timeout 60 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$work/data" \
+  --data.train_limit 0 --train.epochs 20 --run-dir "$work/early" > "$work/early.log" 2>&1 &
+job=$!
+for _ in $(seq 100); do launcher=$(pgrep -P "$job") && pgrep -x -P "$launcher" mpirun > /dev/null \
+  && break; sleep 0.05; done  # train.sh has set its traps once it has started mpirun
+kill -TERM "$launcher"
+rc=0
+wait "$job" || rc=$?
+job=""
+[ "$rc" -eq 75 ] || { tail "$work/early.log"; fail "early: exit status $rc, not 75"; }
+echo "early: ok"
