@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "config/train_config.h"
@@ -179,6 +180,20 @@ TEST_F(ConfigTest, ValidationErrorsNameTheKey) {
   expect_error({"--config", f, "--train.max_steps", "-1"}, {"train.max_steps"});
   expect_error({"--config", f, "--train.seed", "-1"}, {"train.seed"});
   expect_error({"--config", f, "--train.threads", "-2"}, {"train.threads"});
+  // Limits (issue 14): values that overflowed, ran 0 steps, stalled or allocated gigabytes.
+  const std::string huge = std::to_string(std::numeric_limits<int64_t>::max());
+  expect_error({"--config", f, "--train.accum_steps", std::to_string(int64_t{1} << 62)},
+               {"train.accum_steps: at most 1048576"});
+  expect_error({"--config", f, "--train.accum_steps", "40000", "--train.batch_size", "64"},
+               {"train.accum_steps: 40000 micro-batches of train.batch_size 64"});
+  expect_error({"--config", f, "--train.batch_size", huge}, {"train.batch_size: at most"});
+  expect_error({"--config", f, "--train.epochs", huge}, {"train.epochs: at most 1000000"});
+  expect_error({"--config", f, "--train.max_steps", huge}, {"train.max_steps: at most"});
+  expect_error({"--config", f, "--train.threads", "100000"}, {"train.threads: at most 1024"});
+  expect_error({"--config", f, "--train.threads", "1024"}, {"train.threads: 1024 on a machine of"});
+  expect_error({"--config", f, "--model.n_patches", "1000"}, {"model.n_patches: at most 64"});
+  expect_error({"--config", f, "--model.hidden_d", "100000"}, {"model.hidden_d: at most 8192"});
+  expect_error({"--config", f, "--model.n_blocks", "100000"}, {"model.n_blocks: at most 256"});
   expect_error({"--config", f, "--data.dataset", "cifar"},
                {"data.dataset", "allowed: mnist, fashion-mnist"});
   expect_error({"--config", f, "--data.dir", dir_.file("nowhere")}, {"data.dir", "nowhere"});

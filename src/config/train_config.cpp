@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <limits>
 #include <sstream>
+#include <thread>
 
 #include "util/error.h"
 #include "util/log.h"
@@ -34,15 +36,25 @@ struct Rule {
   };
   Kind kind = Kind::kAny;
   std::vector<const char*> allowed;
+  // Integers: the largest value that makes sense, so that a typo or a hostile value is one error
+  // instead of an overflow, a run of 0 steps or an allocation of gigabytes.
+  int64_t max = std::numeric_limits<int64_t>::max();
 };
 Rule any() { return {}; }
-Rule positive() { return {Rule::Kind::kPositive, {}}; }
-Rule non_negative() { return {Rule::Kind::kNonNegative, {}}; }
+Rule positive(int64_t max = std::numeric_limits<int64_t>::max()) {
+  return {Rule::Kind::kPositive, {}, max};
+}
+Rule non_negative(int64_t max = std::numeric_limits<int64_t>::max()) {
+  return {Rule::Kind::kNonNegative, {}, max};
+}
 Rule above_zero() { return {Rule::Kind::kAboveZero, {}}; }
 Rule below_one() { return {Rule::Kind::kBelowOne, {}}; }
 Rule up_to_one() { return {Rule::Kind::kUpToOne, {}}; }
 Rule one_of(std::vector<const char*> allowed) { return {Rule::Kind::kOneOf, std::move(allowed)}; }
 Rule auto_or_count() { return {Rule::Kind::kAutoOrCount, {}}; }
+
+constexpr int64_t kMaxImagesPerStep = int64_t{1} << 20;  // batch sizes, micro-batches
+constexpr int64_t kMaxSteps = int64_t{1} << 40;
 
 // Digits only: a count >= 0 written as text.
 bool is_count(const std::string& text) {
@@ -56,6 +68,7 @@ void check_rule(const char* key, int64_t value, const Rule& rule) {
   VIT_CHECK(rule.kind != Kind::kPositive || value > 0, key, ": must be a positive integer, got ",
             value);
   VIT_CHECK(rule.kind != Kind::kNonNegative || value >= 0, key, ": must be >= 0, got ", value);
+  VIT_CHECK(value <= rule.max, key, ": at most ", rule.max, ", got ", value);
 }
 
 void check_rule(const char* key, double value, const Rule& rule) {
@@ -94,15 +107,15 @@ using Eval = EvalUse;
 template <typename Config, typename Visit>
 void visit_fields(Config& c, Visit&& v) {
   v("model.n_patches", c.model.n_patches, "patches per image side (image padded to a multiple)",
-    Role::kModelShape, Eval::kStored, positive());
+    Role::kModelShape, Eval::kStored, positive(64));
   v("model.hidden_d", c.model.hidden_d, "token width", Role::kModelShape, Eval::kStored,
-    positive());
+    positive(8192));
   v("model.n_heads", c.model.n_heads, "attention heads (must divide model.hidden_d)",
-    Role::kModelShape, Eval::kStored, positive());
+    Role::kModelShape, Eval::kStored, positive(1024));
   v("model.n_blocks", c.model.n_blocks, "encoder blocks", Role::kModelShape, Eval::kStored,
-    positive());
+    positive(256));
   v("model.mlp_ratio", c.model.mlp_ratio, "MLP width as a multiple of model.hidden_d",
-    Role::kModelShape, Eval::kStored, positive());
+    Role::kModelShape, Eval::kStored, positive(64));
   v("optim.name", c.optim.name, "optimizer: adam | adamw | sgd", Role::kOptimizer, Eval::kUnused,
     one_of({"adam", "adamw", "sgd"}));
   v("optim.lr", c.optim.lr, "peak learning rate", Role::kOptimizer, Eval::kUnused, above_zero());
@@ -115,25 +128,25 @@ void visit_fields(Config& c, Visit&& v) {
   v("optim.schedule", c.optim.schedule, "learning-rate schedule after warm-up: constant | cosine",
     Role::kOptimizer, Eval::kUnused, one_of({"constant", "cosine"}));
   v("optim.warmup_steps", c.optim.warmup_steps, "linear warm-up steps", Role::kOptimizer,
-    Eval::kUnused, non_negative());
+    Eval::kUnused, non_negative(kMaxSteps));
   v("optim.min_lr_ratio", c.optim.min_lr_ratio, "cosine floor as a fraction of optim.lr",
     Role::kOptimizer, Eval::kUnused, up_to_one());
   v("optim.lr_scaling", c.optim.lr_scaling, "none | linear (optim.lr times the world size)",
     Role::kOptimizer, Eval::kUnused, one_of({"none", "linear"}));
   v("train.epochs", c.train.epochs, "passes over the training set", Role::kTraining, Eval::kUnused,
-    positive());
+    positive(1000000));
   v("train.batch_size", c.train.batch_size, "images per step and rank", Role::kTraining,
-    Eval::kUnused, positive());
+    Eval::kUnused, positive(kMaxImagesPerStep));
   v("train.eval_batch_size", c.train.eval_batch_size, "images per evaluation batch and rank",
-    Role::kTraining, Eval::kStored, positive());
+    Role::kTraining, Eval::kStored, positive(kMaxImagesPerStep));
   v("train.accum_steps", c.train.accum_steps, "micro-batches per step (one all-reduce per step)",
-    Role::kTraining, Eval::kUnused, positive());
+    Role::kTraining, Eval::kUnused, positive(kMaxImagesPerStep));
   v("train.max_steps", c.train.max_steps, "stop after this many steps (0: no limit)",
-    Role::kTraining, Eval::kUnused, non_negative());
+    Role::kTraining, Eval::kUnused, non_negative(kMaxSteps));
   v("train.seed", c.train.seed, "seed of initialisation and data order", Role::kTraining,
     Eval::kUnused, non_negative());
   v("train.threads", c.train.threads, "intra-op threads per rank (0: all cores)", Role::kMachine,
-    Eval::kMachine, non_negative());
+    Eval::kMachine, non_negative(1024));
   v("train.attention", c.train.attention,
     "auto | fused | matmul: attention kernel (auto: fused on CPU, matmul on GPU)", Role::kMachine,
     Eval::kUnused, one_of({"auto", "fused", "matmul"}));
@@ -289,6 +302,13 @@ void validate(TrainConfig& c) {
   // Constraints between keys, and the options of the command line alone.
   VIT_CHECK(c.model.hidden_d % c.model.n_heads == 0, "model.hidden_d: ", c.model.hidden_d,
             " is not divisible by model.n_heads = ", c.model.n_heads);
+  VIT_CHECK(c.train.batch_size * c.train.accum_steps <= kMaxImagesPerStep, "train.accum_steps: ",
+            c.train.accum_steps, " micro-batches of train.batch_size ", c.train.batch_size,
+            " are more than ", kMaxImagesPerStep, " images per step");
+  // More threads than cores only queue behind each other: 200 on 2 cores took minutes a step.
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  VIT_CHECK(c.train.threads <= 4 * cores, "train.threads: ", c.train.threads, " on a machine of ",
+            cores, " cores (at most 4 per core; 0 follows the cores)");
   if (c.data.dir.empty()) c.data.dir = "data/" + c.data.dataset;
   VIT_CHECK(std::filesystem::is_directory(c.data.dir), "data.dir: ", c.data.dir,
             " is not a directory (fetch the data with: launch/get-data.sh ", c.data.dataset, ")");
