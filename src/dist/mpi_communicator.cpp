@@ -38,9 +38,10 @@ void on_host(torch::Tensor& buffer, Op op) {
 
 }  // namespace
 
-MpiCommunicator::MpiCommunicator(MPI_Comm comm) : comm_(comm) {
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, double timeout_s) : comm_(comm) {
   check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
   check_mpi(MPI_Comm_size(comm_, &world_size_), "MPI_Comm_size");
+  if (world_size_ > 1) watchdog_ = std::make_unique<Watchdog>(timeout_s, rank_);
 }
 
 void MpiCommunicator::all_reduce_mean(torch::Tensor& buffer) {
@@ -50,6 +51,7 @@ void MpiCommunicator::all_reduce_mean(torch::Tensor& buffer) {
   if (buffer.is_cuda()) torch::cuda::synchronize(buffer.device().index());
   const auto start = std::chrono::steady_clock::now();
   on_host(buffer, [&](torch::Tensor& host) {
+    const auto armed = guard("the gradient all-reduce");
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), count_of(host), mpi_type(host), MPI_SUM,
                             comm_),
               "MPI_Allreduce");
@@ -61,6 +63,7 @@ void MpiCommunicator::all_reduce_mean(torch::Tensor& buffer) {
 void MpiCommunicator::broadcast(torch::Tensor& buffer, int root) {
   if (world_size_ == 1) return;
   on_host(buffer, [&](torch::Tensor& host) {
+    const auto armed = guard("a broadcast");
     check_mpi(MPI_Bcast(host.data_ptr(), count_of(host), mpi_type(host), root, comm_),
               "MPI_Bcast");
   });
@@ -68,29 +71,40 @@ void MpiCommunicator::broadcast(torch::Tensor& buffer, int root) {
 
 double MpiCommunicator::sum(double value) {
   double out = 0;
+  const auto armed = guard("a sum over the ranks");
   check_mpi(MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
   return out;
 }
 
 int64_t MpiCommunicator::sum(int64_t value) {
   int64_t out = 0;
+  const auto armed = guard("a sum over the ranks");
   check_mpi(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_SUM, comm_), "MPI_Allreduce");
   return out;
 }
 
 int64_t MpiCommunicator::max(int64_t value) {
   int64_t out = 0;
+  const auto armed = guard("the step's stop-signal check");
   check_mpi(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MAX, comm_), "MPI_Allreduce");
   return out;
 }
 
 std::vector<uint64_t> MpiCommunicator::all_gather(uint64_t value) {
   std::vector<uint64_t> out(static_cast<size_t>(world_size_));
+  const auto armed = guard("an all-gather");
   check_mpi(MPI_Allgather(&value, 1, MPI_UINT64_T, out.data(), 1, MPI_UINT64_T, comm_),
             "MPI_Allgather");
   return out;
 }
 
-void MpiCommunicator::barrier() { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); }
+void MpiCommunicator::barrier() {
+  const auto armed = guard("a barrier");
+  check_mpi(MPI_Barrier(comm_), "MPI_Barrier");
+}
+
+Watchdog::Armed MpiCommunicator::guard(const char* what) {
+  return watchdog_ ? watchdog_->arm(what) : Watchdog::Armed(nullptr);
+}
 
 }  // namespace vit

@@ -5,14 +5,18 @@
 
 #include <mpi.h>
 
+#include <memory>
+
 #include "dist/communicator.h"
+#include "dist/watchdog.h"
 
 namespace vit {
 
 class MpiCommunicator : public Communicator {
  public:
-  // `comm` is borrowed, not freed: it must outlive this object.
-  explicit MpiCommunicator(MPI_Comm comm);
+  // `comm` is borrowed, not freed: it must outlive this object. A collective that takes longer
+  // than `timeout_s` (> 0) ends the process with one error line (dist/watchdog.h).
+  explicit MpiCommunicator(MPI_Comm comm, double timeout_s = 0);
 
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
@@ -28,8 +32,11 @@ class MpiCommunicator : public Communicator {
   void barrier() override;
 
  private:
+  Watchdog::Armed guard(const char* what);
+
   MPI_Comm comm_;
   int rank_ = 0;
+  std::unique_ptr<Watchdog> watchdog_;
   int world_size_ = 1;
   double all_reduce_s_ = 0;
 };

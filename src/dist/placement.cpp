@@ -170,10 +170,9 @@ std::unique_ptr<Communicator> make_communicator(const Placement& placement,
     return std::make_unique<NcclCommunicator>(comm, placement.device, config.timeout_s);
   }
 #endif
-  (void)config;
   VIT_CHECK(placement.backend == "mpi", "placement: back end '", placement.backend,
             "' is not built in");
-  return std::make_unique<MpiCommunicator>(comm);
+  return std::make_unique<MpiCommunicator>(comm, config.timeout_s);
 }
 
 }  // namespace vit

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A rank that dies (kill -9 of rank 1 in the middle of training) ends the whole 2-rank job with
 # exit status 137 and a message naming the rank within a minute; no rank is left waiting in a
-# collective.
+# collective. A rank that stops answering without dying (SIGSTOP: a hung host, a cut link) ends the
+# job within dist.timeout_s through the MPI back end's watchdog: rank 0's error line, exit 1.
 # Usage: mpi_rank_death_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -46,4 +47,27 @@ elapsed=$((SECONDS - killed_at))
 grep -Eq 'process rank 1 .*exited on signal 9' "$work/out.txt" \
   || { tail -20 "$work/out.txt"; fail "no message naming rank 1 and signal 9"; }
 if pgrep -f -- "--run-dir $work/run" >/dev/null; then fail "a rank outlived the job"; fi
+
 echo "e2e rank death: job ended with status $rc ${elapsed} s after rank 1 was killed; ok"
+
+# --- rank 1 stops answering (SIGSTOP): the watchdog of the CPU back end ends the job -----------
+"$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$work/data" \
+  --run-dir "$work/hung" --train.epochs 100000 --log.every_steps 1 --dist.timeout_s 3 \
+  > "$work/hung.txt" 2>&1 &
+job=$!
+wait_for "$work/hung.txt" ' step 3 '
+victim=""
+for pid in $(ranks_of "$work/hung"); do
+  tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && victim=$pid
+done
+[ -n "$victim" ] || fail "rank 1 of the hung run not found"
+kill -STOP "$victim"
+stopped_at=$SECONDS
+for _ in $(seq 60); do kill -0 "$job" 2>/dev/null || break; sleep 1; done
+kill -0 "$job" 2>/dev/null && fail "job still running 60 s after rank 1 stopped answering (a hang)"
+set +e; wait "$job"; rc=$?; set -e; job=""
+kill -KILL "$victim" 2>/dev/null || true
+[ "$rc" -eq 1 ] || { tail -20 "$work/hung.txt"; fail "hung rank: exit $rc, not 1"; }
+grep -Eq '^error: rank 0: .* did not finish within dist.timeout_s = 3 s' "$work/hung.txt" \
+  || { tail -20 "$work/hung.txt"; fail "hung rank: no watchdog line from rank 0"; }
+echo "e2e hung rank: job ended with status $rc $((SECONDS - stopped_at)) s after rank 1 stopped"
