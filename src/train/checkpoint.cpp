@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include "dist/replicas.h"  // state_checksum
@@ -130,7 +131,9 @@ template <typename Map>
 auto state_key(const torch::Tensor& parameter) {
   using Key = typename std::decay_t<Map>::key_type;
   if constexpr (std::is_same_v<Key, std::string>) {
-    return c10::guts::to_string(parameter.unsafeGetTensorImpl());  // LibTorch 1.x
+    std::ostringstream key;  // LibTorch 1.x: what its c10::guts::to_string(impl pointer) gives
+    key << static_cast<const void*>(parameter.unsafeGetTensorImpl());
+    return key.str();
   } else {
     return static_cast<Key>(parameter.unsafeGetTensorImpl());  // LibTorch 2.x
   }
