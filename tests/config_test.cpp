@@ -180,6 +180,11 @@ TEST_F(ConfigTest, ValidationErrorsNameTheKey) {
   expect_error({"--config", f, "--train.max_steps", "-1"}, {"train.max_steps"});
   expect_error({"--config", f, "--train.seed", "-1"}, {"train.seed"});
   expect_error({"--config", f, "--train.threads", "-2"}, {"train.threads"});
+  // Boost's message placeholders in a token or a value: what() looped for ever (found by fuzzing).
+  expect_error({"--config", f, "--foo%original_token%"}, {"unrecognised option '--foo"});
+  expect_error({"--config", f, "--model.hidden_d", "%value%x"}, {"model.hidden_d", "is invalid"});
+  std::ofstream(dir_.file("placeholder.ini")) << "[model]\nmin_%original_token% = 1\n";
+  expect_error({"--config", dir_.file("placeholder.ini")}, {"unrecognised option 'model.min_"});
   // Limits (issue 14): values that overflowed, ran 0 steps, stalled or allocated gigabytes.
   const std::string huge = std::to_string(std::numeric_limits<int64_t>::max());
   expect_error({"--config", f, "--train.accum_steps", std::to_string(int64_t{1} << 62)},

@@ -132,6 +132,10 @@ TEST(Idx, DimensionsPromisingTooMuchAreRefusedBeforeAllocating) {
   write_raw(dir.file("huge"), {0x803, 0xffffffffu, 0xffffffffu, 0xffffffffu}, 16);
   expect_error([&] { read_idx_images(dir.file("huge")); }, dir.file("huge"),
                "the header's dimensions promise more than");
+  // A zero first: the later dimensions are still checked (their strides overflowed LibTorch's).
+  write_raw(dir.file("zero"), {0x803, 0, 4244635646u, 2248147477u}, 0);
+  expect_error([&] { read_idx_images(dir.file("zero")); }, dir.file("zero"),
+               "the header's dimensions promise more than");
 }
 
 TEST(Idx, LabelOutOfRange) {

@@ -234,6 +234,24 @@ const std::vector<KeyInfo>& config_keys() {
   return keys;
 }
 
+std::string describe_option_error(const std::exception& e) {
+  const auto* named = dynamic_cast<const po::error_with_option_name*>(&e);
+  if (named == nullptr) return e.what();
+  // Boost substitutes its %placeholders% until none is left: a token or value that holds one
+  // (--x%value%, an INI line "k = %value%") made what() loop forever (found by fuzzing). The
+  // substituted texts are shown with each % as a fullwidth percent sign instead.
+  struct Safe : po::error_with_option_name {
+    explicit Safe(const po::error_with_option_name& from) : po::error_with_option_name(from) {
+      for (auto& entry : m_substitutions) {
+        std::string safe;
+        for (const char ch : entry.second) safe += ch == '%' ? std::string("\xef\xbc\x85") : std::string(1, ch);
+        entry.second = safe;
+      }
+    }
+  };
+  return Safe(*named).what();
+}
+
 ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out) {
   ParseResult result;
   TrainConfig& config = result.config;
@@ -256,7 +274,7 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
     // command line wins over the file and the file over the defaults.
     po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
   } catch (const po::error& e) {
-    VIT_FAIL("command line: ", e.what());
+    VIT_FAIL("command line: ", describe_option_error(e));
   }
   if (vm.count("version")) {
     result.version = true;
@@ -282,13 +300,14 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
     try {
       po::store(po::parse_config_file(in, keys, /*allow_unregistered=*/false), vm);
     } catch (const po::error& e) {
-      VIT_FAIL(file, ": ", e.what());
+      VIT_FAIL(file, ": ", describe_option_error(e));
     }
   }
   try {
     po::notify(vm);
   } catch (const po::error& e) {
-    VIT_FAIL(config.config_file.empty() ? "command line" : config.config_file, ": ", e.what());
+    VIT_FAIL(config.config_file.empty() ? "command line" : config.config_file, ": ",
+              describe_option_error(e));
   }
   validate(config);
   return result;
@@ -370,7 +389,7 @@ void apply_entries(TrainConfig& config,
     po::store(parsed, vm);
     po::notify(vm);  // the keys not given keep their values: make_options took them as defaults
   } catch (const po::error& e) {
-    VIT_FAIL(source, ": ", e.what());
+    VIT_FAIL(source, ": ", describe_option_error(e));
   }
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <iosfwd>
 #include <string>
 #include <utility>
@@ -134,6 +135,10 @@ struct ParseResult {
 // Parses --config FILE, --run-dir DIR and --<section>.<key> VALUE overrides; validates the result.
 // Throws vit::Error naming the file or key at fault. `help_out` receives --help text.
 ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out);
+
+// The message of an exception from Boost.Program_options (or any other), made safely: see the
+// definition.
+std::string describe_option_error(const std::exception& e);
 
 // Checks every value, throwing vit::Error "<key>: <problem> (allowed: ...)". Also fills defaults
 // that depend on other keys (data.dir).

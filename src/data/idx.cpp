@@ -66,14 +66,22 @@ torch::Tensor read_idx(const std::string& path, uint32_t expected_magic, const c
   VIT_CHECK(dims_got == dim_bytes.size(), path, ": header truncated (", 4 + dims_got, " bytes, ",
             4 + dim_bytes.size(), " needed for ", ndim, " dimensions)");
   std::vector<int64_t> dims(ndim);
-  uint64_t payload = 1;
+  // Checked without regard to a zero dimension (an empty set): the tensor's strides are products of
+  // the later dimensions, and a 0 x 2^32 x 2^32 header overflowed them (found by fuzzing).
+  uint64_t nonzero = 1;
+  bool empty = false;
   for (size_t i = 0; i < ndim; ++i) {
     const uint32_t dim = read_be32(dim_bytes.data() + 4 * i);
     dims[i] = dim;
-    VIT_CHECK(dim == 0 || payload <= kMaxIdxBytes / dim, path, ": the header's dimensions promise ",
+    if (dim == 0) {
+      empty = true;
+      continue;
+    }
+    VIT_CHECK(nonzero <= kMaxIdxBytes / dim, path, ": the header's dimensions promise ",
               "more than ", kMaxIdxBytes, " bytes of ", what, " (a damaged or hostile file)");
-    payload *= dim;
+    nonzero *= dim;
   }
+  const uint64_t payload = empty ? 0 : nonzero;
   auto tensor = torch::empty(dims, torch::kUInt8);
   const size_t data_got = read_some(file.get(), path, tensor.data_ptr<uint8_t>(), payload);
   uint8_t extra = 0;

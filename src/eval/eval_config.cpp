@@ -79,7 +79,7 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    VIT_FAIL("command line: ", e.what());
+    VIT_FAIL("command line: ", describe_option_error(e));
   }
   VIT_CHECK(!config.checkpoint.empty(),
             "--checkpoint: required (a checkpoints/step-N.pt or checkpoints/final.pt of a run)");
