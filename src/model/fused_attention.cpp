@@ -33,7 +33,10 @@ inline float exp_nonpositive(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  // n in [-126, 0] for x in [-87, 0]; a NaN x (a diverging run) leaves n NaN, which must not
+  // reach the integer conversion (undefined): -127 gives 2^n = 0, and p * 0 stays NaN.
+  const float n_safe = n > -127.0f ? (n < 127.0f ? n : 127.0f) : -127.0f;
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n_safe) + 127) << 23;
   float two_n;
   std::memcpy(&two_n, &bits, sizeof two_n);
   return p * two_n;
