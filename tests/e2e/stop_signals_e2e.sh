@@ -67,3 +67,24 @@ wait "$job" || rc=$?
 job=""
 [ "$rc" -eq 75 ] || { tail "$work/early.log"; fail "early: exit status $rc, not 75"; }
 echo "early: ok"
+
+# An mpirun that the SIGUSR1 kills at once (one still starting): train.sh's wait, cut short by its
+# trap, returned 143 and the script ended with it; the stop must still give 75. A stand-in mpirun
+# makes the timing certain (it dies of the first SIGUSR1, as mpirun does before its handlers).
+mkdir -p "$work/bin"
+printf '#!/bin/sh\nexec sleep 30\n' > "$work/bin/mpirun"
+chmod +x "$work/bin/mpirun"
+for try in 1 2 3 4 5; do
+  PATH="$work/bin:$PATH" timeout 20 "$src/launch/train.sh" -n 1 "$src/configs/smoke.ini" \
+    > "$work/dies.log" 2>&1 &
+  job=$!
+  for _ in $(seq 100); do launcher=$(pgrep -P "$job") && pgrep -x -P "$launcher" sleep > /dev/null \
+    && break; sleep 0.05; done
+  sleep 0.2  # train.sh waits for its "mpirun" by now
+  kill -TERM "$launcher"
+  rc=0
+  wait "$job" || rc=$?
+  job=""
+  [ "$rc" -eq 75 ] || { cat "$work/dies.log"; fail "mpirun dying of the stop (try $try): exit status $rc, not 75"; }
+done
+echo "mpirun dies of the stop: ok"
