@@ -11,8 +11,12 @@
 #
 # Flags chosen here: when the ranks fit on this machine's cores, each rank is bound to its share
 # of them (--map-by slot:PE=cores/ranks --bind-to core: its threads keep their caches and never
-# share a core with another rank's); --oversubscribe and no binding when they do not; the root flags
-# when run as root; -x to pass the environment that matters (library paths, threads, NCCL).
+# share a core with another rank's); --oversubscribe and no binding when they do not; with a
+# hostfile, ranks fill each machine's slots in order, unbound (each machine's cores are its ranks');
+# the root flags when run as root; -x to pass the environment that matters (library paths, threads,
+# NCCL); TCP keepalives every 10 s on mpirun's links to its daemons, so that a machine that drops
+# off the network ends the job 10 to 20 s later, after the ranks have said which one it is
+# (without them mpirun waits for a lost machine for many minutes).
 # Extra mpirun flags: VIT_MPIRUN_FLAGS="--mca btl_tcp_if_include eth0" launch/train.sh ...
 #
 # Stopping: SIGTERM (kill, a batch system), SIGINT (Ctrl-C), SIGHUP and SIGUSR1 to this script are
@@ -37,7 +41,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -n|--np) [ $# -ge 2 ] || die "train.sh: $1 needs a number"; ranks=$2; shift 2 ;;
     --hostfile) [ $# -ge 2 ] || die "train.sh: --hostfile needs a file"; hostfile=$2; shift 2 ;;
-    -h|--help) sed -n '2,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,30s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     --*) args+=("$1"); shift; if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then args+=("$1"); shift; fi ;;
     *) config=$1; shift ;;
   esac
@@ -51,7 +55,7 @@ command -v mpirun >/dev/null || die "mpirun not found: run launch/setup.sh (inst
 flags=()
 if [ -n "$hostfile" ]; then
   [ -f "$hostfile" ] || die "train.sh: hostfile not found: $hostfile"
-  flags+=(--hostfile "$hostfile" --map-by ppr:1:core --bind-to core)
+  flags+=(--hostfile "$hostfile" --map-by slot --bind-to none)
 elif [ "$ranks" -le "$(nproc)" ]; then
   # (--map-by core alone would bind a 1-rank job's threads to a single core)
   flags+=(--map-by "slot:PE=$(($(nproc) / ranks))" --bind-to core)
@@ -59,6 +63,7 @@ else
   flags+=(--oversubscribe --bind-to none)
 fi
 [ "$(id -u)" -ne 0 ] || flags+=(--allow-run-as-root)
+flags+=(--mca oob_tcp_keepalive_time 10 --mca oob_tcp_keepalive_intvl 2 --mca oob_tcp_keepalive_probes 5)
 # Open MPI gives every rank a pseudo-terminal whatever this script's stdout is; tell vit-train
 # what it really is, so that log.progress=auto draws a bar on a terminal and lines elsewhere.
 if [ -z "${VIT_TERMINAL:-}" ]; then

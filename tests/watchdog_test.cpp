@@ -4,9 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
+#include <string>
 #include <thread>
+
+#include "util/signals.h"
 
 namespace vit {
 namespace {
@@ -25,6 +30,75 @@ TEST(WatchdogDeathTest, AStuckCollectiveEndsTheProcessWithOneLine) {
       ::testing::ExitedWithCode(1),
       "^error: rank 3: the gradient all-reduce did not finish within dist.timeout_s = 0.3 s: "
       "another rank stopped answering");
+}
+
+TEST(WatchdogDeathTest, TheErrorNamesTheRanksThatDoNotAnswer) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Watchdog dog(0.3, 0, [](double) {
+          return Watchdog::Report{"rank 1 (pid 7 on b) is unreachable", true};
+        });
+        const auto armed = dog.arm("the gradient all-reduce");
+        std::this_thread::sleep_for(milliseconds(5000));
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(1),
+      "^error: rank 0: the gradient all-reduce did not finish within dist.timeout_s = 0.3 s: "
+      "rank 1 \\(pid 7 on b\\) is unreachable; ending the job");
+  EXPECT_EXIT(
+      {
+        Watchdog dog(0.3, 2, [](double) { return Watchdog::Report{}; });
+        const auto armed = dog.arm("a barrier");
+        std::this_thread::sleep_for(milliseconds(5000));
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(1), "^error: rank 2: a barrier did not .*every other rank answers");
+}
+
+// A lost machine under an mpirun with keepalives: the rank waits for mpirun to end the job (with a
+// stop signal), instead of exiting into an abort that would wait for the lost machine's daemon.
+TEST(WatchdogDeathTest, ALostMachineWaitsForMpirunsStopSignal) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EXIT(
+      {
+        ::setenv("OMPI_MCA_oob_tcp_keepalive_time", "40", 1);
+        ::setenv("OMPI_MCA_oob_tcp_keepalive_intvl", "2", 1);
+        ::setenv("OMPI_MCA_oob_tcp_keepalive_probes", "5", 1);
+        const StopSignals signals;
+        Watchdog dog(0.2, 0, [](double) {
+          return Watchdog::Report{"rank 1 (pid 7 on b) is unreachable", true};
+        });
+        const auto armed = dog.arm("the gradient all-reduce");
+        std::this_thread::sleep_for(milliseconds(1000));
+        std::raise(SIGTERM);  // what mpirun sends once its keepalives gave the machine up
+        std::this_thread::sleep_for(milliseconds(60000));
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(1),
+      "rank 1 \\(pid 7 on b\\) is unreachable; ending the job \\(when mpirun gives the lost "
+      "machine up, 55 s at most\\)");
+  // Ended by the signal, not by the end of the 55 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+}
+
+TEST(Watchdog, AsksWhoAnswersOnlyWhenACollectiveIsSlow) {
+  std::atomic<int> asked{0};
+  Watchdog dog(1.0, 0, [&](double) {
+    ++asked;
+    return Watchdog::Report{};  // everyone answers: no warning, and the collective ends in time
+  });
+  for (int i = 0; i < 20; ++i) {
+    const auto armed = dog.arm("a sum over the ranks");
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ(asked.load(), 0);
+  {
+    const auto armed = dog.arm("the gradient all-reduce");
+    std::this_thread::sleep_for(milliseconds(800));  // past timeout / 2, within the timeout
+  }
+  EXPECT_EQ(asked.load(), 1);
 }
 
 TEST(Watchdog, CollectivesThatFinishInTimeNeverFire) {

@@ -41,7 +41,14 @@ void on_host(torch::Tensor& buffer, Op op) {
 MpiCommunicator::MpiCommunicator(MPI_Comm comm, double timeout_s) : comm_(comm) {
   check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
   check_mpi(MPI_Comm_size(comm_, &world_size_), "MPI_Comm_size");
-  if (world_size_ > 1) watchdog_ = std::make_unique<Watchdog>(timeout_s, rank_);
+  if (world_size_ > 1 && timeout_s > 0) {
+    probe_ = std::make_unique<PeerProbe>(comm_);  // collective: every rank builds one
+    const PeerProbe* probe = probe_.get();
+    watchdog_ = std::make_unique<Watchdog>(timeout_s, rank_, [probe](double wait_s) {
+      const PeerProbe::Report report = probe->diagnose(wait_s);
+      return Watchdog::Report{report.text, report.unreachable};
+    });
+  }
 }
 
 void MpiCommunicator::all_reduce_mean(torch::Tensor& buffer) {

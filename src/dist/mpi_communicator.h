@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "dist/communicator.h"
+#include "dist/peer_probe.h"
 #include "dist/watchdog.h"
 
 namespace vit {
@@ -15,7 +16,8 @@ namespace vit {
 class MpiCommunicator : public Communicator {
  public:
   // `comm` is borrowed, not freed: it must outlive this object. A collective that takes longer
-  // than `timeout_s` (> 0) ends the process with one error line (dist/watchdog.h).
+  // than `timeout_s` (> 0) ends the process with one error line naming the ranks that do not
+  // answer (dist/watchdog.h, dist/peer_probe.h).
   explicit MpiCommunicator(MPI_Comm comm, double timeout_s = 0);
 
   int rank() const override { return rank_; }
@@ -36,7 +38,8 @@ class MpiCommunicator : public Communicator {
 
   MPI_Comm comm_;
   int rank_ = 0;
-  std::unique_ptr<Watchdog> watchdog_;
+  std::unique_ptr<PeerProbe> probe_;    // names the ranks that do not answer
+  std::unique_ptr<Watchdog> watchdog_;  // after probe_: its thread uses probe_
   int world_size_ = 1;
   double all_reduce_s_ = 0;
 };

@@ -55,11 +55,16 @@ void MpiContext::abort(int code) {
 }
 
 std::vector<std::string> MpiContext::all_gather(const std::string& text) const {
+  return vit::all_gather(MPI_COMM_WORLD, text);
+}
+
+std::vector<std::string> all_gather(MPI_Comm comm, const std::string& text) {
   // Any length: the lengths first, then the texts end to end.
+  int world_size = 1;
+  check_mpi(MPI_Comm_size(comm, &world_size), "MPI_Comm_size");
   const int mine = static_cast<int>(text.size());
-  std::vector<int> sizes(static_cast<size_t>(world_size_)), offsets(sizes.size());
-  check_mpi(MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD),
-            "MPI_Allgather");
+  std::vector<int> sizes(static_cast<size_t>(world_size)), offsets(sizes.size());
+  check_mpi(MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, comm), "MPI_Allgather");
   size_t total = 0;
   for (size_t r = 0; r < sizes.size(); ++r) {
     offsets[r] = static_cast<int>(total);
@@ -67,7 +72,7 @@ std::vector<std::string> MpiContext::all_gather(const std::string& text) const {
   }
   std::vector<char> all(std::max<size_t>(total, 1));
   check_mpi(MPI_Allgatherv(text.data(), mine, MPI_CHAR, all.data(), sizes.data(), offsets.data(),
-                           MPI_CHAR, MPI_COMM_WORLD),
+                           MPI_CHAR, comm),
             "MPI_Allgatherv");
   std::vector<std::string> out;
   for (size_t r = 0; r < sizes.size(); ++r) {

@@ -41,6 +41,9 @@ class MpiContext {
   std::string host_;
 };
 
+// Every rank's `text` over `comm`, indexed by rank; collective.
+std::vector<std::string> all_gather(MPI_Comm comm, const std::string& text);
+
 // Throws vit::Error naming the call and this rank when an MPI call does not return MPI_SUCCESS.
 void check_mpi(int code, const char* call);
 

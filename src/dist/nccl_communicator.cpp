@@ -85,6 +85,7 @@ void NcclCommunicator::EventDeleter::operator()(cudaEvent_t event) const {
 
 NcclCommunicator::NcclCommunicator(MPI_Comm comm, torch::Device device, double timeout_s)
     : mpi_(comm),
+      probe_(comm),
       device_(cuda_device(device, mpi_.rank())),
       timeout_s_(timeout_s),
       stream_(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index())),
@@ -267,8 +268,10 @@ bool NcclCommunicator::comm_idle(const char* op) {
 }
 
 void NcclCommunicator::fail_timeout(const char* op) {
-  abort_and_fail(detail::concat("NCCL ", op, " did not complete within ", timeout_s_,
-                                " s (a peer rank died or hangs); communicator aborted"));
+  const std::string silent = probe_.diagnose(2.0).text;
+  abort_and_fail(detail::concat("NCCL ", op, " did not complete within ", timeout_s_, " s (",
+                                silent.empty() ? "a peer rank died or hangs" : silent,
+                                "); communicator aborted"));
 }
 
 void NcclCommunicator::check_tensor(const torch::Tensor& buffer, const char* op) const {

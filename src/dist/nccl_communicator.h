@@ -16,6 +16,7 @@
 
 #include "dist/communicator.h"
 #include "dist/mpi_communicator.h"
+#include "dist/peer_probe.h"
 
 namespace vit {
 
@@ -79,6 +80,7 @@ class NcclCommunicator : public Communicator {
   [[noreturn]] void abort_and_fail(const std::string& message);
 
   MpiCommunicator mpi_;
+  PeerProbe probe_;  // names the ranks that do not answer when a collective times out
   torch::Device device_;
   double timeout_s_;
   c10::cuda::CUDAStream stream_;  // where the collectives run

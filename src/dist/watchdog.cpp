@@ -1,12 +1,49 @@
 #include "dist/watchdog.h"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "util/signals.h"
 
 namespace vit {
+namespace {
 
-Watchdog::Watchdog(double timeout_s, int rank) : timeout_s_(timeout_s), rank_(rank) {
+using Clock = std::chrono::steady_clock;
+
+Clock::duration seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+double env_seconds(const char* name) {
+  const char* text = std::getenv(name);
+  if (text == nullptr) return -1;
+  char* end = nullptr;
+  const double value = std::strtod(text, &end);
+  return end != text && *end == '\0' ? value : -1;
+}
+
+// How long mpirun, given TCP keepalives on its daemon links (mpirun passes its --mca settings to
+// the ranks as OMPI_MCA_* variables), may take to notice a lost machine, with 5 s to spare; 0 when
+// it was given none (it would then wait for many minutes: no point in waiting for it).
+double mpirun_notice_s() {
+  const double idle = env_seconds("OMPI_MCA_oob_tcp_keepalive_time");
+  if (idle <= 0) return 0;
+  const double interval = std::max(env_seconds("OMPI_MCA_oob_tcp_keepalive_intvl"), 0.0);
+  const double probes = std::max(env_seconds("OMPI_MCA_oob_tcp_keepalive_probes"), 0.0);
+  return std::min(idle + interval * probes + 5, 600.0);
+}
+
+}  // namespace
+
+Watchdog::Watchdog(double timeout_s, int rank, Diagnose diagnose)
+    : timeout_s_(timeout_s), rank_(rank), diagnose_(std::move(diagnose)) {
   if (timeout_s_ > 0) thread_ = std::thread([this] { watch(); });
 }
 
@@ -25,10 +62,9 @@ Watchdog::Armed Watchdog::arm(const char* what) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     armed_ = true;
+    ++generation_;
     what_ = what;
-    deadline_ = std::chrono::steady_clock::now() +
-                std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                    std::chrono::duration<double>(timeout_s_));
+    armed_at_ = Clock::now();
   }
   changed_.notify_one();
   return Armed(this);
@@ -36,28 +72,69 @@ Watchdog::Armed Watchdog::arm(const char* what) {
 
 void Watchdog::disarm() {
   std::lock_guard<std::mutex> lock(mutex_);
-  armed_ = false;  // the thread, asleep until the deadline, finds it disarmed then: no wake-up
+  armed_ = false;  // the thread, asleep until its next deadline, finds it disarmed then
+}
+
+bool Watchdog::still_armed_at(Clock::time_point when, uint64_t generation,
+                              std::unique_lock<std::mutex>& lock) {
+  while (!stopping_ && armed_ && generation_ == generation && Clock::now() < when) {
+    changed_.wait_until(lock, when);
+  }
+  return !stopping_ && armed_ && generation_ == generation;
 }
 
 void Watchdog::watch() {
+  // Early enough to be seen before a launcher gives up on a lost machine, late enough that a
+  // slow step (a checkpoint on rank 0) does not set it off; the probe stays silent then anyway.
+  const double warn_after_s = std::min(5.0, timeout_s_ / 2);
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     if (!armed_) {
       changed_.wait(lock);
       continue;
     }
-    const auto deadline = deadline_;
-    changed_.wait_until(lock, deadline);
-    if (stopping_ || !armed_ || deadline_ != deadline) continue;  // done, or re-armed since
-    if (std::chrono::steady_clock::now() < deadline) continue;     // woken early
-    std::fprintf(stderr,
-                 "error: rank %d: %s did not finish within dist.timeout_s = %g s: another rank "
-                 "stopped answering, or the network between the machines is gone; ending the "
-                 "job\n",
-                 rank_, what_, timeout_s_);
-    std::fflush(stderr);
-    ::_exit(1);  // the rank is stuck inside MPI: no unwinding, no MPI_Finalize
+    const uint64_t generation = generation_;
+    const Clock::time_point armed_at = armed_at_;
+    const char* what = what_;
+    if (diagnose_ && still_armed_at(armed_at + seconds(warn_after_s), generation, lock)) {
+      lock.unlock();  // the probe takes up to a second: the collective may end meanwhile
+      const Report report = diagnose_(1.0);
+      lock.lock();
+      if (!report.silent.empty() && armed_ && generation_ == generation) {
+        spdlog::warn(
+            "rank {}: {} has waited {:g} s: {}; the job ends if it still waits after "
+            "dist.timeout_s = {:g} s",
+            rank_, what, warn_after_s, report.silent, timeout_s_);
+      }
+    }
+    if (!still_armed_at(armed_at + seconds(timeout_s_), generation, lock)) continue;  // done
+    lock.unlock();
+    fail(what);
   }
+}
+
+void Watchdog::fail(const char* what) {
+  const Report report = diagnose_ ? diagnose_(2.0) : Report{};
+  const std::string silent =
+      !report.silent.empty() ? report.silent
+      : diagnose_            ? "every other rank answers, so one of them is stuck elsewhere"
+                  : "another rank stopped answering, or the network between the machines is gone";
+  // Exiting now would leave mpirun waiting for the lost machine: wait until its keepalives must
+  // have told it (it then ends the job, with a stop signal to this rank), at most that long.
+  const double wait_s = report.machine_lost ? mpirun_notice_s() : 0;
+  const std::string when = wait_s > 0 ? " (when mpirun gives the lost machine up, " +
+                                            std::to_string(static_cast<int>(wait_s)) + " s at most)"
+                                      : "";
+  std::fprintf(
+      stderr,
+      "error: rank %d: %s did not finish within dist.timeout_s = %g s: %s; ending the job%s\n",
+      rank_, what, timeout_s_, silent.c_str(), when.c_str());
+  std::fflush(stderr);
+  const auto until = Clock::now() + seconds(wait_s);
+  while (Clock::now() < until && StopSignals::received() == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::_exit(1);  // the rank is stuck inside MPI: no unwinding, no MPI_Finalize
 }
 
 }  // namespace vit

@@ -1,23 +1,38 @@
 // A deadline for blocking MPI collectives. MPI_Allreduce and its kin wait forever for a rank that
 // stopped answering (a host whose network link is gone, a process stopped by the system): the
 // job would hang until the batch system's limit. The watchdog, a thread of its own, is armed
-// around each collective; when one outlives dist.timeout_s it prints one error line naming this
-// rank, the collective and the timeout, and ends the process with status 1, on which mpirun ends
-// the whole job. (The NCCL back end has its own deadline, in nccl_communicator.)
+// around each collective. When one has waited a few seconds (min(5 s, timeout / 2)) it asks the
+// other ranks directly (the `diagnose` callback, dist/peer_probe.h) and, if some do not answer,
+// logs a warning naming them; when one outlives dist.timeout_s it prints one error line naming
+// this rank, the collective and the ranks that do not answer, and ends the process with status 1,
+// on which mpirun ends the whole job. When a machine is lost, mpirun cannot end the job that way
+// (it waits for the lost machine's daemon for many minutes): if mpirun was given TCP keepalives
+// (launch/train.sh does), the rank waits until they must have told mpirun, which then ends the
+// job, or exits once that time is over. (The NCCL back end has its own deadline, in
+// nccl_communicator.)
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace vit {
 
 class Watchdog {
  public:
-  // `timeout_s` <= 0: never fires (no thread).
-  Watchdog(double timeout_s, int rank);
+  struct Report {
+    std::string silent;         // the ranks that do not answer, described; "" when all do
+    bool machine_lost = false;  // one of them is unreachable (its machine or the network)
+  };
+  // Asks the other ranks, waiting at most the given seconds.
+  using Diagnose = std::function<Report(double wait_s)>;
+
+  // `timeout_s` <= 0: never fires (no thread). `diagnose` may be empty.
+  Watchdog(double timeout_s, int rank, Diagnose diagnose = {});
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -41,15 +56,21 @@ class Watchdog {
  private:
   void disarm();
   void watch();
+  // Waits until `when` or until the arming `generation` ends; true if it is still armed then.
+  bool still_armed_at(std::chrono::steady_clock::time_point when, uint64_t generation,
+                      std::unique_lock<std::mutex>& lock);
+  [[noreturn]] void fail(const char* what);
 
   double timeout_s_;
   int rank_;
+  Diagnose diagnose_;
   std::mutex mutex_;
   std::condition_variable changed_;
   bool stopping_ = false;
   bool armed_ = false;
+  uint64_t generation_ = 0;  // one per arm()
   const char* what_ = "";
-  std::chrono::steady_clock::time_point deadline_;
+  std::chrono::steady_clock::time_point armed_at_;
   std::thread thread_;
 };
 
