@@ -52,13 +52,14 @@ vit_train="${VIT_TRAIN_BIN:-$ROOT/build/vit-train}"  # tests point this at their
 [ -x "$vit_train" ] || die "$vit_train not built: run launch/setup.sh first"
 command -v mpirun >/dev/null || die "mpirun not found: run launch/setup.sh (installs openmpi-bin)"
 
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc alone obeys OMP_NUM_THREADS
 flags=()
 if [ -n "$hostfile" ]; then
   [ -f "$hostfile" ] || die "train.sh: hostfile not found: $hostfile"
   flags+=(--hostfile "$hostfile" --map-by slot --bind-to none)
-elif [ "$ranks" -le "$(nproc)" ]; then
+elif [ "$ranks" -le "$cores" ]; then
   # (--map-by core alone would bind a 1-rank job's threads to a single core)
-  flags+=(--map-by "slot:PE=$(($(nproc) / ranks))" --bind-to core)
+  flags+=(--map-by "slot:PE=$((cores / ranks))" --bind-to core)
 else
   flags+=(--oversubscribe --bind-to none)
 fi

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "data/dataset.h"
+#include "dist/cpu_share.h"
 #include "dist/mpi_context.h"
 #include "dist/placement.h"
 #include "dist/rank_agreement.h"
@@ -61,7 +62,9 @@ int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
         "the run)",
         config.checkpoint, run.data.dataset, run.data.dir, run.data.test_limit);
   }
-  vit::configure_threads(run.train.threads, mpi.local_size());
+  const vit::ThreadSetup threads =
+      vit::configure_threads(run.train.threads, vit::gather_cpu_share(mpi));
+  if (!threads.advice.empty()) spdlog::warn("{}", threads.advice);
   vit::Placement placement;
   if (!vit::agree_on_placement(run.dist, mpi, placement)) return 1;
   const torch::Device device = placement.device;

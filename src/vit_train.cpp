@@ -10,6 +10,7 @@
 
 #include "config/train_config.h"
 #include "data/dataset.h"
+#include "dist/cpu_share.h"
 #include "dist/input_agreement.h"
 #include "dist/mpi_context.h"
 #include "dist/placement.h"
@@ -34,7 +35,9 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   if (leader) run_dir = std::make_unique<vit::RunDir>(vit::prepare_run_dir(config));
   vit::setup_logging({config.log.level, mpi.rank(), leader ? run_dir->log() : ""});
 
-  const vit::ThreadSetup threads = vit::configure_threads(config.train.threads, mpi.local_size());
+  const vit::ThreadSetup threads =
+      vit::configure_threads(config.train.threads, vit::gather_cpu_share(mpi));
+  if (!threads.advice.empty()) spdlog::warn("{}", threads.advice);
   // Where every rank trains and which back end they share: agreed on by all, or one error.
   vit::Placement placement;
   if (!vit::agree_on_placement(config.dist, mpi, placement)) return 1;
