@@ -133,6 +133,9 @@ void visit_fields(Config& c, Visit&& v) {
     Role::kOptimizer, Eval::kUnused, up_to_one());
   v("optim.lr_scaling", c.optim.lr_scaling, "none | linear (optim.lr times the world size)",
     Role::kOptimizer, Eval::kUnused, one_of({"none", "linear"}));
+  v("optim.fused", c.optim.fused,
+    "on: the update in one pass over flat buffers | off: LibTorch's per-parameter optimizer",
+    Role::kOptimizer, Eval::kUnused, one_of({"on", "off"}));
   v("train.epochs", c.train.epochs, "passes over the training set", Role::kTraining, Eval::kUnused,
     positive(1000000));
   v("train.batch_size", c.train.batch_size, "images per step and rank", Role::kTraining,

@@ -33,6 +33,7 @@ struct OptimConfig {
   int64_t warmup_steps = 0;           // linear warm-up from 0 to lr over this many steps
   double min_lr_ratio = 0.0;          // cosine floor as a fraction of lr
   std::string lr_scaling = "none";    // none | linear (lr times the world size)
+  std::string fused = "on";           // on: one pass over flat buffers; off: LibTorch's optimizer
 };
 
 struct TrainLoopConfig {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "dist/replicas.h"  // state_checksum
+#include "train/optimizer.h"  // state_key
 #include "train/tensor_file.h"
 #include "util/error.h"
 
@@ -127,18 +128,6 @@ void read_model_tensors(
 
 // Optimizer state, per parameter in the optimizer's order: "optim/<i>/<field>". The options
 // (learning rate and the rest) come from the config and the schedule, not from the file.
-template <typename Map>
-auto state_key(const torch::Tensor& parameter) {
-  using Key = typename std::decay_t<Map>::key_type;
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream key;  // LibTorch 1.x: what its c10::guts::to_string(impl pointer) gives
-    key << static_cast<const void*>(parameter.unsafeGetTensorImpl());
-    return key.str();
-  } else {
-    return static_cast<Key>(parameter.unsafeGetTensorImpl());  // LibTorch 2.x
-  }
-}
-
 std::vector<torch::Tensor> optimizer_parameters(torch::optim::Optimizer& optimizer) {
   std::vector<torch::Tensor> out;
   for (auto& group : optimizer.param_groups()) {

@@ -5,6 +5,9 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <sstream>
+#include <string>
+#include <type_traits>
 
 #include "config/train_config.h"
 
@@ -18,5 +21,18 @@ double learning_rate(const OptimConfig& config, int64_t step, int64_t total_step
 
 // Sets the learning rate of every parameter group.
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+
+// The key of `parameter` in an optimizer's state map (`Map`: decltype(optimizer.state())).
+template <typename Map>
+auto state_key(const torch::Tensor& parameter) {
+  using Key = typename std::decay_t<Map>::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream key;  // LibTorch 1.x: what its c10::guts::to_string(impl pointer) gives
+    key << static_cast<const void*>(parameter.unsafeGetTensorImpl());
+    return key.str();
+  } else {
+    return static_cast<Key>(parameter.unsafeGetTensorImpl());  // LibTorch 2.x
+  }
+}
 
 }  // namespace vit

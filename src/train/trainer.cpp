@@ -9,6 +9,7 @@
 
 #include "dist/replicas.h"
 #include "model/fused_attention.h"
+#include "train/fused_optimizer.h"
 #include "train/optimizer.h"
 #include "train/scoring.h"
 #include "train/progress.h"
@@ -80,7 +81,11 @@ Trainer::Trainer(const TrainConfig& config, Dataset data, Communicator& comm, to
   if (batch_parallel && torch::get_num_threads() > 1) workers_ = torch::get_num_threads();
   spdlog::debug("train.parallel {}: {} thread(s) share each micro-batch", config.train.parallel,
                 workers_);
-  optimizer_ = make_optimizer(optim_, model_->parameters());
+  if (optim_.fused == "on") {
+    optimizer_ = std::make_unique<FusedOptimizer>(optim_, params_, grads_->gradients());
+  } else {
+    optimizer_ = make_optimizer(optim_, model_->parameters());
+  }
 }
 
 int64_t Trainer::steps_per_epoch() const {
