@@ -166,6 +166,9 @@ def parse_args(argv):
     ap.add_argument("--compile", action="store_true",
                     help="torch.compile the DDP model (torch 2.x, inductor); compiling happens "
                          "in the first steps and counts in the first epoch's time")
+    ap.add_argument("--compile-mode", default="default",
+                    choices=("default", "reduce-overhead", "max-autotune"),
+                    help="torch.compile's mode; reduce-overhead replays CUDA graphs on a GPU")
     ap.add_argument("--save-init", default="", help="rank 0 saves the initial state_dict here")
     ap.add_argument("--save-final", default="", help="rank 0 saves the final state_dict here")
     args, rest = ap.parse_known_args(argv)
@@ -478,7 +481,7 @@ def main(argv):
     if args.compile:
         if not hasattr(torch, "compile"):
             raise RuntimeError(f"--compile needs torch 2.x, this is {torch.__version__}")
-        forward = torch.compile(ddp)
+        forward = torch.compile(ddp, mode=args.compile_mode)
 
     lr = o.lr * (world if o.lr_scaling == "linear" else 1)
     per_rank = math.ceil(train_y.shape[0] / world)
