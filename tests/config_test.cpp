@@ -74,6 +74,31 @@ TEST_F(ConfigTest, FileThenCommandLinePrecedence) {
   EXPECT_EQ(c.config_file, file);
 }
 
+// Overrides stack: a key given twice takes its last value (VIT_ARGS, then a script's arguments),
+// and each key knows where its value came from.
+TEST_F(ConfigTest, TheLastOfRepeatedOverridesWins) {
+  const std::string file = ini("[train]\nepochs = 3\nbatch_size = 32\n");
+  const TrainConfig c =
+      parse({"--config", file, "--train.epochs", "1", "--optim.lr", "0.1", "--train.epochs", "2",
+             "--optim.lr=0.2", "--run-dir", "a", "--run-dir", "b"})
+          .config;
+  EXPECT_EQ(c.train.epochs, 2);
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.2);
+  EXPECT_EQ(c.run_dir, "b");
+  EXPECT_EQ(c.train.batch_size, 32);
+  EXPECT_EQ(c.origins.at("train.epochs"), "command line");
+  EXPECT_EQ(c.origins.at("optim.lr"), "command line");
+  EXPECT_EQ(c.origins.at("train.batch_size"), "file");
+  EXPECT_EQ(c.origins.at("data.dir"), "file");
+  EXPECT_EQ(c.origins.count("model.hidden_d"), 0u);  // the default
+  // The last value is the one checked: a bad last value is refused, an overridden one is not.
+  expect_error({"--config", file, "--train.epochs", "2", "--train.epochs", "x"},
+               {"train.epochs", "x"});
+  EXPECT_EQ(
+      parse({"--config", file, "--train.epochs", "x", "--train.epochs", "4"}).config.train.epochs,
+      4);
+}
+
 TEST_F(ConfigTest, DataDirDefaultsToTheDatasetFolder) {
   TrainConfig c;
   c.data.dataset = "fashion-mnist";

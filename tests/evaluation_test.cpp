@@ -254,6 +254,11 @@ TEST_F(EvalModelTest, CheckpointLoadsAndTheCommandLineOverridesStoredKeys) {
   EXPECT_EQ(moved.run.data.dir, dir_.file("other"));
   EXPECT_EQ(moved.run.train.eval_batch_size, 7);
   EXPECT_TRUE(moved.json);
+  // A key given twice: its last value, as in vit-train.
+  EXPECT_EQ(
+      parse({"--checkpoint", path, "--train.eval_batch_size", "7", "--train.eval_batch_size", "9"})
+          .config.run.train.eval_batch_size,
+      9);
 
   const auto error_of = [&](std::vector<std::string> args) {
     try {

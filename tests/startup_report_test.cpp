@@ -41,6 +41,17 @@ TEST(StartupTable, HoldsFactsAndEveryConfigKey) {
   }
 }
 
+TEST(StartupTable, SaysWhereEachValueCameFrom) {
+  TrainConfig config;
+  config.train.epochs = 2;
+  config.origins["train.epochs"] = "command line";
+  config.origins["train.batch_size"] = "file";
+  const std::string table = startup_table(config, two_ranks());
+  EXPECT_NE(table.find("| 2  (command line)"), std::string::npos) << table;
+  EXPECT_NE(table.find("| 128  (file)"), std::string::npos) << table;
+  EXPECT_NE(table.find("| 8  (default)"), std::string::npos) << table;  // model.hidden_d
+}
+
 TEST(StartupTable, RowsHaveOneWidth) {
   TrainConfig config;
   std::istringstream lines(startup_table(config, two_ranks()));

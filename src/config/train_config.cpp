@@ -1,14 +1,14 @@
 #include "config/train_config.h"
 
-#include <boost/program_options.hpp>
-
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -217,6 +217,16 @@ po::options_description make_options(TrainConfig& config) {
 
 }  // namespace
 
+void keep_last_occurrences(po::parsed_options& parsed) {
+  std::map<std::string, size_t> last;
+  for (size_t i = 0; i < parsed.options.size(); ++i) last[parsed.options[i].string_key] = i;
+  std::vector<po::option> kept;
+  for (size_t i = 0; i < parsed.options.size(); ++i) {
+    if (last[parsed.options[i].string_key] == i) kept.push_back(parsed.options[i]);
+  }
+  parsed.options = std::move(kept);
+}
+
 std::vector<std::pair<std::string, std::string>> TrainConfig::entries() const {
   std::vector<std::pair<std::string, std::string>> out;
   visit_fields(*this, [&](const char* key, const auto& member, const char*, KeyRole, EvalUse,
@@ -275,7 +285,10 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
   try {
     // The command line is stored first: po::store never overrides a stored value, so the
     // command line wins over the file and the file over the defaults.
-    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+    po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).run();
+    keep_last_occurrences(parsed);
+    for (const auto& option : parsed.options) config.origins[option.string_key] = "command line";
+    po::store(parsed, vm);
   } catch (const po::error& e) {
     VIT_FAIL("command line: ", describe_option_error(e));
   }
@@ -304,6 +317,12 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
       po::store(po::parse_config_file(in, keys, /*allow_unregistered=*/false), vm);
     } catch (const po::error& e) {
       VIT_FAIL(file, ": ", describe_option_error(e));
+    }
+  }
+  for (const KeyInfo& key : config_keys()) {
+    if (vm.count(key.name) != 0 && !vm[key.name].defaulted() &&
+        config.origins.count(key.name) == 0) {
+      config.origins[key.name] = "file";
     }
   }
   try {

@@ -8,9 +8,16 @@
 #include <cstdint>
 #include <exception>
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace boost::program_options {
+template <class Char>
+class basic_parsed_options;
+using parsed_options = basic_parsed_options<char>;
+}  // namespace boost::program_options
 
 namespace vit {
 
@@ -96,6 +103,9 @@ struct TrainConfig {
   std::string config_file;  // the INI file it was read from ("" if none)
   std::string run_dir = "runs/latest";
   std::string resume = "none";  // none | auto | PATH of a checkpoint (--resume)
+  // Where each key's value came from, for the start-up table: "command line" or "file"; a key
+  // missing here has its default. Not part of the run (config.ini, digests): how it was asked for.
+  std::map<std::string, std::string> origins;
 
   // Every key with its resolved value, in a stable order (for the start-up table and config.ini).
   std::vector<std::pair<std::string, std::string>> entries() const;
@@ -134,8 +144,14 @@ struct ParseResult {
 };
 
 // Parses --config FILE, --run-dir DIR and --<section>.<key> VALUE overrides; validates the result.
+// The command line wins over the file, the file over the defaults, and a key given twice on the
+// command line takes its last value (as argparse does: VIT_ARGS, then a script's own arguments).
 // Throws vit::Error naming the file or key at fault. `help_out` receives --help text.
 ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out);
+
+// A key given more than once keeps its last value: the earlier occurrences are dropped before
+// Boost.Program_options (which refuses repeats) stores them.
+void keep_last_occurrences(boost::program_options::parsed_options& parsed);
 
 // The message of an exception from Boost.Program_options (or any other), made safely: see the
 // definition.

@@ -66,7 +66,9 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
 
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+    po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).run();
+    keep_last_occurrences(parsed);  // a key given twice: the last value, as in vit-train
+    po::store(parsed, vm);
     if (vm.count("help")) {
       help_out << "usage: vit-eval --checkpoint FILE [--json] [--images OUT.png] "
                   "[--section.key VALUE ...]\n"

@@ -93,7 +93,12 @@ std::string startup_table(const TrainConfig& config, const StartupFacts& facts) 
   rows.emplace_back("run directory", config.run_dir);
   rows.emplace_back("resumed from", facts.resumed_from.empty() ? "(fresh start)" : facts.resumed_from);
   rows.emplace_back("", "");
-  for (const auto& entry : config.entries()) rows.push_back(entry);
+  // Each key's value and where it came from.
+  for (const auto& [key, value] : config.entries()) {
+    const auto origin = config.origins.find(key);
+    rows.emplace_back(
+        key, value + "  (" + (origin == config.origins.end() ? "default" : origin->second) + ")");
+  }
   return format_rows(rows);
 }
 

@@ -93,3 +93,14 @@ grep -q -- '--model.hidden_d' "$work/help.txt" || fail "--help does not list the
 "$vit_train" --version | grep -q '^vit-train .*(revision ' || fail "--version lacks the revision"
 "$vit_train" --version | grep -q '^LibTorch ' || fail "--version lacks LibTorch"
 echo "e2e train: ok"
+
+# Overrides stack: the last of a repeated key wins (smoke.ini says 2 epochs), and the start-up
+# table says where each value came from.
+"$vit_train" --config "$src/configs/smoke.ini" --data.dir "$work/data" --run-dir "$work/stacked" \
+  --train.epochs 1 --train.epochs 3 > "$work/stacked.txt" 2>&1 \
+  || { cat "$work/stacked.txt"; fail "repeated override refused"; }
+[ "$(grep -c '"event":"epoch"' "$work/stacked/metrics.jsonl")" -eq 3 ] || fail "not the last value's 3 epochs"
+grep -Eq '^\| train\.epochs +\| 3  \(command line\)' "$work/stacked.txt" || fail "table: epochs not from the command line"
+grep -Eq '^\| train\.batch_size +\| 64  \(file\)' "$work/stacked.txt" || fail "table: batch_size not from the file"
+grep -Eq '^\| model\.mlp_ratio +\| 4  \(default\)' "$work/stacked.txt" || fail "table: mlp_ratio not a default"
+echo "e2e train: repeated override, last wins; origins in the table; ok"
