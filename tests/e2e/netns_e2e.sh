@@ -19,6 +19,7 @@
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces)"
 command -v ip > /dev/null || skip "needs ip (iproute2)"
+command -v unshare > /dev/null || skip "needs unshare (util-linux)"
 
 # Names unique to this run (interface names: 15 characters at most) and a subnet from the pid.
 tag="vt$(($$ % 100000))"
@@ -52,12 +53,14 @@ for i in 1 2; do
   ip netns exec "$tag-h$i" ip link set lo up
 done
 
-# mpirun's remote-shell agent: `agent HOST COMMAND...` runs COMMAND in HOST's namespace.
+# mpirun's remote-shell agent: `agent HOST COMMAND...` runs COMMAND in HOST's namespace, under a
+# host name of its own (a UTS namespace: h1, h2), as on real machines; daemons that all called
+# themselves by this machine's name sometimes failed to find each other at start-up.
 cat > "$work/agent" <<EOF
 #!/bin/sh
 host=\$1; shift
-case \$host in ${hosts[0]}) ns=$tag-h1 ;; ${hosts[1]}) ns=$tag-h2 ;; *) echo "agent: unknown host \$host" >&2; exit 1 ;; esac
-exec ip netns exec "\$ns" sh -c "\$*"
+case \$host in ${hosts[0]}) ns=$tag-h1 name=h1 ;; ${hosts[1]}) ns=$tag-h2 name=h2 ;; *) echo "agent: unknown host \$host" >&2; exit 1 ;; esac
+exec ip netns exec "\$ns" unshare --uts sh -c "hostname \$name && \$*"
 EOF
 chmod +x "$work/agent"
 printf '%s slots=1\n' "${hosts[@]}" > "$work/hosts"
