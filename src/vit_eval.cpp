@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -21,6 +22,7 @@
 #include "eval/evaluation.h"
 #include "eval/image_grid.h"
 #include "eval/png_image.h"
+#include "eval/safetensors_export.h"
 #include "model/vit.h"
 #include "train/checkpoint.h"
 #include "util/threads.h"
@@ -97,6 +99,17 @@ int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
     if (!config.images.empty()) {
       context.png_images = write_misclassified(config, test, evaluation);
       context.png = config.images;
+    }
+    if (!config.export_path.empty()) {
+      std::map<std::string, std::string> metadata{
+          {"format", "pt"},
+          {"image_shape", std::to_string(test.images.size(1)) + "x" +
+                              std::to_string(test.images.size(2)) + "x" +
+                              std::to_string(test.images.size(3))}};
+      for (const auto& [key, value] : run.entries()) {
+        if (key.rfind("model.", 0) == 0) metadata[key] = value;
+      }
+      vit::export_safetensors(model, metadata, config.export_path);
     }
     const std::string report =
         config.json ? vit::json_report(evaluation, context) : vit::text_report(evaluation, context);

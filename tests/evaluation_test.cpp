@@ -285,6 +285,11 @@ TEST_F(EvalModelTest, CheckpointLoadsAndTheCommandLineOverridesStoredKeys) {
       error_of({"--checkpoint", path, "--images", dir_.file("no/dir/x.png")}).find("--images: "),
       std::string::npos);
   EXPECT_NE(error_of({"--checkpoint", path, "--bogus"}).find("command line: "), std::string::npos);
+  EXPECT_NE(error_of({"--checkpoint", path, "--export", dir_.file("no/dir/m.safetensors")})
+                .find("--export: "),
+            std::string::npos);
+  EXPECT_NE(error_of({"--checkpoint", path, "--export", dir_.path()}).find("exists and is a folder"),
+            std::string::npos);
 }
 
 // --- PNG and the image grid --------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "eval/png_image.h"
+#include "util/atomic_file.h"  // check_output_path
 #include "util/error.h"
 
 namespace vit {
@@ -51,7 +52,10 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
       po::value(&config.max_images)->default_value(config.max_images)->value_name("N"),
       "at most this many images in that grid (the first ones in test-set order)")(
       "columns", po::value(&config.columns)->default_value(config.columns)->value_name("N"),
-      "images per row of that grid");
+      "images per row of that grid")(
+      "export", po::value(&config.export_path)->value_name("OUT.safetensors"),
+      "also write the model's parameters and buffers as safetensors (Python: "
+      "model.load_state_dict(safetensors.torch.load_file(OUT)))");
   po::options_description keys(
       "Keys (default: as stored in the file; the model.* keys must match it)");
   for (const KeyInfo& key : keys_used_as(EvalUse::kStored)) {
@@ -70,7 +74,8 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
     keep_last_occurrences(parsed);  // a key given twice: the last value, as in vit-train
     po::store(parsed, vm);
     if (vm.count("help")) {
-      help_out << "usage: vit-eval --checkpoint FILE [--json] [--images OUT.png] "
+      help_out << "usage: vit-eval --checkpoint FILE [--json] [--images OUT.png] [--export "
+                  "OUT.safetensors] "
                   "[--section.key VALUE ...]\n"
                << "       mpirun -n N vit-eval ...   (the test set is split over the ranks)\n\n"
                << general << "\n"
@@ -94,6 +99,13 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
     const fs::path parent = fs::path(config.images).parent_path();
     VIT_CHECK(parent.empty() || fs::is_directory(parent), "--images: ", parent.string(),
               " is not a directory");
+  }
+
+  if (!config.export_path.empty()) {
+    const fs::path parent = fs::path(config.export_path).parent_path();
+    VIT_CHECK(parent.empty() || fs::is_directory(parent), "--export: ", parent.string(),
+              " is not a directory");
+    check_output_path(config.export_path);
   }
 
   // The file's keys first, then the command line's.

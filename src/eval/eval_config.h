@@ -20,6 +20,7 @@ struct EvalConfig {
   std::string images;        // --images: PNG grid of misclassified test images ("" for none)
   int64_t max_images = 100;  // --max-images: at most this many images in that grid
   int64_t columns = 10;      // --columns: images per row of the grid
+  std::string export_path;   // --export: the model as safetensors ("" for none)
   // The run's keys: model.*, data.dataset, data.dir, data.test_limit and train.eval_batch_size
   // from the file, then the command line's overrides; the machine's keys (train.threads,
   // dist.device, dist.backend) from the command line alone. Validated.
