@@ -68,6 +68,19 @@ std::unique_ptr<torch::optim::OptimizerOptions> options_for(const OptimConfig& c
 
 constexpr int64_t kGrain = 1 << 15;  // elements per thread's share, at least
 
+// Adam's or AdamW's state object of one parameter, made on its first step with the moments as
+// views into the flat buffers, and its step count set.
+template <typename AdamState, typename Entry, typename Views>
+void adam_state(Entry& entry, const Views& views, int64_t steps) {
+  if (!entry) {
+    auto state = std::make_unique<AdamState>();
+    state->exp_avg(views.first);
+    state->exp_avg_sq(views.second);
+    entry = std::move(state);
+  }
+  static_cast<AdamState&>(*entry).step(steps);
+}
+
 }  // namespace
 
 FusedOptimizer::FusedOptimizer(const OptimConfig& config, std::vector<torch::Tensor> parameters,
@@ -133,14 +146,15 @@ void FusedOptimizer::adopt() {
       return true;
     };
     auto* base = it->second.get();
+    const auto take_adam = [&](auto& adam) {
+      if (take(adam.exp_avg(), views.first)) adam.exp_avg(views.first);
+      if (take(adam.exp_avg_sq(), views.second)) adam.exp_avg_sq(views.second);
+      steps = std::max(steps, static_cast<int64_t>(adam.step()));
+    };
     if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(base)) {
-      if (take(adam->exp_avg(), views.first)) adam->exp_avg(views.first);
-      if (take(adam->exp_avg_sq(), views.second)) adam->exp_avg_sq(views.second);
-      steps = std::max(steps, static_cast<int64_t>(adam->step()));
+      take_adam(*adam);
     } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(base)) {
-      if (take(adamw->exp_avg(), views.first)) adamw->exp_avg(views.first);
-      if (take(adamw->exp_avg_sq(), views.second)) adamw->exp_avg_sq(views.second);
-      steps = std::max(steps, static_cast<int64_t>(adamw->step()));
+      take_adam(*adamw);
     } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(base)) {
       if (take(sgd->momentum_buffer(), views.first)) sgd->momentum_buffer(views.first);
     }
@@ -180,21 +194,9 @@ torch::Tensor FusedOptimizer::step(LossClosure closure) {
         entry = std::move(sgd);
       }
     } else if (config_.name == "adamw") {
-      if (!entry) {
-        auto adamw = std::make_unique<torch::optim::AdamWParamState>();
-        adamw->exp_avg(views.first);
-        adamw->exp_avg_sq(views.second);
-        entry = std::move(adamw);
-      }
-      static_cast<torch::optim::AdamWParamState&>(*entry).step(steps_);
+      adam_state<torch::optim::AdamWParamState>(entry, views, steps_);
     } else {
-      if (!entry) {
-        auto adam = std::make_unique<torch::optim::AdamParamState>();
-        adam->exp_avg(views.first);
-        adam->exp_avg_sq(views.second);
-        entry = std::move(adam);
-      }
-      static_cast<torch::optim::AdamParamState&>(*entry).step(steps_);
+      adam_state<torch::optim::AdamParamState>(entry, views, steps_);
     }
   }
   return loss;
