@@ -5,7 +5,7 @@
 #include <cmath>
 #include <memory>
 
-#include "train/optimizer.h"  // state_key
+#include "train/optimizer.h"  // optimizer_options, state_key
 #include "util/error.h"
 #include "util/multiversion.h"
 
@@ -50,22 +50,6 @@ VIT_MULTIVERSION void sgd_range(float* p, const float* g, float* buf, int64_t n,
   }
 }
 
-std::unique_ptr<torch::optim::OptimizerOptions> options_for(const OptimConfig& c) {
-  if (c.name == "adam") {
-    return std::make_unique<torch::optim::AdamOptions>(
-        torch::optim::AdamOptions(c.lr).betas({c.beta1, c.beta2}).weight_decay(c.weight_decay));
-  }
-  if (c.name == "adamw") {
-    return std::make_unique<torch::optim::AdamWOptions>(
-        torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).weight_decay(c.weight_decay));
-  }
-  if (c.name == "sgd") {
-    return std::make_unique<torch::optim::SGDOptions>(
-        torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
-  }
-  VIT_FAIL("optim.name: unknown optimizer '", c.name, "' (allowed: adam, adamw, sgd)");
-}
-
 constexpr int64_t kGrain = 1 << 15;  // elements per thread's share, at least
 
 // Adam's or AdamW's state object of one parameter, made on its first step with the moments as
@@ -85,7 +69,7 @@ void adam_state(Entry& entry, const Views& views, int64_t steps) {
 
 FusedOptimizer::FusedOptimizer(const OptimConfig& config, std::vector<torch::Tensor> parameters,
                                torch::Tensor gradients)
-    : Optimizer({torch::optim::OptimizerParamGroup(parameters)}, options_for(config)),
+    : Optimizer({torch::optim::OptimizerParamGroup(parameters)}, optimizer_options(config)),
       config_(config),
       parameters_(std::move(parameters)),
       gradients_(std::move(gradients)) {

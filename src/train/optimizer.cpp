@@ -6,26 +6,35 @@
 
 namespace vit {
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& c,
-                                                        std::vector<torch::Tensor> parameters) {
+std::unique_ptr<torch::optim::OptimizerOptions> optimizer_options(const OptimConfig& c) {
   if (c.name == "adam") {
-    return std::make_unique<torch::optim::Adam>(
-        std::move(parameters), torch::optim::AdamOptions(c.lr)
-                                   .betas(std::make_tuple(c.beta1, c.beta2))
-                                   .weight_decay(c.weight_decay));
+    return std::make_unique<torch::optim::AdamOptions>(
+        torch::optim::AdamOptions(c.lr).betas({c.beta1, c.beta2}).weight_decay(c.weight_decay));
   }
   if (c.name == "adamw") {
-    return std::make_unique<torch::optim::AdamW>(
-        std::move(parameters), torch::optim::AdamWOptions(c.lr)
-                                   .betas(std::make_tuple(c.beta1, c.beta2))
-                                   .weight_decay(c.weight_decay));
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).weight_decay(c.weight_decay));
   }
   if (c.name == "sgd") {
-    return std::make_unique<torch::optim::SGD>(
-        std::move(parameters),
+    return std::make_unique<torch::optim::SGDOptions>(
         torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
   }
   VIT_FAIL("optim.name: unknown optimizer '", c.name, "' (allowed: adam, adamw, sgd)");
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& c,
+                                                        std::vector<torch::Tensor> parameters) {
+  const auto options = optimizer_options(c);
+  if (c.name == "adam") {
+    return std::make_unique<torch::optim::Adam>(
+        std::move(parameters), static_cast<const torch::optim::AdamOptions&>(*options));
+  }
+  if (c.name == "adamw") {
+    return std::make_unique<torch::optim::AdamW>(
+        std::move(parameters), static_cast<const torch::optim::AdamWOptions&>(*options));
+  }
+  return std::make_unique<torch::optim::SGD>(
+      std::move(parameters), static_cast<const torch::optim::SGDOptions&>(*options));
 }
 
 double learning_rate(const OptimConfig& c, int64_t step, int64_t total_steps) {

@@ -13,6 +13,10 @@
 
 namespace vit {
 
+// The options (lr, betas, momentum, weight decay) of the optimizer optim.name names; throws
+// vit::Error for an unknown name.
+std::unique_ptr<torch::optim::OptimizerOptions> optimizer_options(const OptimConfig& config);
+
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& config,
                                                         std::vector<torch::Tensor> parameters);
 
