@@ -44,6 +44,7 @@ struct Case {
   std::string label;
   OptimConfig config;
   torch::Dtype dtype = torch::kFloat32;  // float64: the tensor-operation path (as on a GPU)
+  bool device_scalars = false;           // step count and learning rate as tensors (CUDA graphs)
 };
 
 class FusedOptimizerTest : public ::testing::TestWithParam<Case> {};
@@ -56,6 +57,7 @@ TEST_P(FusedOptimizerTest, StepsLikeLibTorchs) {
   auto reference = make_optimizer(config, reference_parameters);
   FlatGradients flat(fused_parameters);
   FusedOptimizer fused(config, fused_parameters, flat.gradients());
+  if (GetParam().device_scalars) fused.use_device_scalars();
 
   for (int step = 0; step < 12; ++step) {
     const double lr = 0.01 * (1.0 + step % 3);
@@ -108,14 +110,18 @@ TEST_P(FusedOptimizerTest, StepsLikeLibTorchs) {
 
 INSTANTIATE_TEST_SUITE_P(
     Optimizers, FusedOptimizerTest,
-    ::testing::Values(Case{"adam", config_of("adam", 0)}, Case{"adam_l2", config_of("adam", 0.01)},
-                      Case{"adamw", config_of("adamw", 0.05)},
-                      Case{"sgd_momentum", config_of("sgd", 0.001, 0.9)},
-                      Case{"sgd_plain", config_of("sgd", 0.01, 0.0)},
-                      Case{"adam_l2_tensor_ops", config_of("adam", 0.01), torch::kFloat64},
-                      Case{"adamw_tensor_ops", config_of("adamw", 0.05), torch::kFloat64},
-                      Case{"sgd_momentum_tensor_ops", config_of("sgd", 0.001, 0.9),
-                           torch::kFloat64}),
+    ::testing::Values(
+        Case{"adam", config_of("adam", 0)}, Case{"adam_l2", config_of("adam", 0.01)},
+        Case{"adamw", config_of("adamw", 0.05)}, Case{"sgd_momentum", config_of("sgd", 0.001, 0.9)},
+        Case{"sgd_plain", config_of("sgd", 0.01, 0.0)},
+        Case{"adam_l2_tensor_ops", config_of("adam", 0.01), torch::kFloat64},
+        Case{"adamw_tensor_ops", config_of("adamw", 0.05), torch::kFloat64},
+        Case{"sgd_momentum_tensor_ops", config_of("sgd", 0.001, 0.9), torch::kFloat64},
+        Case{"adam_device_scalars", config_of("adam", 0), torch::kFloat32, true},
+        Case{"adam_l2_device_scalars", config_of("adam", 0.01), torch::kFloat32, true},
+        Case{"adamw_device_scalars", config_of("adamw", 0.05), torch::kFloat32, true},
+        Case{"sgd_momentum_device_scalars", config_of("sgd", 0.001, 0.9), torch::kFloat32, true},
+        Case{"sgd_plain_device_scalars", config_of("sgd", 0.01, 0.0), torch::kFloat32, true}),
     [](const auto& info) { return info.param.label; });
 
 // State loaded from a checkpoint (new tensors in new state objects) and parameters whose storage
@@ -157,6 +163,82 @@ TEST(FusedOptimizer, TakesLoadedStateAndReplacedParametersBackIn) {
   }
   for (size_t i = 0; i < straight_parameters.size(); ++i) {
     EXPECT_TRUE(torch::equal(straight_parameters[i], resumed_parameters[i])) << "parameter " << i;
+  }
+}
+
+// What a CUDA graph step does: host steps first (warm-up), then device steps (the replays: the
+// learning rate set before each, the step counted after it), across a "resume" that loads state
+// in between. The result equals host steps throughout, and the state objects count every step.
+TEST(FusedOptimizer, DeviceStepsContinueHostStepsAndLoadedState) {
+  for (const std::string name : {"adam", "adamw", "sgd"}) {
+    const OptimConfig config = config_of(name, 0.01);
+    auto host_parameters = make_parameters(5);
+    auto device_parameters = copies(host_parameters);
+    FlatGradients host_flat(host_parameters), device_flat(device_parameters);
+    FusedOptimizer host(config, host_parameters, host_flat.gradients());
+    FusedOptimizer device(config, device_parameters, device_flat.gradients());
+    for (int step = 0; step < 10; ++step) {
+      const double lr = 0.02 / (1 + step);
+      torch::manual_seed(900 + step);
+      for (size_t i = 0; i < host_parameters.size(); ++i) {
+        const auto grad = torch::randn(host_parameters[i].sizes());
+        host_parameters[i].mutable_grad().copy_(grad);
+        device_parameters[i].mutable_grad().copy_(grad);
+      }
+      set_learning_rate(host, lr);
+      host.step();
+      if (step < 3) {
+        set_learning_rate(device, lr);
+        device.step();
+        continue;
+      }
+      if (step == 3) device.use_device_scalars();
+      if (step == 6 && name != "sgd") {  // a resume: new state objects holding copies
+        auto& states = device.state();
+        for (auto& p : device_parameters) {
+          auto& entry = states.at(state_key<decltype(states)>(p));
+          auto* adam = dynamic_cast<torch::optim::AdamParamState*>(entry.get());
+          auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(entry.get());
+          if (adam != nullptr) {
+            auto fresh = std::make_unique<torch::optim::AdamParamState>();
+            fresh->step(adam->step());
+            fresh->exp_avg(adam->exp_avg().clone());
+            fresh->exp_avg_sq(adam->exp_avg_sq().clone());
+            entry = std::move(fresh);
+          } else {
+            ASSERT_NE(adamw, nullptr);
+            auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+            fresh->step(adamw->step());
+            fresh->exp_avg(adamw->exp_avg().clone());
+            fresh->exp_avg_sq(adamw->exp_avg_sq().clone());
+            entry = std::move(fresh);
+          }
+        }
+        for (auto& p : device_parameters) {  // and new storage for the parameters
+          torch::NoGradGuard no_grad;
+          p.set_data(p.detach().clone());
+        }
+        device.flat_parameters().zero_();  // stale: must not be used
+      }
+      device.prepare_device_step(lr);
+      device.device_step();
+      device.count_device_step();
+    }
+    ASSERT_TRUE(device.device_scalars());
+    for (size_t i = 0; i < host_parameters.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(device_parameters[i], host_parameters[i], 1e-5, 1e-6))
+          << name << ": parameter " << i << " differs by "
+          << (device_parameters[i] - host_parameters[i]).abs().max().item<double>();
+    }
+    if (name == "sgd") continue;
+    auto& states = device.state();
+    for (const auto& p : device_parameters) {
+      auto* entry = states.at(state_key<decltype(states)>(p)).get();
+      const int64_t steps = name == "adam"
+                                ? dynamic_cast<torch::optim::AdamParamState&>(*entry).step()
+                                : dynamic_cast<torch::optim::AdamWParamState&>(*entry).step();
+      EXPECT_EQ(steps, 10) << name;
+    }
   }
 }
 

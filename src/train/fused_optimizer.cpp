@@ -152,6 +152,12 @@ torch::Tensor FusedOptimizer::step(LossClosure closure) {
     torch::AutoGradMode grad_mode(true);
     loss = closure();
   }
+  if (device_scalars()) {
+    prepare_device_step(param_groups().front().options().get_lr());
+    device_step();
+    count_device_step();
+    return loss;
+  }
   adopt();
   torch::NoGradGuard no_grad;
   ++steps_;
@@ -165,7 +171,12 @@ torch::Tensor FusedOptimizer::step(LossClosure closure) {
     step_tensors(lr, bias1, bias2);
   }
 
-  // LibTorch's state objects, pointing into the flat buffers; made at the first step.
+  update_states();
+  return loss;
+}
+
+void FusedOptimizer::update_states() {
+  // Made at the first step; Adam's carry the step count.
   auto& states = state();
   const bool stateful = config_.name != "sgd" || config_.momentum != 0;
   for (size_t i = 0; i < parameters_.size() && stateful; ++i) {
@@ -183,7 +194,53 @@ torch::Tensor FusedOptimizer::step(LossClosure closure) {
       adam_state<torch::optim::AdamParamState>(entry, views, steps_);
     }
   }
-  return loss;
+}
+
+void FusedOptimizer::use_device_scalars() {
+  if (device_scalars()) return;
+  const auto options = flat_.options().dtype(torch::kFloat64);
+  step_on_device_ = torch::zeros({}, options);
+  lr_on_device_ = torch::zeros({}, options);
+  prepare_device_step(param_groups().front().options().get_lr());
+}
+
+void FusedOptimizer::prepare_device_step(double lr) {
+  VIT_CHECK(device_scalars(), "fused optimizer: device scalars are not in use");
+  adopt();  // (a resume may have loaded other state and step counts)
+  torch::NoGradGuard no_grad;
+  step_on_device_.fill_(static_cast<double>(steps_));
+  lr_on_device_.fill_(lr);
+}
+
+void FusedOptimizer::device_step() {
+  torch::NoGradGuard no_grad;
+  const double wd = config_.weight_decay;
+  const torch::Tensor& lr = lr_on_device_;
+  step_on_device_.add_(1);
+  if (config_.name == "sgd") {
+    torch::Tensor d = wd != 0 ? gradients_.add(flat_, wd) : gradients_;
+    if (config_.momentum != 0) {
+      first_.mul_(config_.momentum).add_(d);
+      d = first_;
+    }
+    flat_.sub_(d * lr);
+    return;
+  }
+  const bool decoupled = config_.name == "adamw";
+  if (decoupled && wd != 0) flat_.mul_(1 - lr * wd);
+  const torch::Tensor grad = !decoupled && wd != 0 ? gradients_.add(flat_, wd) : gradients_;
+  first_.mul_(config_.beta1).add_(grad, 1 - config_.beta1);
+  second_.mul_(config_.beta2).addcmul_(grad, grad, 1 - config_.beta2);
+  // Bias corrections from the device's step count (float64 0-dim tensors: no host value).
+  const torch::Tensor bias1 = 1 - torch::pow(config_.beta1, step_on_device_);
+  const torch::Tensor bias2 = 1 - torch::pow(config_.beta2, step_on_device_);
+  const torch::Tensor denom = (second_.sqrt() / bias2.sqrt()).add_(1e-8);
+  flat_.sub_(first_ / denom * (lr / bias1));
+}
+
+void FusedOptimizer::count_device_step() {
+  ++steps_;
+  update_states();
 }
 
 void FusedOptimizer::step_cpu(double lr, double bias1, double bias2) {

@@ -32,6 +32,23 @@ class FusedOptimizer : public torch::optim::Optimizer {
 
   torch::Tensor step(LossClosure closure = nullptr) override;
 
+  // Device scalars, for a step captured in a CUDA graph: from here on the step count and the
+  // learning rate live in 0-dim tensors on the parameters' device, and device_step() is tensor
+  // operations only (no host reads, no host-side bookkeeping), which a graph can capture and
+  // replay. step() keeps working (it sets the device learning rate from the parameter group,
+  // runs device_step() and counts it), so eager steps and replays mix freely.
+  void use_device_scalars();
+  bool device_scalars() const { return step_on_device_.defined(); }
+  // Before a replay: takes in state loaded since the last step (a resume) and sets the learning
+  // rate the next device_step() uses (kernels enqueued on the current stream, no sync).
+  void prepare_device_step(double lr);
+  // One update with the device scalars, enqueued on the current stream: step += 1, then Adam,
+  // AdamW or SGD as step() computes it.
+  void device_step();
+  // The host's side of a device_step() that ran (directly or replayed): the step count and
+  // LibTorch's state objects (which checkpoints save) follow it.
+  void count_device_step();
+
   // The flat parameter buffer (tests).
   const torch::Tensor& flat_parameters() const { return flat_; }
 
@@ -40,6 +57,8 @@ class FusedOptimizer : public torch::optim::Optimizer {
   void adopt();
   void step_cpu(double lr, double bias_correction1, double bias_correction2);
   void step_tensors(double lr, double bias_correction1, double bias_correction2);
+  // LibTorch's state objects, pointing into the flat buffers, with the step count set.
+  void update_states();
 
   // Parameter i's slices of the flat buffers (made once: views cost more than the update).
   struct Views {
@@ -58,6 +77,8 @@ class FusedOptimizer : public torch::optim::Optimizer {
   torch::Tensor first_;   // exp_avg, or SGD's momentum buffer
   torch::Tensor second_;  // exp_avg_sq
   int64_t steps_ = 0;     // steps taken (the state objects' step, for Adam)
+  // Device scalars (use_device_scalars): float64, 0-dim, on the parameters' device.
+  torch::Tensor step_on_device_, lr_on_device_;
 };
 
 }  // namespace vit
