@@ -12,7 +12,9 @@
 
 #include "dist/solo_communicator.h"
 #include "test_util.h"
+#include "train/checkpoint_dir.h"
 #include "train/trainer.h"
+#include "util/error.h"
 #ifdef VIT_WITH_CUDA
 #include "dist/nccl_communicator.h"
 #endif
@@ -97,6 +99,132 @@ TEST(GpuCheckpoint, WrittenOnTheGpuResumesOnTheCpuExactly) {
   EXPECT_EQ(cpu.step(), 5);
 }
 
+// train.cuda_graph: a step captured once and replayed trains like eager steps (within float
+// rounding: the optimizer's bias corrections come from a step count on the device), through the
+// eager warm-up, the capture, the replays and each epoch's shorter last step (eager: a graph has
+// fixed shapes). 300 images in steps of 32: 9 full steps and one of 12 per epoch.
+class GpuGraph : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuGraph, ReplaysLikeEagerSteps) {
+  VIT_REQUIRE_GPU();
+  testing::TempDir dir;
+  testing::write_synthetic_dataset(dir.path().string(), 300, 100);
+  TrainConfig config = small_run(dir.path().string(), GetParam());
+  config.train.max_steps = 0;
+  config.train.epochs = 2;
+  TrainConfig eager = config, graph = config;
+  eager.train.cuda_graph = "off";
+  graph.train.cuda_graph = "on";
+  const torch::Device cuda0(torch::kCUDA, 0);
+  SoloCommunicator solo;
+  Trainer a(eager, load_dataset(eager.data), solo, cuda0);
+  Trainer b(graph, load_dataset(graph.data), solo, cuda0);
+  EXPECT_FALSE(a.uses_cuda_graph());
+  ASSERT_TRUE(b.uses_cuda_graph()) << b.graph_obstacle();
+  const auto ra = a.fit(nullptr).epochs;
+  const auto rb = b.fit(nullptr).epochs;
+  ASSERT_EQ(ra.size(), 2u);
+  ASSERT_EQ(rb.size(), 2u);
+  EXPECT_EQ(a.step(), 20);
+  EXPECT_EQ(b.step(), 20);
+  EXPECT_NEAR(ra.back().train_loss, rb.back().train_loss, 1e-4);
+  EXPECT_NEAR(ra.back().test.accuracy, rb.back().test.accuracy, 0.011);
+  expect_same_parameters(a, b, 1e-3, 1e-5, /*skip_key_bias=*/GetParam() == "adam");
+  EXPECT_TRUE(b.gradients().intact());
+}
+
+INSTANTIATE_TEST_SUITE_P(Optimizers, GpuGraph, ::testing::Values("sgd", "adam", "adamw"));
+
+TEST(GpuGraphAuto, IsTheDefaultOnAGpuAndOffStepsEagerly) {
+  VIT_REQUIRE_GPU();
+  testing::TempDir dir;
+  testing::write_synthetic_dataset(dir.path().string(), 256, 100);
+  TrainConfig config = small_run(dir.path().string(), "adam");
+  SoloCommunicator solo;
+  Trainer automatic(config, load_dataset(config.data), solo, torch::Device(torch::kCUDA, 0));
+  EXPECT_TRUE(automatic.uses_cuda_graph()) << automatic.graph_obstacle();
+  config.optim.fused = "off";  // LibTorch's optimizers cannot be captured
+  Trainer unfused(config, load_dataset(config.data), solo, torch::Device(torch::kCUDA, 0));
+  EXPECT_FALSE(unfused.uses_cuda_graph());
+  EXPECT_NE(unfused.graph_obstacle().find("optim.fused"), std::string::npos);
+}
+
+// A run resumed from a checkpoint written between replays continues like the uninterrupted one:
+// the optimizer's device step count and moments follow the loaded state.
+TEST(GpuGraphResume, ContinuesLikeTheUninterruptedRun) {
+  VIT_REQUIRE_GPU();
+  testing::TempDir dir;
+  testing::write_synthetic_dataset(dir.file("data"), 512, 100);
+  TrainConfig config = small_run(dir.file("data"), "adam");
+  config.train.max_steps = 12;
+  const torch::Device cuda0(torch::kCUDA, 0);
+  SoloCommunicator solo;
+  Trainer straight(config, load_dataset(config.data), solo, cuda0);
+  straight.fit(nullptr);
+
+  TrainConfig first = config;
+  first.train.max_steps = 7;
+  std::filesystem::create_directories(dir.file("checkpoints"));
+  const CheckpointDir checkpoints(dir.file("checkpoints"));
+  {
+    Trainer part(first, load_dataset(first.data), solo, cuda0);
+    part.fit(nullptr, &checkpoints);
+    ASSERT_EQ(part.step(), 7);
+  }
+  Trainer resumed(config, load_dataset(config.data), solo, cuda0);
+  ASSERT_NE(resumed.resume("auto", checkpoints), "");
+  ASSERT_TRUE(resumed.uses_cuda_graph());
+  resumed.fit(nullptr);
+  EXPECT_EQ(resumed.step(), 12);
+  expect_same_parameters(straight, resumed, 1e-4, 1e-6, /*skip_key_bias=*/true);
+}
+
+// train.precision bf16 on the GPU (with the graph): learns like fp32, weights stay float32.
+TEST(GpuPrecision, Bf16TrainsLikeFp32WithFloat32Weights) {
+  VIT_REQUIRE_GPU();
+  testing::TempDir dir;
+  testing::write_synthetic_dataset(dir.path().string(), 768, 256);
+  TrainConfig fp32 = small_run(dir.path().string(), "adam");
+  fp32.train.max_steps = 0;
+  fp32.train.epochs = 3;
+  TrainConfig bf16 = fp32;
+  bf16.train.precision = "bf16";
+  const torch::Device cuda0(torch::kCUDA, 0);
+  SoloCommunicator solo;
+  Trainer a(fp32, load_dataset(fp32.data), solo, cuda0);
+  Trainer b(bf16, load_dataset(bf16.data), solo, cuda0);
+  const auto ra = a.fit(nullptr).epochs, rb = b.fit(nullptr).epochs;
+  EXPECT_NEAR(ra.back().train_loss, rb.back().train_loss, 0.05 + 0.1 * ra.back().train_loss);
+  EXPECT_NEAR(ra.back().test.accuracy, rb.back().test.accuracy, 0.1);
+  EXPECT_NE(ra.back().train_loss, rb.back().train_loss);  // bfloat16 did round something
+  for (const auto& p : b.model()->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+}
+
+// On a GPU the finite check is read at step lines and checkpoints, not every step: a diverging
+// run still ends with the error and writes no checkpoint after it diverged.
+TEST(GpuDivergence, EndsTheRunBeforeTheNextCheckpoint) {
+  VIT_REQUIRE_GPU();
+  testing::TempDir dir;
+  testing::write_synthetic_dataset(dir.file("data"), 512, 100);
+  TrainConfig config = small_run(dir.file("data"), "sgd");
+  config.train.max_steps = 0;
+  config.optim.lr = 1e30;
+  config.checkpoint.every_steps = 6;
+  std::filesystem::create_directories(dir.file("checkpoints"));
+  const CheckpointDir checkpoints(dir.file("checkpoints"));
+  SoloCommunicator solo;
+  Trainer trainer(config, load_dataset(config.data), solo, torch::Device(torch::kCUDA, 0));
+  try {
+    trainer.fit(nullptr, &checkpoints);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("training diverged"), std::string::npos) << what;
+    EXPECT_NE(what.find("between step 1 and step 6"), std::string::npos) << what;
+  }
+  EXPECT_TRUE(checkpoints.candidates().empty());
+}
+
 #ifdef VIT_WITH_CUDA
 TEST(GpuNccl, TheTrainerWithNcclOnOneRankMatchesItWithout) {
   VIT_REQUIRE_GPU();
@@ -116,6 +244,25 @@ TEST(GpuNccl, TheTrainerWithNcclOnOneRankMatchesItWithout) {
   EXPECT_GT(nccl.all_reduce_seconds(), 0);
   EXPECT_GT(nccl_results.back().allreduce_s, 0);
   EXPECT_LT(nccl_results.back().allreduce_s, nccl_results.back().epoch_s);
+}
+
+TEST(GpuNccl, TheGraphStepWithNcclOnOneRankMatchesItWithout) {
+  VIT_REQUIRE_GPU();
+  testing::TempDir dir;
+  testing::write_synthetic_dataset(dir.path().string(), 512, 100);
+  TrainConfig config = small_run(dir.path().string(), "adam");
+  config.train.max_steps = 10;
+  config.train.cuda_graph = "on";
+  const torch::Device cuda0(torch::kCUDA, 0);
+  SoloCommunicator solo;
+  NcclCommunicator nccl(MPI_COMM_SELF, cuda0, /*timeout_s=*/60);
+  Trainer plain(config, load_dataset(config.data), solo, cuda0);
+  Trainer with_nccl(config, load_dataset(config.data), nccl, cuda0);
+  ASSERT_TRUE(with_nccl.uses_cuda_graph()) << with_nccl.graph_obstacle();
+  const auto plain_results = plain.fit(nullptr).epochs;
+  const auto nccl_results = with_nccl.fit(nullptr).epochs;
+  EXPECT_NEAR(plain_results.back().train_loss, nccl_results.back().train_loss, 1e-6);
+  expect_same_parameters(plain, with_nccl, 1e-6, 1e-7);
 }
 #endif
 

@@ -180,5 +180,53 @@ TEST_F(TrainerTest, GradientsLiveInOneFlatBuffer) {
   EXPECT_TRUE(trainer.gradients().intact());
 }
 
+// train.precision bf16 on the CPU (autocast to bfloat16 for the matrix products): the run
+// learns like the float32 one, and the weights, their gradients and the optimizer's moments stay
+// float32 (master weights). Both the one-thread path and the batch-parallel threads (autocast is
+// per thread) are covered.
+TEST_F(TrainerTest, Bf16TrainsLikeFp32WithFloat32Weights) {
+  for (const std::string parallel : {"ops", "batch"}) {
+    TrainConfig fp32 = config_;
+    fp32.train.parallel = parallel;
+    TrainConfig bf16 = fp32;
+    bf16.train.precision = "bf16";
+    Trainer a(fp32, load_dataset(fp32.data), solo_, torch::kCPU);
+    Trainer b(bf16, load_dataset(bf16.data), solo_, torch::kCPU);
+    const auto ra = a.fit(nullptr).epochs, rb = b.fit(nullptr).epochs;
+    ASSERT_EQ(ra.size(), rb.size());
+    EXPECT_NEAR(ra.back().train_loss, rb.back().train_loss, 0.05 + 0.1 * ra.back().train_loss)
+        << parallel;
+    EXPECT_NEAR(ra.back().test.accuracy, rb.back().test.accuracy, 0.1) << parallel;
+    EXPECT_LT(rb.back().train_loss, rb.front().train_loss) << parallel;
+    // Not the same run: bfloat16 rounding changed the numbers.
+    EXPECT_NE(ra.back().train_loss, rb.back().train_loss) << parallel;
+    for (const auto& p : b.model()->parameters()) {
+      EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+      EXPECT_EQ(p.grad().scalar_type(), torch::kFloat32);
+    }
+    EXPECT_TRUE(b.gradients().intact());
+  }
+  // Autocast was scoped: nothing of it is left on this thread.
+  EXPECT_EQ(torch::matmul(torch::ones({2, 2}), torch::ones({2, 2})).scalar_type(), torch::kFloat32);
+}
+
+// train.cuda_graph: auto steps eagerly where a graph cannot run (here: no GPU), on is refused
+// there with the reason, naming the rank.
+TEST_F(TrainerTest, CudaGraphAutoStepsEagerlyOnTheCpuAndOnIsRefused) {
+  Trainer automatic(config_, load_dataset(config_.data), solo_, torch::kCPU);
+  EXPECT_FALSE(automatic.uses_cuda_graph());
+  EXPECT_NE(automatic.graph_obstacle(), "");
+  TrainConfig on = config_;
+  on.train.cuda_graph = "on";
+  try {
+    Trainer trainer(on, load_dataset(on.data), solo_, torch::kCPU);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("rank 0: train.cuda_graph on: "), std::string::npos) << what;
+    EXPECT_NE(what.find(automatic.graph_obstacle()), std::string::npos) << what;
+  }
+}
+
 }  // namespace
 }  // namespace vit

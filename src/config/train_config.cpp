@@ -157,6 +157,12 @@ void visit_fields(Config& c, Visit&& v) {
     "auto | batch | ops: threads share a step's images (batch) or each kernel (ops); auto: batch "
     "on CPU",
     Role::kMachine, Eval::kUnused, one_of({"auto", "batch", "ops"}));
+  v("train.cuda_graph", c.train.cuda_graph,
+    "auto | on | off: replay each GPU step as one CUDA graph (auto: where it can run)",
+    Role::kMachine, Eval::kUnused, one_of({"auto", "on", "off"}));
+  v("train.precision", c.train.precision,
+    "fp32 | bf16: matrix products in bfloat16 under autocast, float32 weights and optimizer",
+    Role::kMachine, Eval::kUnused, one_of({"fp32", "bf16"}));
   v("data.dataset", c.data.dataset, "data set: mnist | fashion-mnist", Role::kData, Eval::kStored,
     one_of({"mnist", "fashion-mnist"}));
   v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)", Role::kData,

@@ -55,6 +55,12 @@ struct TrainLoopConfig {
   // How a rank uses its threads: batch (CPU: the step's images split over the threads, each
   // running forward and backward alone) | ops (LibTorch's kernels split over the threads) | auto
   std::string parallel = "auto";
+  // GPU: the whole step (forward, backward, all-reduce, optimizer) captured once as a CUDA graph
+  // and replayed (train/graph_step.h): auto (where it can run) | on (or an error) | off
+  std::string cuda_graph = "auto";
+  // fp32 | bf16: matrix products under autocast to bfloat16; weights, optimizer and reductions
+  // stay float32 (train/precision.h)
+  std::string precision = "fp32";
 };
 
 struct DataConfig {

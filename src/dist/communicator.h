@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "util/error.h"
+
 namespace vit {
 
 class Communicator {
@@ -23,6 +25,15 @@ class Communicator {
   // Replaces `buffer` (one contiguous tensor) by its element-wise mean over the ranks, in place.
   // This is the one gradient all-reduce of a training step.
   virtual void all_reduce_mean(torch::Tensor& buffer) = 0;
+
+  // CUDA graphs (train.cuda_graph): whether all_reduce_mean_captured() exists in this back end.
+  virtual bool can_capture() const { return false; }
+  // all_reduce_mean() for a step captured in a CUDA graph: enqueued on the current CUDA stream
+  // with nothing the host waits for or times (a capture records it, each replay runs it), so the
+  // all-reduce share is not measured. synchronize() still waits for it.
+  virtual void all_reduce_mean_captured(torch::Tensor& /*buffer*/) {
+    VIT_FAIL("the ", name(), " back end cannot take part in a CUDA graph");
+  }
 
   // Replaces every rank's `buffer` by the one of rank `root`, in place.
   virtual void broadcast(torch::Tensor& buffer, int root) = 0;

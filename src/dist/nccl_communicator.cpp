@@ -163,6 +163,24 @@ void NcclCommunicator::all_reduce_mean(torch::Tensor& buffer) {
       });
 }
 
+void NcclCommunicator::all_reduce_mean_captured(torch::Tensor& buffer) {
+  VIT_CHECK(failure_.empty(), failure_);
+  check_tensor(buffer, "all-reduce");
+  const ncclDataType_t type = nccl_type(buffer, rank());
+  c10::cuda::CUDAGuard guard(device_);
+  const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(device_.index());
+  last_op_ = "all-reduce";
+  captured_ = true;
+  check_nccl(ncclGroupStart(), "ncclGroupStart");
+  const ncclResult_t queued =
+      ncclAllReduce(buffer.data_ptr(), buffer.data_ptr(), static_cast<size_t>(buffer.numel()), type,
+                    ncclAvg, comm_, current.stream());
+  const ncclResult_t ended = ncclGroupEnd();
+  check_nccl(queued, "ncclAllReduce");
+  check_nccl(ended, "ncclGroupEnd");
+  wait_until_ready("all-reduce");
+}
+
 double NcclCommunicator::all_reduce_seconds() {
   collect_timing(/*wait=*/false);
   return all_reduce_s_;
@@ -234,6 +252,10 @@ void NcclCommunicator::run(const char* op, const char* call, torch::Tensor& buff
 void NcclCommunicator::synchronize() {
   VIT_CHECK(failure_.empty(), failure_);
   c10::cuda::CUDAGuard guard(device_);
+  if (captured_) {  // all-reduces ran in the compute stream: done_ follows it from here
+    const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream(device_.index());
+    check_cuda(cudaEventRecord(done_.get(), current.stream()), "cudaEventRecord");
+  }
   const auto deadline = deadline_after(timeout_s_);
   for (;;) {
     const cudaError_t query = cudaEventQuery(done_.get());

@@ -39,6 +39,10 @@ class NcclCommunicator : public Communicator {
   // for the result on the GPU, so later torch ops see it. `buffer`: contiguous, on this device.
   void all_reduce_mean(torch::Tensor& buffer) override;
   void broadcast(torch::Tensor& buffer, int root) override;
+  // CUDA graphs: the all-reduce straight on the current (capturing) stream, which NCCL supports;
+  // no events, no timing. synchronize() then waits for the current stream as well.
+  bool can_capture() const override { return true; }
+  void all_reduce_mean_captured(torch::Tensor& buffer) override;
   // Timed on the GPU: CUDA events on stream_ just before and after each all-reduce, read once
   // they are complete (at synchronize(), or at the next all-reduce).
   double all_reduce_seconds() override;
@@ -89,6 +93,7 @@ class NcclCommunicator : public Communicator {
   Event started_;                 // timing: recorded on stream_ as the all-reduce starts ...
   Event ended_;                   // ... and as it ends
   bool timing_pending_ = false;   // started_/ended_ hold an all-reduce not yet counted
+  bool captured_ = false;         // all-reduces run in the compute stream (graph replays)
   double all_reduce_s_ = 0;
   ncclComm_t comm_ = nullptr;
   const char* last_op_ = "collective";  // names the pending operation in timeout messages

@@ -16,8 +16,15 @@
 #include "util/signals.h"
 #include "util/error.h"
 #include "util/uptime.h"
+#ifdef VIT_WITH_CUDA
+#include "train/graph_step.h"
+#endif
 
 namespace vit {
+#ifndef VIT_WITH_CUDA
+class GraphStep {};  // never made without CUDA; complete here so that the trainer can own one
+#endif
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -82,10 +89,41 @@ Trainer::Trainer(const TrainConfig& config, Dataset data, Communicator& comm, to
   spdlog::debug("train.parallel {}: {} thread(s) share each micro-batch", config.train.parallel,
                 workers_);
   if (optim_.fused == "on") {
-    optimizer_ = std::make_unique<FusedOptimizer>(optim_, params_, grads_->gradients());
+    auto fused = std::make_unique<FusedOptimizer>(optim_, params_, grads_->gradients());
+    fused_ = fused.get();
+    optimizer_ = std::move(fused);
   } else {
     optimizer_ = make_optimizer(optim_, model_->parameters());
   }
+  precision_ = parse_precision(config.train.precision);
+  nonfinite_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kBool).device(device_));
+  const std::string obstacle = graph_obstacle();
+  VIT_CHECK(config.train.cuda_graph != "on" || obstacle.empty(), "rank ", comm.rank(),
+            ": train.cuda_graph on: ", obstacle, " (train.cuda_graph auto steps eagerly there)");
+  use_graph_ = config.train.cuda_graph != "off" && obstacle.empty();
+  if (use_graph_) fused_->use_device_scalars();
+  if (device_.is_cuda()) {
+    spdlog::info("train.cuda_graph {}: {}", config.train.cuda_graph,
+                 use_graph_ ? "full steps replay one CUDA graph"
+                            : "eager steps" + (obstacle.empty() ? "" : " (" + obstacle + ")"));
+  }
+}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::graph_obstacle() const {
+#ifndef VIT_WITH_CUDA
+  return "this build has no CUDA";
+#else
+  if (!device_.is_cuda()) return "the rank trains on " + device_.str() + ", not a GPU";
+  if (!comm_.can_capture()) {
+    return "the " + comm_.name() + " back end cannot be captured (one rank or NCCL can)";
+  }
+  if (fused_ == nullptr)
+    return "optim.fused is off (LibTorch's optimizers count steps on the host)";
+  if (workers_ > 1) return "train.parallel batch splits each step over threads";
+  return "";
+#endif
 }
 
 int64_t Trainer::steps_per_epoch() const {
@@ -98,7 +136,11 @@ torch::Tensor Trainer::accumulate(const torch::Tensor& indices, double weight) {
   const int workers = static_cast<int>(std::min<int64_t>(workers_, count));
   if (workers <= 1) {
     const Batch batch = gather(data_.train, indices);
-    auto loss = torch::nn::functional::cross_entropy(model_->forward(batch.images), batch.labels);
+    torch::Tensor loss;
+    {
+      const AutocastScope autocast(device_, precision_);
+      loss = torch::nn::functional::cross_entropy(model_->forward(batch.images), batch.labels);
+    }
     (loss * weight).backward();
     return loss.detach().to(torch::kFloat64) * static_cast<double>(count);
   }
@@ -111,7 +153,11 @@ torch::Tensor Trainer::accumulate(const torch::Tensor& indices, double weight) {
     for (int64_t w = begin; w < end; ++w) {
       const int64_t first = count * w / workers, last = count * (w + 1) / workers;
       const Batch batch = gather(data_.train, indices.slice(/*dim=*/0, first, last));
-      auto loss = torch::nn::functional::cross_entropy(model_->forward(batch.images), batch.labels);
+      torch::Tensor loss;
+      {
+        const AutocastScope autocast(device_, precision_);  // (autocast is per thread)
+        loss = torch::nn::functional::cross_entropy(model_->forward(batch.images), batch.labels);
+      }
       const double share = static_cast<double>(last - first) / static_cast<double>(count);
       grads[static_cast<size_t>(w)] = torch::autograd::grad({loss * (weight * share)}, params_);
       losses[static_cast<size_t>(w)] =
@@ -128,7 +174,7 @@ torch::Tensor Trainer::accumulate(const torch::Tensor& indices, double weight) {
   return loss_sum;
 }
 
-torch::Tensor Trainer::train_step(const torch::Tensor& indices) {
+torch::Tensor Trainer::compute_gradients(const torch::Tensor& indices) {
   const int64_t total = indices.size(0);
   auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   grads_->zero();
@@ -141,6 +187,17 @@ torch::Tensor Trainer::train_step(const torch::Tensor& indices) {
   }
   // The step's mean loss rides in the gradient buffer's last element.
   grads_->loss_slot().copy_(loss_sum / static_cast<double>(total));
+  return loss_sum;
+}
+
+torch::Tensor Trainer::train_step(const torch::Tensor& indices) {
+  const int64_t full = config_.train.batch_size * config_.train.accum_steps;
+  // (an epoch's last, shorter step runs eagerly: a graph has fixed shapes)
+  return use_graph_ && indices.size(0) == full ? graph_step(indices) : eager_step(indices);
+}
+
+torch::Tensor Trainer::eager_step(const torch::Tensor& indices) {
+  const torch::Tensor loss_sum = compute_gradients(indices);
   const double exchanged_s = comm_.all_reduce_seconds();
   comm_.all_reduce_mean(grads_->buffer());  // the one collective of the step
   // Waits for it with dist.timeout_s (NCCL): a dead peer ends in an error here instead of a host
@@ -148,19 +205,65 @@ torch::Tensor Trainer::train_step(const torch::Tensor& indices) {
   comm_.synchronize();
   // The back end's own measure: the collective alone, not the backward pass queued before it.
   allreduce_s_ += comm_.all_reduce_seconds() - exchanged_s;
-  check_finite();
+  note_finite();
   optimizer_->step();
   ++state_.step;
   return loss_sum;
 }
 
-void Trainer::check_finite() const {
+torch::Tensor Trainer::graph_step(const torch::Tensor& indices) {
+#ifdef VIT_WITH_CUDA
+  if (!graph_) {
+    graph_ = std::make_unique<GraphStep>(device_, indices.size(0), [this](const torch::Tensor& in) {
+      torch::Tensor loss_sum = compute_gradients(in);
+      comm_.all_reduce_mean_captured(grads_->buffer());
+      note_finite();
+      fused_->device_step();
+      return loss_sum;
+    });
+  }
+  fused_->prepare_device_step(optimizer_->param_groups().front().options().get_lr());
+  torch::Tensor loss_sum = graph_->run(indices);
+  fused_->count_device_step();
+  ++state_.step;
+  return loss_sum;
+#else
+  return eager_step(indices);  // (use_graph_ is never set without CUDA)
+#endif
+}
+
+void Trainer::note_finite() {
   // The all-reduced buffer is the same on every rank, so every rank decides alike, with no
   // collective of its own: a NaN or Inf from any rank's loss or gradients reaches all of them.
-  if (torch::isfinite(grads_->buffer()).all().item<bool>()) return;
+  // The CPU checks each step before its update, which costs nothing there. On a GPU, reading a
+  // flag back every step would stop the host every step: the steps are noted on the device and
+  // checked where the host waits anyway (step lines, checkpoints, the epoch's end), so a
+  // diverged step never reaches a checkpoint, though a few more updates may have run.
+  if (device_.is_cpu()) {
+    check_finite();
+    return;
+  }
+  nonfinite_.logical_or_(torch::isfinite(grads_->buffer()).all().logical_not());
+}
+
+void Trainer::check_finite() {
+  bool finite = false;
+  std::string when;
+  if (device_.is_cpu()) {
+    finite = torch::isfinite(grads_->buffer()).all().item<bool>();
+    when = "step " + std::to_string(state_.step + 1);
+  } else {
+    finite = !nonfinite_.item<bool>();
+    when = "between step " + std::to_string(checked_step_ + 1) + " and step " +
+           std::to_string(state_.step);
+  }
+  if (finite) {
+    checked_step_ = state_.step;
+    return;
+  }
   const double loss = grads_->loss_slot().item<double>();
   const double norm = grads_->gradients().to(torch::kFloat64).norm().item<double>();
-  VIT_FAIL("step ", state_.step + 1, ": training diverged: the loss (", loss,
+  VIT_FAIL(when, ": training diverged: the loss (", loss,
            ", mean over the ranks) or the gradients (norm ", norm,
            ") are not finite; nothing was written and no checkpoint pruned: lower optim.lr (",
            config_.optim.lr, ") or raise optim.warmup_steps, and resume from the last checkpoint");
@@ -208,6 +311,10 @@ std::string Trainer::resume(const std::string& mode, const CheckpointDir& checkp
 }
 
 void Trainer::save(const CheckpointDir* checkpoints, double local_loss, int64_t local_images) {
+  if (!device_.is_cpu()) {
+    comm_.synchronize();  // (with dist.timeout_s: graph replays are not waited for elsewhere)
+    check_finite();       // never a checkpoint of a diverged run
+  }
   TrainState state = state_;
   state.epoch_loss_sum = comm_.sum(local_loss);
   state.epoch_images = comm_.sum(local_images);
@@ -350,6 +457,10 @@ double Trainer::images_per_s(const EpochRun& run) const {
 void Trainer::log_step(EpochRun& run, int64_t b, const torch::Tensor& step_loss, int64_t count,
                        double lr, MetricsWriter* metrics) {
   const int world = comm_.world_size();
+  if (!device_.is_cpu()) {
+    comm_.synchronize();
+    check_finite();
+  }
   // Collective (the condition is the same on every rank): the loss of the step over all ranks,
   // and the window's time and all-reduce share as rank 0 saw them.
   const double loss = comm_.sum(step_loss.item<double>()) / static_cast<double>(count * world);

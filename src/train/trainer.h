@@ -20,8 +20,12 @@
 #include "train/checkpoint_dir.h"
 #include "train/flat_gradients.h"
 #include "train/metrics.h"
+#include "train/precision.h"
 
 namespace vit {
+
+class FusedOptimizer;
+class GraphStep;  // GPU builds only (train/graph_step.h)
 
 struct EvalResult {
   double loss = 0;      // mean cross-entropy per image
@@ -50,6 +54,9 @@ class Trainer {
   // Builds the model from config.model (seeded by train.seed) for the data's image shape on
   // `device`, and makes every replica equal to rank 0's. `comm` must outlive the trainer.
   Trainer(const TrainConfig& config, Dataset data, Communicator& comm, torch::Device device);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
 
   // Continues from a checkpoint according to `mode` (config.resume): "none" starts fresh, "auto"
   // takes the newest readable complete checkpoint (falling back past damaged ones, with a
@@ -68,8 +75,14 @@ class Trainer {
 
   // One optimizer step over the micro-batches of `indices` (this rank's samples of the step, at
   // most accum_steps * batch_size): local forward/backward per micro-batch, one all-reduce, one
-  // optimizer update. Returns the summed loss of the samples (0-dim tensor, not synced).
+  // optimizer update. Returns the summed loss of the samples (0-dim tensor, not synced). A full
+  // step replays the CUDA graph when the trainer uses one (uses_cuda_graph()).
   torch::Tensor train_step(const torch::Tensor& indices);
+
+  // Whether full steps run as a CUDA graph (train.cuda_graph; decided at construction).
+  bool uses_cuda_graph() const { return use_graph_; }
+  // Why a step cannot be a CUDA graph on this rank ("" when it can).
+  std::string graph_obstacle() const;
 
   // Scores `split` with every rank taking a contiguous share; collective.
   EvalResult evaluate(const Split& split);
@@ -91,11 +104,19 @@ class Trainer {
   VisionTransformer model_{nullptr};
   std::unique_ptr<FlatGradients> grads_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  FusedOptimizer* fused_ = nullptr;  // optimizer_, when optim.fused is on
   DistributedSampler sampler_;
   TrainState state_;
   double allreduce_s_ = 0;  // accumulated time in all_reduce_mean
   int workers_ = 1;         // threads that share each micro-batch (train.parallel = batch)
   std::vector<torch::Tensor> params_;
+  Precision precision_ = Precision::kFp32;
+  bool use_graph_ = false;
+  std::unique_ptr<GraphStep> graph_;  // made at the first full step
+  // GPU: whether a step since the last check had a loss or gradient that is not finite (a device
+  // flag, read by check_finite() only where the host waits anyway); the last step checked.
+  torch::Tensor nonfinite_;
+  int64_t checked_step_ = 0;
 
   std::chrono::steady_clock::time_point last_console_line_;  // console step lines go by time
 
@@ -105,6 +126,14 @@ class Trainer {
   // Forward and backward of one micro-batch (`indices`), its gradient weighted by `weight` and
   // added to the flat gradient buffer; returns the summed loss of its images (0-dim, float64).
   torch::Tensor accumulate(const torch::Tensor& indices, double weight);
+  // The gradients of a step's micro-batches in the flat buffer, the step's mean loss in its loss
+  // slot; returns the summed loss. No collective, no host sync.
+  torch::Tensor compute_gradients(const torch::Tensor& indices);
+  torch::Tensor eager_step(const torch::Tensor& indices);
+  torch::Tensor graph_step(const torch::Tensor& indices);
+  // After a step's all-reduce: the CPU checks at once (check_finite), a GPU notes it in
+  // nonfinite_ for the next check.
+  void note_finite();
   // Steps of this rank's samples from global `position` to the end of the epoch.
   int64_t steps_from(int64_t position) const;
   // Steps of the whole run (train.epochs, train.max_steps) as this world size sees it.
@@ -117,8 +146,9 @@ class Trainer {
                 double lr, MetricsWriter* metrics);
   // Whether a stop signal reached any rank. Collective.
   bool stop_requested();
-  // Throws vit::Error when the step's all-reduced loss or gradients hold a NaN or an Inf.
-  void check_finite() const;
+  // Throws vit::Error when the step's all-reduced loss or gradients hold a NaN or an Inf (on a
+  // GPU: when one of the steps since the last check did).
+  void check_finite();
   // A periodic checkpoint after step b of an epoch of `steps` (checkpoint.every_steps).
   bool checkpoint_due(int64_t b, int64_t steps) const;
   // Loss over the ranks, evaluation, the replica check (dist.debug), the epoch's log and metrics

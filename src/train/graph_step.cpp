@@ -1,0 +1,62 @@
+#include "train/graph_step.h"
+
+#include <ATen/cuda/CUDAEvent.h>            // at::cuda::CUDAEvent: stream-to-stream ordering
+#include <c10/cuda/CUDACachingAllocator.h>  // recordStream
+#include <c10/cuda/CUDAGuard.h>             // c10::cuda::CUDAStreamGuard
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "util/error.h"
+
+namespace vit {
+
+GraphStep::GraphStep(torch::Device device, int64_t samples, Body body)
+    : device_(device),
+      samples_(samples),
+      body_(std::move(body)),
+      stream_(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())),
+      indices_(torch::zeros({samples}, torch::TensorOptions().dtype(torch::kLong).device(device))) {
+  VIT_CHECK(device.is_cuda(), "train.cuda_graph: the step runs on ", device.str(), ", not a GPU");
+  VIT_CHECK(samples > 0, "train.cuda_graph: a step of ", samples, " samples");
+}
+
+torch::Tensor GraphStep::run(const torch::Tensor& indices) {
+  VIT_CHECK(indices.numel() == samples_ && indices.device() == device_,
+            "train.cuda_graph: a step of ", indices.numel(), " samples on ", indices.device().str(),
+            ", the graph takes ", samples_, " on ", device_.str());
+  const c10::cuda::CUDAStream caller = c10::cuda::getCurrentCUDAStream(device_.index());
+  at::cuda::CUDAEvent inputs_ready;
+  inputs_ready.record(caller);
+  inputs_ready.block(stream_);
+  torch::Tensor loss;
+  {
+    c10::cuda::CUDAStreamGuard on_graph_stream(stream_);
+    indices_.copy_(indices);
+    if (calls_ < kWarmupSteps) {
+      loss = body_(indices_);
+    } else {
+      if (!captured_) {
+        graph_.capture_begin();
+        loss_ = body_(indices_);
+        graph_.capture_end();
+        captured_ = true;
+        spdlog::info(
+            "train.cuda_graph: step captured after {} eager steps; it replays from "
+            "here (all-reduce time is not measured while it does)",
+            kWarmupSteps);
+      }
+      graph_.replay();
+      loss = loss_.clone();
+    }
+  }
+  ++calls_;
+  at::cuda::CUDAEvent step_done;
+  step_done.record(stream_);
+  step_done.block(caller);
+  // `indices` was read on stream_: its memory must not be reused before stream_ is past it.
+  c10::cuda::CUDACachingAllocator::recordStream(indices.storage().data_ptr(), stream_);
+  return loss;
+}
+
+}  // namespace vit
