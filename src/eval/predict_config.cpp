@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "eval/eval_config.h"  // find_model_file, read_file_run, keys_used_as
+#include "eval/png_image.h"    // png_supported
 #include "util/error.h"
 
 namespace vit {
@@ -64,6 +65,10 @@ PredictParseResult parse_predict_args(int argc, const char* const* argv, std::os
              "classified.\n\n"
           << general << "\n"
           << keys << "\n";
+      if (!png_supported()) {
+        help_out << "This vit-predict was built without libpng and cannot read images (install "
+                    "libpng-dev, then reconfigure and rebuild).\n";
+      }
       result.help = true;
       return result;
     }
