@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "eval/png_image.h"
+#include "train/checkpoint_dir.h"
 #include "util/atomic_file.h"  // check_output_path
 #include "util/error.h"
 
@@ -15,6 +16,15 @@ namespace po = boost::program_options;
 namespace fs = std::filesystem;
 
 namespace {
+
+bool is_model_key(const std::string& key) {
+  for (const KeyInfo& info : config_keys()) {
+    if (key == info.name) return info.role == KeyRole::kModelShape;
+  }
+  return false;
+}
+
+}  // namespace
 
 // The run's keys that vit-eval takes from the file (the command line may override them), and
 // those only the command line sets (they describe this machine, not the run): from the key table.
@@ -26,14 +36,64 @@ std::vector<KeyInfo> keys_used_as(EvalUse use) {
   return out;
 }
 
-bool is_model_key(const std::string& key) {
-  for (const KeyInfo& info : config_keys()) {
-    if (key == info.name) return info.role == KeyRole::kModelShape;
+FileRun read_file_run(const std::string& path,
+                      const std::vector<std::pair<std::string, std::string>>& command_line) {
+  FileRun out;
+  VIT_CHECK(fs::is_regular_file(path), path, ": no such file");
+  out.stored = read_stored_run(path);
+  std::vector<std::pair<std::string, std::string>> from_file;
+  bool model_stored = false, model_given = false, dataset_given = false, dir_given = false;
+  for (const KeyInfo& stored_key : keys_used_as(EvalUse::kStored)) {
+    const std::string key = stored_key.name;
+    const auto found = std::find_if(out.stored.config.begin(), out.stored.config.end(),
+                                    [&](const auto& entry) { return entry.first == key; });
+    if (found != out.stored.config.end()) {
+      from_file.push_back(*found);
+      model_stored = model_stored || is_model_key(key);
+    } else {
+      out.not_stored.emplace_back(key);
+    }
   }
-  return false;
+  for (const auto& entry : command_line) {
+    model_given = model_given || is_model_key(entry.first);
+    dataset_given = dataset_given || entry.first == "data.dataset";
+    dir_given = dir_given || entry.first == "data.dir";
+  }
+  VIT_CHECK(model_stored || model_given, path,
+            ": stores no model shape (a model file of a vit-train older than vit-eval); give "
+            "the run's --model.n_patches, --model.hidden_d, --model.n_heads, --model.n_blocks "
+            "and --model.mlp_ratio (see its config.ini), or use one of its "
+            "checkpoints/step-N.pt");
+  apply_entries(out.run, from_file, path);
+  // Another data set without a folder: its default folder, not the stored one.
+  if (dataset_given && !dir_given) out.run.data.dir.clear();
+  apply_entries(out.run, command_line, "command line");
+  return out;
 }
 
-}  // namespace
+std::string find_model_file(const std::string& path) {
+  std::error_code error;
+  const fs::file_status status = fs::status(path, error);
+  VIT_CHECK(fs::exists(status), path, ": no such file or directory");
+  if (!fs::is_directory(status)) return path;
+  // A run directory, or its checkpoints/ folder itself.
+  const fs::path dir = fs::is_directory(fs::path(path) / "checkpoints")
+                           ? fs::path(path) / "checkpoints"
+                           : fs::path(path);
+  const std::vector<std::string> checkpoints = CheckpointDir(dir.string()).candidates();
+  const fs::path final_model = dir / "final.pt";
+  if (fs::is_regular_file(final_model)) {
+    // final.pt is written last; a checkpoint newer than it belongs to a resumed run.
+    if (checkpoints.empty() || fs::last_write_time(checkpoints.front(), error) <=
+                                   fs::last_write_time(final_model, error)) {
+      return final_model.string();
+    }
+  }
+  VIT_CHECK(!checkpoints.empty(), path,
+            ": holds no model file (checkpoints/final.pt) and no complete checkpoint "
+            "(checkpoints/step-N.pt)");
+  return checkpoints.front();
+}
 
 EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream& help_out) {
   EvalParseResult result;
@@ -111,37 +171,17 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
   // The file's keys first, then the command line's.
   VIT_CHECK(fs::is_regular_file(config.checkpoint), "--checkpoint: ", config.checkpoint,
             ": no such file");
-  config.stored = read_stored_run(config.checkpoint);
-  std::vector<std::pair<std::string, std::string>> from_file, from_command_line;
-  bool model_stored = false, model_given = false;
-  for (const KeyInfo& stored_key : keys_used_as(EvalUse::kStored)) {
-    const std::string key = stored_key.name;
-    const auto found = std::find_if(config.stored.config.begin(), config.stored.config.end(),
-                                    [&](const auto& entry) { return entry.first == key; });
-    if (found != config.stored.config.end()) {
-      from_file.push_back(*found);
-      model_stored = model_stored || is_model_key(key);
-    } else {
-      config.not_stored.emplace_back(key);
-    }
-    if (vm.count(key)) {
-      from_command_line.emplace_back(key, vm[key].as<std::string>());
-      model_given = model_given || is_model_key(key);
+  std::vector<std::pair<std::string, std::string>> from_command_line;
+  for (const EvalUse use : {EvalUse::kStored, EvalUse::kMachine}) {
+    for (const KeyInfo& key : keys_used_as(use)) {
+      if (vm.count(key.name))
+        from_command_line.emplace_back(key.name, vm[key.name].as<std::string>());
     }
   }
-  for (const KeyInfo& key : keys_used_as(EvalUse::kMachine)) {
-    if (vm.count(key.name))
-      from_command_line.emplace_back(key.name, vm[key.name].as<std::string>());
-  }
-  VIT_CHECK(model_stored || model_given, config.checkpoint,
-            ": stores no model shape (a model file of a vit-train older than vit-eval); give "
-            "the run's --model.n_patches, --model.hidden_d, --model.n_heads, --model.n_blocks "
-            "and --model.mlp_ratio (see its config.ini), or evaluate one of its "
-            "checkpoints/step-N.pt");
-  apply_entries(config.run, from_file, config.checkpoint);
-  // Another data set without a folder: its default folder, not the stored one.
-  if (vm.count("data.dataset") && !vm.count("data.dir")) config.run.data.dir.clear();
-  apply_entries(config.run, from_command_line, "command line");
+  FileRun file_run = read_file_run(config.checkpoint, from_command_line);
+  config.run = std::move(file_run.run);
+  config.stored = std::move(file_run.stored);
+  config.not_stored = std::move(file_run.not_stored);
 
   // vit-eval has no run directory: with resume = auto, validate() checks the keys alone.
   config.run.resume = "auto";

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/train_config.h"
@@ -30,6 +31,30 @@ struct EvalConfig {
   // their defaults or command-line values are used.
   std::vector<std::string> not_stored;
 };
+
+// The run of a checkpoint or model file, as vit-eval and vit-predict use it.
+struct FileRun {
+  // The keys of EvalUse::kStored from the file, then `command_line`'s (key, value) pairs on top
+  // (data.dataset given without data.dir: that data set's default folder). Not validated.
+  TrainConfig run;
+  StoredRun stored;                     // what the file says about its run
+  std::vector<std::string> not_stored;  // keys of EvalUse::kStored that the file lacks
+};
+
+// Reads the stored keys of `path` (a checkpoint or model file) and applies `command_line` (keys
+// of EvalUse::kStored or kMachine). Throws vit::Error naming the file when it is missing, cannot
+// be read, or stores no model shape and `command_line` gives none.
+FileRun read_file_run(const std::string& path,
+                      const std::vector<std::pair<std::string, std::string>>& command_line);
+
+// The keys of the table (config_keys()) that vit-eval uses as `use`.
+std::vector<KeyInfo> keys_used_as(EvalUse use);
+
+// The model file to use for `path`: a file as it is; a run directory or its checkpoints/ folder:
+// checkpoints/final.pt, unless a complete checkpoint (CheckpointDir::candidates) was written
+// after it (a run resumed for more epochs and still running), then that checkpoint. Throws
+// vit::Error naming `path` when it does not exist or holds neither.
+std::string find_model_file(const std::string& path);
 
 struct EvalParseResult {
   EvalConfig config;

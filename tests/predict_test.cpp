@@ -1,0 +1,176 @@
+// vit-predict's units: the model file found for a run directory, the command line over the file's
+// stored keys, and one image classified exactly as the model classifies the same test-set pixels.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "data/dataset.h"
+#include "dist/solo_communicator.h"
+#include "eval/eval_config.h"
+#include "eval/png_image.h"
+#include "eval/predict_config.h"
+#include "eval/prediction.h"
+#include "test_util.h"
+#include "train/checkpoint.h"
+#include "train/checkpoint_dir.h"
+#include "train/run_dir.h"
+#include "train/trainer.h"
+
+namespace vit {
+namespace {
+namespace fs = std::filesystem;
+
+class PredictTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::write_synthetic_dataset(dir_.file("data"), 256, 20);
+    config_.data.dir = dir_.file("data");
+    config_.train.epochs = 1;
+    config_.train.batch_size = 32;
+    config_.model.hidden_d = 16;
+    config_.log.every_steps = "0";
+    fs::create_directories(checkpoints_dir());
+  }
+  std::string checkpoints_dir() const { return dir_.file("run/checkpoints"); }
+  std::unique_ptr<Trainer> trained() {
+    auto trainer =
+        std::make_unique<Trainer>(config_, load_dataset(config_.data), solo_, torch::kCPU);
+    trainer->fit(nullptr);
+    return trainer;
+  }
+  PredictParseResult parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "vit-predict");
+    std::vector<const char*> argv;
+    for (const auto& a : args) argv.push_back(a.c_str());
+    std::ostringstream help;
+    return parse_predict_args(static_cast<int>(argv.size()), argv.data(), help);
+  }
+  std::string error_of(std::vector<std::string> args) {
+    try {
+      parse(std::move(args));
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  }
+  testing::TempDir dir_;
+  TrainConfig config_;
+  SoloCommunicator solo_;
+};
+
+TEST_F(PredictTest, ARunDirectoryGivesItsFinalModelOrANewerCheckpoint) {
+  auto trainer = trained();
+  const CheckpointDir checkpoints(checkpoints_dir());
+  trainer->save(&checkpoints, 0, 0);
+  const std::string checkpoint = checkpoints.path_for(trainer->step());
+  const std::string final_model = checkpoints_dir() + "/final.pt";
+  save_model(trainer->model(), final_model, config_);
+
+  EXPECT_EQ(find_model_file(dir_.file("run")), final_model);
+  EXPECT_EQ(find_model_file(checkpoints_dir()), final_model);
+  EXPECT_EQ(find_model_file(checkpoint), checkpoint);
+  // A checkpoint written after final.pt: a resumed run, still going.
+  fs::last_write_time(final_model, fs::last_write_time(checkpoint) - std::chrono::hours(1));
+  EXPECT_EQ(find_model_file(dir_.file("run")), checkpoint);
+  fs::remove(final_model);
+  EXPECT_EQ(find_model_file(dir_.file("run")), checkpoint);
+
+  fs::create_directories(dir_.file("empty/checkpoints"));
+  try {
+    find_model_file(dir_.file("empty"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(dir_.file("empty") + ": holds no model file", 0), 0u)
+        << e.what();
+  }
+  EXPECT_NE(error_of({"--model", dir_.file("nowhere"), "a.png"})
+                .find(dir_.file("nowhere") + ": no such file or directory"),
+            std::string::npos);
+}
+
+TEST_F(PredictTest, TheCommandLineKeepsEveryImageAndTheStoredShape) {
+  auto trainer = trained();
+  const std::string final_model = checkpoints_dir() + "/final.pt";
+  save_model(trainer->model(), final_model, config_);
+
+  const PredictConfig config =
+      parse({"--model", dir_.file("run"), "b.png", "--json", "a.png", "b.png"}).config;
+  EXPECT_EQ(config.model_file, final_model);
+  EXPECT_EQ(config.images, (std::vector<std::string>{"b.png", "a.png", "b.png"}));
+  EXPECT_TRUE(config.json);
+  EXPECT_EQ(config.invert, Invert::kAuto);
+  EXPECT_EQ(config.run.model.hidden_d, 16);
+  EXPECT_EQ(
+      parse({"--model", final_model, "--invert", "no", "--invert", "yes", "a.png"}).config.invert,
+      Invert::kYes);
+
+  EXPECT_NE(error_of({"a.png"}).find("--model: required"), std::string::npos);
+  EXPECT_NE(error_of({"--model", final_model}).find("no image given"), std::string::npos);
+  EXPECT_NE(error_of({"--model", final_model, "--invert", "x", "a.png"}).find("--invert: 'x'"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--model", final_model, "--model.n_heads", "3", "a.png"})
+                .find("model.hidden_d: 16 is not divisible by model.n_heads = 3"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--model", final_model, "--bogus", "a.png"}).find("command line: "),
+            std::string::npos);
+}
+
+TEST_F(PredictTest, APngOfATestImageScoresAsTheModelDoesOnItsPixels) {
+  if (!png_supported()) GTEST_SKIP() << "built without libpng (VIT_PNG)";
+  auto trainer = trained();
+  VisionTransformer& model = trainer->model();
+  model->eval();
+  const Split test = load_test_split(config_.data);
+  const ImageShape shape = run_image_shape(config_.data);
+  for (int64_t i = 0; i < 5; ++i) {
+    // An RGB PNG with r = g = b: read back as gray, it is the test image's pixels.
+    const auto pixels = test.images[i][0];
+    RgbImage image(28, 28);
+    for (int64_t y = 0; y < 28; ++y) {
+      for (int64_t x = 0; x < 28; ++x) {
+        const auto v = pixels[y][x].item<uint8_t>();
+        image.set(x, y, {v, v, v});
+      }
+    }
+    const std::string path = dir_.file("test-" + std::to_string(i) + ".png");
+    write_png(path, image);
+
+    const Prediction prediction = predict_image(model, shape, path, Invert::kAuto);
+    torch::NoGradGuard no_grad;
+    const auto logits = model->forward(to_float_images(test.images.narrow(0, i, 1)))[0];
+    const auto expected = logits.to(torch::kFloat64).softmax(0);
+    EXPECT_EQ(prediction.predicted, logits.argmax().item<int64_t>());
+    ASSERT_EQ(prediction.probabilities.size(), 10u);
+    double sum = 0;
+    for (int64_t c = 0; c < 10; ++c) {
+      EXPECT_EQ(prediction.probabilities[c], expected[c].item<double>()) << c;
+      sum += prediction.probabilities[c];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-12);
+    EXPECT_FALSE(prediction.resized);
+    EXPECT_FALSE(prediction.inverted);
+  }
+}
+
+TEST(PredictionReport, TextAndJsonCarryTheNumbers) {
+  Prediction p;
+  p.file = "a \"b\".png";
+  p.width = 56;
+  p.height = 28;
+  p.resized = true;
+  p.inverted = true;
+  p.predicted = 3;
+  p.probabilities = {0.01, 0, 0, 0.9, 0.09, 0, 0, 0, 0, 0};
+  EXPECT_EQ(prediction_text(p),
+            "a \"b\".png: 3 (0.9000)  0:0.0100 1:0.0000 2:0.0000 3:0.9000 4:0.0900 5:0.0000 "
+            "6:0.0000 7:0.0000 8:0.0000 9:0.0000  [resized from 56x28, inverted]\n");
+  EXPECT_EQ(prediction_json(p, "m.pt"),
+            "{\"file\":\"a \\\"b\\\".png\",\"model\":\"m.pt\",\"predicted\":3,\"probability\":0.9,"
+            "\"probabilities\":[0.01,0,0,0.9,0.09,0,0,0,0,0],\"width\":56,\"height\":28,"
+            "\"resized\":true,\"inverted\":true}\n");
+}
+
+}  // namespace
+}  // namespace vit
