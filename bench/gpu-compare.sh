@@ -3,7 +3,10 @@
 # (bench/reference/vit_ddp.py) on that machine's own torch, eager and torch.compile with CUDA
 # graphs (mode "reduce-overhead"; "default" where that fails), 1 rank, the seed model
 # (configs/mnist.ini) and mnist-small, on MNIST: training images/s, time to 97% test accuracy,
-# peak GPU memory. Writes OUT/summary.md (the table), OUT/runs.tsv and every run's folder and log.
+# peak GPU memory. vit-train runs as configured (train.cuda_graph auto: the step as one CUDA graph)
+# and in two variants: vit-train-eager (train.cuda_graph off) and vit-train-bf16
+# (train.precision bf16). Writes OUT/summary.md (the table), OUT/runs.tsv and every run's folder
+# and log.
 #
 # Usage: bench/gpu-compare.sh OUT [--dry-run] [-e EPOCHS] [--data DIR]
 #   OUT        output folder (created)
@@ -13,7 +16,7 @@
 #              script, the programs and the summary, measures nothing (CI runs it)
 # Programs: VIT_TRAIN_BIN (default build-gpu/vit-train, as launch/gpu-check.sh builds it, else
 # build/vit-train); PYTHON (default python3) with torch. Data: data/mnist (launch/get-data.sh).
-# Budget: about 3 minutes on an H100/H200 for 6 runs (the compiled reference compiles for ~30 s).
+# Budget: about 4 minutes on an H100/H200 for 10 runs (the compiled reference compiles for ~30 s).
 # A run that takes longer than VIT_GPU_COMPARE_TIMEOUT seconds (default 150) is stopped and marked.
 set -euo pipefail
 
@@ -87,12 +90,16 @@ run() {
   local dir="$out/$name" log="$out/$name.log" cmd=()
   case "$program" in
     vit-train) cmd=("$VIT_TRAIN" --config "$config" --run-dir "$dir" --log.every_steps 0) ;;
+    vit-train-eager) cmd=("$VIT_TRAIN" --config "$config" --run-dir "$dir" --log.every_steps 0
+                          --train.cuda_graph off) ;;
+    vit-train-bf16) cmd=("$VIT_TRAIN" --config "$config" --run-dir "$dir" --log.every_steps 0
+                         --train.precision bf16) ;;
     torch-eager) cmd=("$PYTHON" "$REF" --config "$config" --run-dir "$dir" --stop-at-acc "$target") ;;
     torch-compiled) cmd=("$PYTHON" "$REF" --config "$config" --run-dir "$dir" --stop-at-acc "$target"
                          --compile --compile-mode "${compile_mode:-reduce-overhead}") ;;
   esac
   cmd+=(--data.dataset mnist --data.dir "$data" --train.epochs "$epochs" "${extra[@]}")
-  [ "$program" = vit-train ] || export MASTER_ADDR=127.0.0.1 MASTER_PORT=$((20000 + RANDOM % 20000))
+  [[ "$program" = vit-train* ]] || export MASTER_ADDR=127.0.0.1 MASTER_PORT=$((20000 + RANDOM % 20000))
   local idle=0
   [ "$gpu" -eq 0 ] || idle=$(gpu_used_mib)
   echo "gpu-compare: $name ..." >&2
@@ -127,6 +134,8 @@ for model in seed small; do
   config="$ROOT/configs/mnist.ini"
   [ "$model" = seed ] || config="$ROOT/configs/mnist-small.ini"
   run "$model" "$config" vit-train
+  run "$model" "$config" vit-train-eager
+  run "$model" "$config" vit-train-bf16
   run "$model" "$config" torch-eager
   if "$PYTHON" -c 'import torch, sys; sys.exit(0 if hasattr(torch, "compile") else 1)'; then
     compile_mode=reduce-overhead
@@ -157,14 +166,15 @@ for r in rows:
           f"{r['epochs']} | {r['peak_gpu_mib']} | {r['status']} |")
 print()
 for model in ("seed", "small"):
-    ours = next((r for r in rows if r["model"] == model and r["program"] == "vit-train"), None)
-    for r in rows:
-        if r["model"] != model or r["program"] == "vit-train" or ours is None:
-            continue
-        try:
-            ratio = float(ours["images_per_s"]) / float(r["images_per_s"])
-            print(f"- {model}: vit-train / {r['program']}: {ratio:.2f}x images/s")
-        except ValueError:
-            print(f"- {model}: vit-train / {r['program']}: n/a")
+    mine = [r for r in rows if r["model"] == model and r["program"].startswith("vit-train")]
+    for ours in mine:
+        for r in rows:
+            if r["model"] != model or r["program"].startswith("vit-train"):
+                continue
+            try:
+                ratio = float(ours["images_per_s"]) / float(r["images_per_s"])
+                print(f"- {model}: {ours['program']} / {r['program']}: {ratio:.2f}x images/s")
+            except ValueError:
+                print(f"- {model}: {ours['program']} / {r['program']}: n/a")
 PY
 cat "$out/summary.md"
