@@ -11,7 +11,8 @@
 #   build      only what the check runs
 #   cpu-1      one epoch of the seed model (configs/mnist.ini) on the CPU, 1 rank: the reference
 #   gpu-tests  ctest -L gpu with VIT_REQUIRE_GPU=1: a skipped GPU test fails the check
-#   gpu-1      the same epoch on the GPU, 1 rank, NCCL
+#   gpu-1      the same epoch on the GPU, 1 rank, NCCL, the step as one CUDA graph (auto)
+#   gpu-eager  the same with train.cuda_graph off: same accuracy (within 1 point), its speed
 #   gpu-2      2 ranks sharing the GPU: the MPI fallback with its warning; dist.backend nccl
 #              refused before NCCL starts
 #   eval       gpu-1's final.pt scored by vit-eval on the GPU (must equal its epoch line) and on
@@ -196,18 +197,35 @@ fi
 
 # --- GPU training --------------------------------------------------------------------------------
 step gpu-1
-gpu_acc=""
+gpu_acc="" speed=""
 if run_logged "$ROOT/launch/train.sh" -n 1 "$ROOT/configs/mnist.ini" "${train_args[@]}" \
     --run-dir "$out/runs/gpu-1" --dist.device cuda --dist.backend nccl; then
   gpu_acc=$(epoch_acc "$out/runs/gpu-1")
   speed=$(grep -o '"images_per_s":[0-9.e+]*' "$out/runs/gpu-1/metrics.jsonl" | tail -n 1 | cut -d: -f2)
-  if grep -q '| gradients .*nccl' "$out/runs/gpu-1/train.log"; then
-    passed "test accuracy $gpu_acc, $speed images/s, gradients through NCCL"
+  if ! grep -q 'step captured after' "$out/runs/gpu-1/train.log"; then
+    failed "trained, but the step was not captured as a CUDA graph: $(grep -m1 'train.cuda_graph' "$out/runs/gpu-1/train.log")"
+  elif grep -q '| gradients .*nccl' "$out/runs/gpu-1/train.log"; then
+    passed "test accuracy $gpu_acc, $speed images/s, gradients through NCCL, steps as a CUDA graph"
   else
     failed "trained, but not with NCCL: $(grep '| gradients' "$out/runs/gpu-1/train.log")"
   fi
 else
   failed "1-rank GPU run (NCCL) failed: $(grep -m1 '^error:' "$(log)" || tail -n 1 "$(log)")"
+fi
+
+step gpu-eager
+if run_logged "$ROOT/launch/train.sh" -n 1 "$ROOT/configs/mnist.ini" "${train_args[@]}" \
+    --run-dir "$out/runs/gpu-eager" --dist.device cuda --dist.backend nccl --train.cuda_graph off; then
+  eager_acc=$(epoch_acc "$out/runs/gpu-eager")
+  eager_speed=$(grep -o '"images_per_s":[0-9.e+]*' "$out/runs/gpu-eager/metrics.jsonl" | tail -n 1 | cut -d: -f2)
+  if [ -n "$gpu_acc" ] && python3 -c 'import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > 0.01)' \
+      "$gpu_acc" "$eager_acc"; then
+    passed "test accuracy $eager_acc (graph: $gpu_acc), $eager_speed images/s (graph: ${speed:-n/a})"
+  else
+    failed "eager steps: test accuracy $eager_acc, the graph's ${gpu_acc:-missing}"
+  fi
+else
+  failed "1-rank GPU run with train.cuda_graph off failed: $(grep -m1 '^error:' "$(log)" || tail -n 1 "$(log)")"
 fi
 
 step gpu-2
