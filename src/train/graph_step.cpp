@@ -26,10 +26,9 @@ torch::Tensor GraphStep::run(const torch::Tensor& indices) {
             "train.cuda_graph: a step of ", indices.numel(), " samples on ", indices.device().str(),
             ", the graph takes ", samples_, " on ", device_.str());
   const c10::cuda::CUDAStream caller = c10::cuda::getCurrentCUDAStream(device_.index());
-  at::cuda::CUDAEvent inputs_ready;
-  inputs_ready.record(caller);
-  inputs_ready.block(stream_);
-  torch::Tensor loss;
+  inputs_ready_.record(caller);  // (the learning rate, the indices, the last step's readers)
+  inputs_ready_.block(stream_);
+  torch::Tensor loss;  // on stream_
   {
     c10::cuda::CUDAStreamGuard on_graph_stream(stream_);
     indices_.copy_(indices);
@@ -47,15 +46,16 @@ torch::Tensor GraphStep::run(const torch::Tensor& indices) {
             kWarmupSteps);
       }
       graph_.replay();
-      loss = loss_.clone();
+      loss = loss_;
     }
   }
   ++calls_;
-  at::cuda::CUDAEvent step_done;
-  step_done.record(stream_);
-  step_done.block(caller);
-  // `indices` was read on stream_: its memory must not be reused before stream_ is past it.
+  step_done_.record(stream_);
+  step_done_.block(caller);
+  // The caller's copy, made on its stream: the next replay overwrites loss_. `indices` was read
+  // on stream_: its memory must not be reused before stream_ is past it.
   c10::cuda::CUDACachingAllocator::recordStream(indices.storage().data_ptr(), stream_);
+  loss = loss.clone();
   return loss;
 }
 

@@ -12,6 +12,7 @@
 // captures it and then replays it, as PyTorch's documentation recommends.
 #pragma once
 
+#include <ATen/cuda/CUDAEvent.h>  // at::cuda::CUDAEvent: ordering between the two streams
 #include <ATen/cuda/CUDAGraph.h>  // at::cuda::CUDAGraph
 #include <c10/cuda/CUDAStream.h>  // c10::cuda::CUDAStream
 #include <torch/torch.h>
@@ -44,8 +45,10 @@ class GraphStep {
   Body body_;
   c10::cuda::CUDAStream stream_;  // capture needs a stream other than the default one
   at::cuda::CUDAGraph graph_;
-  torch::Tensor indices_;  // the graph's input
-  torch::Tensor loss_;     // the graph's output (its memory pool)
+  at::cuda::CUDAEvent inputs_ready_;  // recorded on the caller's stream, waited for by stream_
+  at::cuda::CUDAEvent step_done_;     // and back
+  torch::Tensor indices_;             // the graph's input
+  torch::Tensor loss_;                // the graph's output (its memory pool)
   int calls_ = 0;
   bool captured_ = false;
 };
