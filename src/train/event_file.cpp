@@ -171,9 +171,10 @@ std::vector<std::string> drop_events_after_step(const std::string& dir, int64_t 
 
 EventFileWriter::EventFileWriter(const std::string& dir) {
   std::error_code ec;
+  VIT_CHECK(!fs::exists(fs::symlink_status(dir, ec)) || fs::is_directory(dir, ec), dir,
+            ": cannot create directory: exists and is not a folder");
   fs::create_directories(dir, ec);
   VIT_CHECK(!ec, dir, ": cannot create directory: ", ec.message());
-  VIT_CHECK(fs::is_directory(dir, ec), dir, ": cannot create directory: not a folder");
   // Names sort by start time, so TensorBoard reads a resumed run's files in order; the counter
   // keeps two writers of one process apart.
   static std::atomic<int> count{0};

@@ -3,7 +3,7 @@
 # in ~/.cache/vit-train/test-python/tensorboard-venv; Skipped when PyPI cannot be reached): a run
 # killed after its newest checkpoint (so its files hold steps beyond it) and resumed with
 # --resume auto; then every tag, step and value of RUN_DIR/tb/ must be those of metrics.jsonl, no
-# step twice, nothing else.
+# step twice, nothing else. And a tb/ that cannot be made ends the run with one error line.
 # Usage: tensorboard_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -107,4 +107,16 @@ print(f"tensorboard {tensorboard.__version__}: {len(files)} files, {len(tags)} t
       f"{len(want)} scalars at {len(steps)} steps ({steps[0]}..{steps[-1]}) equal metrics.jsonl "
       f"(largest relative difference {worst:.2g}); no step twice")
 PY
+
+# Where tb/ cannot be made (a file in its place): one error line naming it, exit status 1.
+mkdir -p "$work/bad"
+echo "not a folder" > "$work/bad/tb"
+set +e
+"$vit_train" --config "$src/configs/smoke.ini" --data.dir "$work/data" --run-dir "$work/bad" \
+  > /dev/null 2> "$work/bad.err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] && [ "$(wc -l < "$work/bad.err")" -eq 1 ] \
+  && grep -q "^error: $work/bad/tb: cannot create directory: exists and is not a folder" \
+       "$work/bad.err" || { cat "$work/bad.err"; fail "unwritable tb/: exit $rc"; }
 echo "tensorboard: ok"
