@@ -116,7 +116,10 @@ set +e
   > /dev/null 2> "$work/bad.err"
 rc=$?
 set -e
-[ "$rc" -eq 1 ] && [ "$(wc -l < "$work/bad.err")" -eq 1 ] \
-  && grep -q "^error: $work/bad/tb: cannot create directory: exists and is not a folder" \
-       "$work/bad.err" || { cat "$work/bad.err"; fail "unwritable tb/: exit $rc"; }
+if [ "$rc" -ne 1 ] || [ "$(wc -l < "$work/bad.err")" -ne 1 ] \
+   || ! grep -q "^error: $work/bad/tb: cannot create directory: exists and is not a folder" \
+          "$work/bad.err"; then
+  cat "$work/bad.err"
+  fail "unwritable tb/: exit $rc, not 1 with one error line naming it"
+fi
 echo "tensorboard: ok"
