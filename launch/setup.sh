@@ -22,9 +22,10 @@ die() { echo "error: $*" >&2; exit 1; }
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# libprotobuf-dev and protobuf-compiler: the TensorBoard event files (their CRC-32C is Boost's).
 PACKAGES=(libtorch-dev libopenmpi-dev openmpi-bin libboost-program-options-dev libspdlog-dev
-          libgtest-dev zlib1g-dev libpng-dev cmake g++ ninja-build ccache libopenblas0-pthread
-          pkg-config gnuplot-nox)
+          libgtest-dev zlib1g-dev libpng-dev libprotobuf-dev protobuf-compiler cmake g++
+          ninja-build ccache libopenblas0-pthread pkg-config gnuplot-nox)
 
 do_build=1
 want_tests=0
@@ -56,8 +57,9 @@ APT_MSG_FD=3
 source "$ROOT/launch/apt.sh"
 
 # The slurm tests start a real local SLURM (launch/slurm-local.sh) from these; the e2e tests
-# check metrics.jsonl and vit-eval's JSON with python3.
-TEST_PACKAGES=(slurmctld slurmd slurm-client munge python3)
+# check metrics.jsonl and vit-eval's JSON with python3, and read the TensorBoard event files with
+# the tensorboard package from PyPI, in a venv of their own.
+TEST_PACKAGES=(slurmctld slurmd slurm-client munge python3 python3-venv)
 [ "$want_tests" = 0 ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 
 # --- (a) Debian packages: apt only when something is missing --------------------------------

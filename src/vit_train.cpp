@@ -81,12 +81,17 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
     const vit::TrainState& state = trainer.state();
     spdlog::info("resumed from {}: step {}, epoch {}, {} samples into the epoch", resumed_from,
                  state.step, state.epoch + 1, state.epoch_position);
-    if (leader) vit::drop_lines_after_step(run_dir->metrics(), state.step);
+    if (leader) {
+      vit::drop_lines_after_step(run_dir->metrics(), state.step);
+      vit::drop_tensorboard_after_step(run_dir->tensorboard(), state.step);
+    }
   } else if (config.resume == "auto") {
     spdlog::info("resume auto: no checkpoint in {}, starting fresh", checkpoints.dir());
   }
   std::unique_ptr<vit::MetricsWriter> metrics;
-  if (leader) metrics = std::make_unique<vit::MetricsWriter>(run_dir->metrics());
+  if (leader) {
+    metrics = std::make_unique<vit::MetricsWriter>(run_dir->metrics(), run_dir->tensorboard());
+  }
   // From here on SIGTERM, SIGUSR1, SIGINT and SIGHUP end in a checkpoint (until the process exits).
   const vit::StopSignals signals;
   const vit::FitResult fit = trainer.fit(metrics.get(), leader ? &checkpoints : nullptr);
@@ -105,8 +110,8 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
       spdlog::info("final test accuracy {:.2f}% (test loss {:.4f}) after {} epochs, {} steps",
                    100.0 * last.test.accuracy, last.test.loss, last.epoch, last.step);
     }
-    spdlog::info("run directory: {} (config.ini, metrics.jsonl, train.log); model: {}",
-                 run_dir->root, run_dir->final_model());
+    spdlog::info("run directory: {} (config.ini, metrics.jsonl, train.log{}); model: {}",
+                 run_dir->root, vit::tensorboard_built() ? ", tb/" : "", run_dir->final_model());
   }
   comm->barrier();  // no rank leaves before rank 0 has written the model
   return 0;

@@ -20,6 +20,21 @@ TEST(JsonLine, EscapesAndNonFinite) {
   EXPECT_EQ(line, R"({"s":"a\"b\\c\nd\u0001","nan":null})");
 }
 
+TEST(JsonLine, NumbersAndTextsAsTheLineHoldsThem) {
+  const JsonLine line = JsonLine()
+                            .add("event", "step")
+                            .add("step", 7)
+                            .add("loss", 1.0 / 3.0)
+                            .add("bad", std::numeric_limits<double>::infinity());
+  ASSERT_EQ(line.numbers().size(), 3u);
+  EXPECT_EQ(line.numbers()[0], std::make_pair(std::string("step"), 7.0));
+  EXPECT_EQ(line.numbers()[1].first, "loss");
+  EXPECT_EQ(line.numbers()[1].second, 0.333333);  // the 6 digits written, not 1/3
+  EXPECT_TRUE(std::isinf(line.numbers()[2].second));
+  EXPECT_EQ(line.text("event"), "step");
+  EXPECT_EQ(line.text("absent"), "");
+}
+
 TEST(JsonNumber, ShortestExactAndSixDigits) {
   EXPECT_EQ(json_number(0.1), "0.1");
   EXPECT_EQ(json_number(1.0 / 3.0), "0.3333333333333333");

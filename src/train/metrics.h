@@ -1,28 +1,51 @@
 // metrics.jsonl: one JSON object per line, appended and flushed as each event happens, so that a
-// crash loses at most the line being written and tools can follow the file while a job runs.
+// crash loses at most the line being written and tools can follow the file while a job runs. The
+// same numbers go to TensorBoard event files in RUN_DIR/tb/ (builds with protobuf), by step.
 #pragma once
 
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "util/json.h"  // JsonLine
 
 namespace vit {
 
+class EventFileWriter;
+
 // Removes the lines of `path` whose "step" is beyond `step` (atomically), so that a run resumed
 // from the checkpoint of `step` does not write lines that are already there twice.
 void drop_lines_after_step(const std::string& path, int64_t step);
 
+// The same for the TensorBoard event files of `tb_dir` (logs each file it rewrites); nothing in a
+// build without TensorBoard event files.
+void drop_tensorboard_after_step(const std::string& tb_dir, int64_t step);
+
+// Whether this build writes TensorBoard event files (CMake found protobuf: VIT_TENSORBOARD).
+bool tensorboard_built();
+
+// The TensorBoard tag of field `key` of a metrics line of kind `event` ("step" or "epoch"), or
+// "" for fields that are no scalar to plot (step, epoch, world_size, elapsed_s). Step lines:
+// train/loss, train/lr, perf/images_per_s, perf/step_s, perf/allreduce_s. Epoch lines:
+// train/epoch_loss, test/loss, test/accuracy, train/epoch_lr, perf/epoch_images_per_s,
+// perf/epoch_s, perf/epoch_allreduce_s. The two kinds never share a tag: an epoch ends on a
+// step that may have its own step line.
+std::string tensorboard_tag(const std::string& event, const std::string& key);
+
 class MetricsWriter {
  public:
-  // Opens `path` for appending; throws vit::Error naming it when that fails.
-  explicit MetricsWriter(const std::string& path);
+  // Opens `path` for appending, and when `tb_dir` is given (and the build has them) a new event
+  // file in that folder; throws vit::Error naming the file or folder when that fails.
+  explicit MetricsWriter(const std::string& path, const std::string& tb_dir = "");
+  ~MetricsWriter();
+  // Appends `line`; its numbers with a tag (tensorboard_tag) go to the event file at its "step".
   void write(const JsonLine& line);
 
  private:
   std::string path_;
   std::ofstream out_;
+  std::unique_ptr<EventFileWriter> events_;
 };
 
 }  // namespace vit

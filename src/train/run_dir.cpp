@@ -18,7 +18,7 @@ RunDir prepare_run_dir(const TrainConfig& config) {
   run.lock = std::make_shared<DirLock>(run.root);
   // Temporary files of writes that never finished (atomic_file.h names them ".<name>.tmp.<pid>"):
   // only now, under the lock, can no other job be writing them.
-  for (const std::string& dir : {run.root, run.checkpoints()}) {
+  for (const std::string& dir : {run.root, run.checkpoints(), run.tensorboard()}) {
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
       const std::string name = entry.path().filename().string();
       if (name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos &&

@@ -1,4 +1,5 @@
-// The run directory: config.ini (the resolved config), metrics.jsonl, train.log and checkpoints/.
+// The run directory: config.ini (the resolved config), metrics.jsonl, train.log, checkpoints/ and
+// tb/ (TensorBoard event files).
 #pragma once
 
 #include <memory>
@@ -17,6 +18,7 @@ struct RunDir {
   std::string metrics() const { return root + "/metrics.jsonl"; }
   std::string log() const { return root + "/train.log"; }
   std::string checkpoints() const { return root + "/checkpoints"; }
+  std::string tensorboard() const { return root + "/tb"; }
   std::string final_model() const { return checkpoints() + "/final.pt"; }
 };
 

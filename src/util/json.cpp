@@ -52,17 +52,28 @@ void JsonLine::add_raw(const std::string& key, const std::string& json_value) {
 
 JsonLine& JsonLine::add(const std::string& key, const std::string& value) {
   add_raw(key, json_quote(value));
+  texts_.emplace_back(key, value);
   return *this;
 }
 
 JsonLine& JsonLine::add(const std::string& key, double value) {
-  add_raw(key, json_number_short(value));
+  const std::string text = json_number_short(value);
+  add_raw(key, text);
+  numbers_.emplace_back(key, std::isfinite(value) ? std::strtod(text.c_str(), nullptr) : value);
   return *this;
 }
 
 JsonLine& JsonLine::add(const std::string& key, int64_t value) {
   add_raw(key, std::to_string(value));
+  numbers_.emplace_back(key, static_cast<double>(value));
   return *this;
+}
+
+std::string JsonLine::text(const std::string& key) const {
+  for (const auto& [name, value] : texts_) {
+    if (name == key) return value;
+  }
+  return "";
 }
 
 }  // namespace vit

@@ -1,0 +1,217 @@
+#include "train/event_file.h"
+
+#include <unistd.h>  // gethostname, getpid
+
+#include <boost/crc.hpp>  // CRC-32C: Debian bookworm packages no CRC-32C library of its own
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "train/tensorboard.pb.h"  // Event, Summary: generated from tensorboard.proto
+#include "util/atomic_file.h"
+#include "util/error.h"
+
+namespace vit {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kFileVersion = "brain.Event:2";
+constexpr size_t kHeaderBytes = 12;  // uint64 length, uint32 masked CRC of the length
+constexpr size_t kFooterBytes = 4;   // uint32 masked CRC of the payload
+
+// CRC-32C: polynomial 0x1EDC6F41, reflected, initial value and final XOR all ones.
+using Crc32c = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
+
+// TFRecord's integers are little-endian whatever the machine.
+void put_le(std::string& out, uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+uint64_t get_le(const char* in, int bytes) {
+  uint64_t value = 0;
+  for (int i = 0; i < bytes; ++i) value |= uint64_t{static_cast<unsigned char>(in[i])} << (8 * i);
+  return value;
+}
+
+double unix_time_s() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+// Events decoded from their payload; false when the payload is not an Event.
+bool decode(const std::string& payload, TbEvent& event) {
+  tensorboard::Event message;
+  if (!message.ParseFromString(payload)) return false;
+  event.wall_time = message.wall_time();
+  event.step = message.step();
+  event.file_version = message.file_version();
+  for (const auto& value : message.summary().value()) {
+    if (value.value_case() == tensorboard::Summary::Value::kSimpleValue) {
+      event.scalars.push_back({value.tag(), value.simple_value()});
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+uint32_t crc32c(const void* data, size_t size) {
+  Crc32c crc;
+  crc.process_bytes(data, size);
+  return crc.checksum();
+}
+
+uint32_t masked_crc32c(const void* data, size_t size) {
+  const uint32_t crc = crc32c(data, size);
+  return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+}
+
+std::string tfrecord_frame(const std::string& payload) {
+  std::string frame;
+  frame.reserve(kHeaderBytes + payload.size() + kFooterBytes);
+  put_le(frame, payload.size(), 8);
+  put_le(frame, masked_crc32c(frame.data(), 8), 4);
+  frame += payload;
+  put_le(frame, masked_crc32c(payload.data(), payload.size()), 4);
+  return frame;
+}
+
+EventFileContents read_event_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  VIT_CHECK(in, path, ": cannot open for reading");
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  VIT_CHECK(!in.bad(), path, ": read failed");
+
+  EventFileContents contents;
+  size_t at = 0;
+  while (at < bytes.size()) {
+    const std::string where = " at byte " + std::to_string(at);
+    if (bytes.size() - at < kHeaderBytes) {
+      contents.problem = "truncated record" + where;
+      break;
+    }
+    const char* header = bytes.data() + at;
+    if (get_le(header + 8, 4) != masked_crc32c(header, 8)) {
+      contents.problem = "length checksum mismatch" + where;
+      break;
+    }
+    const uint64_t length = get_le(header, 8);
+    if (length > bytes.size() - at - kHeaderBytes ||
+        bytes.size() - at - kHeaderBytes - length < kFooterBytes) {
+      contents.problem = "truncated record" + where;
+      break;
+    }
+    std::string payload = bytes.substr(at + kHeaderBytes, length);
+    if (get_le(bytes.data() + at + kHeaderBytes + length, 4) !=
+        masked_crc32c(payload.data(), payload.size())) {
+      contents.problem = "data checksum mismatch" + where;
+      break;
+    }
+    TbEvent event;
+    if (!decode(payload, event)) {
+      contents.problem = "record" + where + " is not an Event";
+      break;
+    }
+    contents.events.push_back(std::move(event));
+    contents.payloads.push_back(std::move(payload));
+    at += kHeaderBytes + length + kFooterBytes;
+    contents.intact_bytes = at;
+  }
+  return contents;
+}
+
+bool is_event_file_name(const std::string& file_name) {
+  // Dot names are our own unfinished temporary files (atomic_file.h), never events to keep.
+  return !file_name.empty() && file_name[0] != '.' &&
+         file_name.find("tfevents") != std::string::npos;
+}
+
+std::vector<std::string> drop_events_after_step(const std::string& dir, int64_t step) {
+  std::vector<std::string> changes;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return changes;
+  std::vector<std::string> paths;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (is_event_file_name(entry.path().filename().string()) && entry.is_regular_file(ec)) {
+      paths.push_back(entry.path().string());
+    }
+  }
+  VIT_CHECK(!ec, dir, ": cannot list: ", ec.message());
+  for (const std::string& path : paths) {
+    const EventFileContents contents = read_event_file(path);
+    std::string kept;
+    size_t dropped = 0;
+    for (size_t i = 0; i < contents.events.size(); ++i) {
+      if (contents.events[i].step > step) {
+        ++dropped;
+      } else {
+        kept += tfrecord_frame(contents.payloads[i]);
+      }
+    }
+    if (dropped == 0 && contents.problem.empty()) continue;
+    write_text_atomically(path, kept);
+    std::string change = path + ": dropped " + std::to_string(dropped) + " event(s) after step " +
+                         std::to_string(step);
+    if (!contents.problem.empty()) change += " and a damaged tail (" + contents.problem + ")";
+    changes.push_back(change);
+  }
+  return changes;
+}
+
+EventFileWriter::EventFileWriter(const std::string& dir) {
+  std::error_code ec;
+  VIT_CHECK(!fs::exists(fs::symlink_status(dir, ec)) || fs::is_directory(dir, ec), dir,
+            ": cannot create directory: exists and is not a folder");
+  fs::create_directories(dir, ec);
+  VIT_CHECK(!ec, dir, ": cannot create directory: ", ec.message());
+  // Names sort by start time, so TensorBoard reads a resumed run's files in order; the counter
+  // keeps two writers of one process apart.
+  static std::atomic<int> count{0};
+  const auto seconds = static_cast<int64_t>(unix_time_s());
+  path_ = (fs::path(dir) / ("events.out.tfevents." + std::to_string(seconds) + "." + host_name() +
+                            "." + std::to_string(::getpid()) + "." + std::to_string(count++)))
+              .string();
+  check_output_path(path_);
+  file_.reset(std::fopen(path_.c_str(), "wb"));
+  VIT_CHECK(file_, path_, ": cannot open for writing: ", std::strerror(errno));
+  tensorboard::Event event;
+  event.set_wall_time(unix_time_s());
+  event.set_file_version(kFileVersion);
+  write_record(event.SerializeAsString());
+}
+
+EventFileWriter::~EventFileWriter() = default;
+
+void EventFileWriter::write_scalars(int64_t step, const std::vector<TbScalar>& scalars,
+                                    double wall_time) {
+  tensorboard::Event event;
+  event.set_wall_time(wall_time < 0 ? unix_time_s() : wall_time);
+  event.set_step(step);
+  for (const TbScalar& scalar : scalars) {
+    tensorboard::Summary::Value* value = event.mutable_summary()->add_value();
+    value->set_tag(scalar.tag);
+    value->set_simple_value(scalar.value);
+  }
+  write_record(event.SerializeAsString());
+}
+
+void EventFileWriter::write_record(const std::string& payload) {
+  const std::string frame = tfrecord_frame(payload);
+  errno = 0;
+  const bool written = std::fwrite(frame.data(), 1, frame.size(), file_.get()) == frame.size() &&
+                       std::fflush(file_.get()) == 0;
+  VIT_CHECK(written, path_, ": write failed: ", errno != 0 ? std::strerror(errno) : "short write");
+}
+
+}  // namespace vit

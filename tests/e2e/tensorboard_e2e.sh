@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# TensorBoard event files, read by the real `tensorboard` package (a test-only venv from PyPI, kept
+# in ~/.cache/vit-train/test-python/tensorboard-venv; Skipped when PyPI cannot be reached): a run
+# killed after its newest checkpoint (so its files hold steps beyond it) and resumed with
+# --resume auto; then every tag, step and value of RUN_DIR/tb/ must be those of metrics.jsonl, no
+# step twice, nothing else. And a tb/ that cannot be made ends the run with one error line.
+# Usage: tensorboard_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+venv="${VIT_CACHE_DIR:-$HOME/.cache/vit-train}/test-python/tensorboard-venv"
+if ! "$venv/bin/python" -c 'import tensorboard.backend.event_processing.event_accumulator' \
+     2>/dev/null; then
+  rm -rf "$venv"
+  python3 -m venv "$venv" > "$work/venv.log" 2>&1 \
+    || { tail -3 "$work/venv.log"; echo "SKIP: cannot make a venv (python3-venv)"; exit 77; }
+  "$venv/bin/python" -m pip install --disable-pip-version-check -q tensorboard \
+    > "$work/pip.log" 2>&1 || { tail -3 "$work/pip.log"; echo "SKIP: cannot install tensorboard"; exit 77; }
+fi
+
+"$make_data" "$work/data" 2048 256
+# 2048 images, 64 a step: 32 steps an epoch, 96 in all; a step line every step, a checkpoint every
+# 8th held 2 s (test-only delay) so that the kill below comes while step 48's is being written.
+run="$work/run"
+args=(--config "$src/configs/smoke.ini" --data.dir "$work/data" --data.train_limit 0
+      --train.epochs 3 --log.every_steps 1 --checkpoint.every_steps 8 --run-dir "$run")
+VIT_TEST_CHECKPOINT_DELAY_MS=2000 "$vit_train" "${args[@]}" > "$work/first.log" 2>&1 &
+job=$!
+wait_for "$work/first.log" ' step 45 '
+sleep 0.5
+kill -9 "$job"
+set +e; wait "$job" 2>/dev/null; set -e; job=""
+[ -d "$run/tb" ] || fail "no tb/ in the run directory"
+latest=$(sed -E 's/step-0*([0-9]+)\.pt/\1/' "$run/checkpoints/LATEST")
+"$vit_train" "${args[@]}" --resume auto > "$work/resume.log" 2>&1 \
+  || { tail "$work/resume.log"; fail "resume failed"; }
+grep -q "resumed from .*: step $latest," "$work/resume.log" || fail "did not resume from step $latest"
+grep -q "tb/events.out.tfevents.*: dropped [1-9][0-9]* event(s) after step $latest" \
+  "$work/resume.log" || { grep -i 'dropped\|resumed' "$work/resume.log"; fail "no event dropped"; }
+check_metrics "$run/metrics.jsonl" --world 1 --epochs 3
+
+"$venv/bin/python" - "$run" <<'PY'
+import glob, json, math, os, sys
+import numpy as np
+import tensorboard
+from tensorboard.backend.event_processing import event_file_loader
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+run = sys.argv[1]
+TAGS = {
+    "step": {"loss": "train/loss", "lr": "train/lr", "images_per_s": "perf/images_per_s",
+             "step_s": "perf/step_s", "allreduce_s": "perf/allreduce_s"},
+    "epoch": {"train_loss": "train/epoch_loss", "test_loss": "test/loss",
+              "test_acc": "test/accuracy", "lr": "train/epoch_lr",
+              "images_per_s": "perf/epoch_images_per_s", "epoch_s": "perf/epoch_s",
+              "allreduce_s": "perf/epoch_allreduce_s"},
+}
+want = {}  # (tag, step) -> value, from metrics.jsonl
+for line in open(os.path.join(run, "metrics.jsonl")):
+    m = json.loads(line)
+    for key, tag in TAGS[m["event"]].items():
+        assert (tag, m["step"]) not in want, f"metrics.jsonl: {tag} at step {m['step']} twice"
+        want[(tag, m["step"])] = m[key]
+
+# Every record of every file, in TensorBoard's file order: no (tag, step) twice, valid CRCs (the
+# loader raises on a damaged record).
+files = sorted(glob.glob(os.path.join(run, "tb", "*tfevents*")))
+assert len(files) == 2, f"expected the first run's file and the resumed run's: {files}"
+seen = {}
+for path in files:
+    events = list(event_file_loader.LegacyEventFileLoader(path).Load())
+    assert events and events[0].file_version == "brain.Event:2", f"{path}: no file_version first"
+    for event in events:
+        for value in event.summary.value:
+            key = (value.tag, event.step)
+            assert key not in seen, f"{value.tag} at step {event.step} twice ({path})"
+            seen[key] = value.simple_value
+
+# What TensorBoard's own accumulator makes of the folder: the same tags, steps and values.
+acc = EventAccumulator(os.path.join(run, "tb"), size_guidance={"scalars": 0})
+acc.Reload()
+tags = sorted(acc.Tags()["scalars"])
+expected_tags = sorted(t for kind in TAGS.values() for t in kind.values())
+assert tags == expected_tags, f"tags {tags}, expected {expected_tags}"
+got = {}
+for tag in tags:
+    steps = [e.step for e in acc.Scalars(tag)]
+    assert steps == sorted(set(steps)), f"{tag}: steps repeat or go down: {steps}"
+    for e in acc.Scalars(tag):
+        got[(tag, e.step)] = e.value
+assert got.keys() == want.keys(), (
+    f"missing {sorted(want.keys() - got.keys())[:5]}, extra {sorted(got.keys() - want.keys())[:5]}")
+assert seen.keys() == want.keys()
+worst = 0.0
+for key, value in want.items():
+    for tb in (got[key], seen[key]):
+        if value is None:  # JSON null: NaN or infinity
+            assert not math.isfinite(tb), f"{key}: {tb}, metrics.jsonl null"
+            continue
+        # float32 of the 6-digit number metrics.jsonl holds: equal up to float32's rounding.
+        tolerance = 2 * float(np.finfo(np.float32).eps) * max(abs(value), 1e-30)
+        assert abs(tb - value) <= tolerance, f"{key}: tensorboard {tb}, metrics.jsonl {value}"
+        if value:
+            worst = max(worst, abs(tb - value) / abs(value))
+steps = sorted({s for _, s in want})
+print(f"tensorboard {tensorboard.__version__}: {len(files)} files, {len(tags)} tags, "
+      f"{len(want)} scalars at {len(steps)} steps ({steps[0]}..{steps[-1]}) equal metrics.jsonl "
+      f"(largest relative difference {worst:.2g}); no step twice")
+PY
+
+# Where tb/ cannot be made (a file in its place): one error line naming it, exit status 1.
+mkdir -p "$work/bad"
+echo "not a folder" > "$work/bad/tb"
+set +e
+"$vit_train" --config "$src/configs/smoke.ini" --data.dir "$work/data" --run-dir "$work/bad" \
+  > /dev/null 2> "$work/bad.err"
+rc=$?
+set -e
+if [ "$rc" -ne 1 ] || [ "$(wc -l < "$work/bad.err")" -ne 1 ] \
+   || ! grep -q "^error: $work/bad/tb: cannot create directory: exists and is not a folder" \
+          "$work/bad.err"; then
+  cat "$work/bad.err"
+  fail "unwritable tb/: exit $rc, not 1 with one error line naming it"
+fi
+echo "tensorboard: ok"
