@@ -79,13 +79,11 @@ extra=(${VIT_MPIRUN_FLAGS:-})
 # bash runs a trap only between commands, and `wait` returns early when one runs: so mpirun goes
 # to the background, the trap passes the signal on, and the loop waits again until mpirun has ended.
 stop_signal=""
-interrupted=""
 pid=""
 resender=""
 # shellcheck disable=SC2317  # called from the traps
 forward() {
   stop_signal=$1
-  interrupted=1
   echo "train.sh: $1: the ranks checkpoint and stop (SIGUSR1 to mpirun)" >&2 || true
   resend
 }
@@ -107,14 +105,15 @@ setsid mpirun -n "$ranks" "${flags[@]}" "${extra[@]}" \
   "$vit_train" --config "$config" "${args[@]}" < /dev/null &
 pid=$!  # mpirun's own: setsid execs it (a background job is no process group leader)
 [ -z "$stop_signal" ] || resend  # a signal that came before $!
-# A wait cut short by a trap returns 128+N although mpirun may end a moment later (the SIGUSR1
-# can kill an mpirun that is still starting): only a wait that no trap interrupted gives its status.
-while :; do
-  interrupted=""
-  rc=0
-  wait "$pid" || rc=$?
-  [ -n "$interrupted" ] || break
+# A wait cut short by a trap returns 128+N while mpirun runs on, and bash may run that trap only
+# after the next command, so neither the status nor a flag set by the trap says whether mpirun has
+# ended: the process itself does. Once it is gone (and reaped), `wait` gives its own status, which
+# bash keeps, at once (the SIGUSR1 can kill an mpirun that is still starting: 138).
+while kill -0 "$pid" 2>/dev/null; do
+  wait "$pid" || true
 done
+rc=0
+wait "$pid" || rc=$?
 [ -z "$resender" ] || kill -KILL "$resender" 2>/dev/null || true
 [ -z "$stop_signal" ] || [ "$rc" -ne 138 ] || rc=75  # ranks that were still starting
 exit "$rc"
