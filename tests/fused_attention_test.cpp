@@ -40,18 +40,30 @@ TEST_P(FusedAttention, MatchesTheMatmulFormulationForwardAndBackward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, FusedAttention,
-                         ::testing::Values(Shape{4, 50, 8, 2},    // the seed model
-                                           Shape{3, 50, 64, 4},   // mnist-small
-                                           Shape{2, 17, 12, 3},   // odd sizes
-                                           Shape{1, 1, 4, 1}));   // one token
+                         ::testing::Values(Shape{4, 50, 8, 2},   // the seed model
+                                           Shape{3, 50, 64, 4},  // mnist-small
+                                           Shape{2, 17, 12, 3},  // odd sizes
+                                           Shape{1, 1, 4, 1},    // one token
+                                           // Two full blocks of 16 images and a part of one:
+                                           Shape{37, 50, 8, 2},
+                                           Shape{16, 9, 16, 2},    // head width 8
+                                           Shape{5, 7, 12, 2},     // width 6: the general kernel
+                                           Shape{3, 5, 128, 2}));  // width 64: the widest
+
+TEST(FusedAttentionKernel, HeadsWiderThanTheKernelTakesUseTheMatmulFormulation) {
+  const auto wide = torch::zeros({1, 2, 3 * 130});  // 130 = 2 heads of 65
+  EXPECT_TRUE(use_fused_attention(wide, 10));       // 10 heads of 13
+  EXPECT_FALSE(use_fused_attention(wide, 2));
+  EXPECT_THROW(fused_attention(wide, 2, 1.0), std::exception);
+}
 
 TEST(FusedAttentionKernel, ChoiceFollowsTheSettingAndTheTensor) {
   const auto cpu = torch::zeros({1, 2, 6});
   set_attention_kernel(AttentionKernel::kAuto);
-  EXPECT_TRUE(use_fused_attention(cpu));
-  EXPECT_FALSE(use_fused_attention(cpu.to(torch::kFloat64)));
+  EXPECT_TRUE(use_fused_attention(cpu, 1));
+  EXPECT_FALSE(use_fused_attention(cpu.to(torch::kFloat64), 1));
   set_attention_kernel(AttentionKernel::kMatmul);
-  EXPECT_FALSE(use_fused_attention(cpu));
+  EXPECT_FALSE(use_fused_attention(cpu, 1));
   set_attention_kernel(AttentionKernel::kAuto);
   EXPECT_THROW(parse_attention_kernel("flash"), std::exception);
 }

@@ -17,8 +17,9 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t n_heads) : n_heads_(n_heads) {
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const auto qkv = qkv_->forward(x);
-  return out_->forward(use_fused_attention(qkv) ? fused_attention(qkv, n_heads_, scale_)
-                                                : matmul_attention(qkv, n_heads_, scale_));
+  return out_->forward(use_fused_attention(qkv, n_heads_)
+                           ? fused_attention(qkv, n_heads_, scale_)
+                           : matmul_attention(qkv, n_heads_, scale_));
 }
 
 }  // namespace vit

@@ -3,15 +3,15 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <vector>
+#include <limits>
+#include <new>
 
 #include "util/error.h"
 #include "util/multiversion.h"
-
 
 namespace vit {
 namespace {
@@ -42,182 +42,314 @@ inline float exp_nonpositive(float x) {
   return p * two_n;
 }
 
-// max_j w[j], in eight lanes (GCC does not vectorise a max reduction loop, but does these).
-inline float row_max(const float* w, int64_t n) {
-  float lanes[8];
-  std::fill_n(lanes, 8, w[0]);
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    for (int l = 0; l < 8; ++l) lanes[l] = lanes[l] > w[j + l] ? lanes[l] : w[j + l];
-  }
-  for (; j < n; ++j) lanes[0] = lanes[0] > w[j] ? lanes[0] : w[j];
-  float top = lanes[0];
-  for (int l = 1; l < 8; ++l) top = top > lanes[l] ? top : lanes[l];
-  return top;
+// The kernel works on blocks of kLanes images at once, one (block, head) pair per task: every
+// quantity is a vector of kLanes floats, one per image, so each loop below is kLanes wide with no
+// remainder and no horizontal sums (a head of the seed model is 50 tokens of width 4: vectors
+// along tokens or along the head would be short, odd and reduced across lanes). q, k, v and the
+// gradients are copied into lane-interleaved scratch: element (token t, column d, image l) at
+// (t * hd + d) * kLanes + l. A block's last lanes past the batch are zeros and never written back.
+constexpr int64_t kLanes = 16;
+
+// The widest head the kernel takes (its accumulators live on the stack); wider heads use the
+// matmul formulation.
+constexpr int64_t kMaxHeadDim = 64;
+
+// Whether the kernel takes qkv (N, T, 3D) of n_heads heads: heads at most kMaxHeadDim wide, and a
+// block's span of images small enough for 32-bit offsets.
+bool kernel_takes(const torch::Tensor& qkv, int64_t n_heads) {
+  const int64_t dim = qkv.size(2) / 3;
+  return dim / n_heads <= kMaxHeadDim &&
+         kLanes * qkv.size(1) * qkv.size(2) <= std::numeric_limits<int32_t>::max();
 }
 
-// Where one head's q, k and v columns sit in a row of the qkv tensor, and its output columns.
-struct HeadLayout {
-  int64_t tokens;      // T
-  int64_t head_dim;    // hd
-  int64_t qkv_stride;  // 3D: floats per token in qkv
-  int64_t out_stride;  // D: floats per token in the output
-  int64_t q, k, v;     // column offsets of this head's q, k, v
-  int64_t out;         // column offset of this head's output
+// One (block of images, head) task.
+struct BlockTask {
+  int64_t tokens;    // T
+  int64_t head_dim;  // hd
+  int64_t head;      // which head
+  int64_t first;     // first image of the block
+  int64_t images;    // images in the block: kLanes, or fewer in the last one
   float scale;
 };
 
-// Scratch of one task, reused across the tasks of a thread's chunk.
-struct Scratch {
-  explicit Scratch(const HeadLayout& l)
-      : q(static_cast<size_t>(l.tokens * l.head_dim)),
-        kt(static_cast<size_t>(l.head_dim * l.tokens)),
-        vt(static_cast<size_t>(l.head_dim * l.tokens)),
-        dkt(static_cast<size_t>(l.head_dim * l.tokens)),
-        dvt(static_cast<size_t>(l.head_dim * l.tokens)),
-        w(static_cast<size_t>(l.tokens)),
-        row(static_cast<size_t>(l.tokens)),
-        row2(static_cast<size_t>(l.tokens)) {}
-  std::vector<float> q, kt, vt, dkt, dvt, w, row, row2;
+// A float buffer aligned for vector loads.
+class LaneBuffer {
+ public:
+  explicit LaneBuffer(int64_t floats)
+      : data_(static_cast<float*>(
+            ::operator new(static_cast<size_t>(floats) * sizeof(float), std::align_val_t(64)))) {}
+  ~LaneBuffer() { ::operator delete(data_, std::align_val_t(64)); }
+  LaneBuffer(const LaneBuffer&) = delete;
+  LaneBuffer& operator=(const LaneBuffer&) = delete;
+  float* get() const { return data_; }
+
+ private:
+  float* data_;
 };
 
-// Copies q (token-major) and k, v (transposed: head_dim rows of T) of one head of one image.
-inline void load_head(const float* qkv, const HeadLayout& l, Scratch& s) {
-  const int64_t T = l.tokens, hd = l.head_dim;
-  for (int64_t t = 0; t < T; ++t) {
-    const float* row = qkv + t * l.qkv_stride;
-    for (int64_t d = 0; d < hd; ++d) {
-      s.q[t * hd + d] = row[l.q + d];
-      s.kt[d * T + t] = row[l.k + d];
-      s.vt[d * T + t] = row[l.v + d];
-    }
-  }
-}
+// Scratch of one thread, reused across its tasks.
+struct Scratch {
+  Scratch(int64_t tokens, int64_t head_dim)
+      : q(tokens * head_dim * kLanes),
+        k(tokens * head_dim * kLanes),
+        v(tokens * head_dim * kLanes),
+        g(tokens * head_dim * kLanes),
+        dq(tokens * head_dim * kLanes),
+        dk(tokens * head_dim * kLanes),
+        dv(tokens * head_dim * kLanes),
+        row(tokens * kLanes),
+        ds(tokens * tokens * kLanes) {}
+  LaneBuffer q, k, v, g, dq, dk, dv, row, ds;
+};
 
-// Scores of query i against every key: w[j] = scale * q_i . k_j.
-inline void scores_row(const Scratch& s, const HeadLayout& l, int64_t i, float* w) {
-  const int64_t T = l.tokens, hd = l.head_dim;
-  const float* qi = s.q.data() + i * hd;
-#pragma omp simd
-  for (int64_t j = 0; j < T; ++j) w[j] = 0.0f;
-  for (int64_t d = 0; d < hd; ++d) {
-    const float qd = qi[d] * l.scale;
-    const float* kd = s.kt.data() + d * T;
-#pragma omp simd
-    for (int64_t j = 0; j < T; ++j) w[j] += qd * kd[j];
-  }
-}
-
-// Forward of one (image, head): the output columns, and the softmax weights (T x T), saved for
-// the backward pass. Recomputing them there from a saved log-sum-exp instead was measured 16%
-// slower for the whole training step (seed model, one core): the exp costs more than the
-// memory traffic of storing the weights.
-VIT_MULTIVERSION
-void head_forward(const float* qkv, float* weights, float* out, const HeadLayout& l, Scratch& s) {
-  load_head(qkv, l, s);
-  const int64_t T = l.tokens, hd = l.head_dim;
-  const float* vt = s.vt.data();
-  float* w = s.w.data();
-  for (int64_t i = 0; i < T; ++i) {
-    scores_row(s, l, i, w);
-    const float top = row_max(w, T);
-#pragma omp simd
-    for (int64_t j = 0; j < T; ++j) w[j] = exp_nonpositive(w[j] - top);
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < T; ++j) sum += w[j];
-    const float inv = 1.0f / sum;
-    float* wi = weights + i * T;
-#pragma omp simd
-    for (int64_t j = 0; j < T; ++j) wi[j] = w[j] * inv;
-    float* oi = out + i * l.out_stride + l.out;
-    for (int64_t d = 0; d < hd; ++d) {
-      const float* vd = vt + d * T;
-      float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t j = 0; j < T; ++j) acc += w[j] * vd[j];
-      oi[d] = acc * inv;
-    }
-  }
-}
-
-// Backward of one (image, head): from the output gradient (rows of D) and the saved weights to
-// the gradient of this head's q, k and v columns of qkv.
-VIT_MULTIVERSION
-void head_backward(const float* qkv, const float* weights, const float* dout, float* dqkv,
-                   const HeadLayout& l, Scratch& s) {
-  load_head(qkv, l, s);
-  const int64_t T = l.tokens, hd = l.head_dim;
-  const float* kt = s.kt.data();
-  const float* vt = s.vt.data();
-  float* dkt = s.dkt.data();
-  float* dvt = s.dvt.data();
-  float* dp = s.row.data();
-  float* ds = s.row2.data();
-  std::fill(s.dkt.begin(), s.dkt.end(), 0.0f);
-  std::fill(s.dvt.begin(), s.dvt.end(), 0.0f);
-  for (int64_t i = 0; i < T; ++i) {
-    const float* w = weights + i * T;
-    const float* doi = dout + i * l.out_stride + l.out;
-    // dW[i, j] = dout_i . v_j
-#pragma omp simd
-    for (int64_t j = 0; j < T; ++j) dp[j] = 0.0f;
-    for (int64_t d = 0; d < hd; ++d) {
-      const float g = doi[d];
-      const float* vd = vt + d * T;
-      float* dvd = dvt + d * T;
-#pragma omp simd
-      for (int64_t j = 0; j < T; ++j) {
-        dp[j] += g * vd[j];
-        dvd[j] += g * w[j];  // dV[j] += W[i, j] dout_i
-      }
-    }
-    // Softmax backward: dS = W * (dW - sum_j W dW), then times the scale for q k^T.
-    float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-    for (int64_t j = 0; j < T; ++j) dot += w[j] * dp[j];
-#pragma omp simd
-    for (int64_t j = 0; j < T; ++j) ds[j] = w[j] * (dp[j] - dot) * l.scale;
-    const float* qi = s.q.data() + i * hd;
-    float* dqi = dqkv + i * l.qkv_stride + l.q;
-    for (int64_t d = 0; d < hd; ++d) {
-      const float* kd = kt + d * T;
-      float* dkd = dkt + d * T;
-      const float qd = qi[d];
-      float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t j = 0; j < T; ++j) {
-        acc += ds[j] * kd[j];  // dq_i = sum_j dS[i, j] k_j
-        dkd[j] += ds[j] * qd;  // dk_j += dS[i, j] q_i
-      }
-      dqi[d] = acc;
-    }
+// Copies columns [col, col + hd) of every token of the block's images from rows of `stride`
+// floats (image after image, T rows each) into lane-interleaved `dst`, times `factor`. Lanes past
+// the block's images repeat its first image: finite values whose results are never written back.
+VIT_MULTIVERSION_WIDE
+void gather(const float* src, int64_t stride, int64_t col, float factor, const BlockTask& b,
+            float* dst) {
+  const int64_t T = b.tokens, hd = b.head_dim;
+  int32_t offset[kLanes];  // from the block's first image (fits: kernel_takes)
+  for (int64_t l = 0; l < kLanes; ++l) {
+    offset[l] = static_cast<int32_t>((l < b.images ? l : 0) * T * stride);
   }
   for (int64_t t = 0; t < T; ++t) {
-    float* row = dqkv + t * l.qkv_stride;
     for (int64_t d = 0; d < hd; ++d) {
-      row[l.k + d] = dkt[d * T + t];
-      row[l.v + d] = dvt[d * T + t];
+      float* out = dst + (t * hd + d) * kLanes;
+      const float* in = src + b.first * T * stride + t * stride + col + d;
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) out[l] = in[offset[l]] * factor;
     }
   }
 }
 
-HeadLayout layout_of(const torch::Tensor& qkv, int64_t n_heads, double scale, int64_t head) {
-  const int64_t dim = qkv.size(2) / 3, hd = dim / n_heads;
-  return {qkv.size(1), hd,         3 * dim,  dim,
-          head * hd,   dim + head * hd, 2 * dim + head * hd, head * hd,
-          static_cast<float>(scale)};
+// The inverse: lane-interleaved `src` into columns [col, col + hd) of the block's images' rows.
+VIT_MULTIVERSION_WIDE
+void scatter(const float* src, const BlockTask& b, float* dst, int64_t stride, int64_t col) {
+  const int64_t T = b.tokens, hd = b.head_dim;
+  int32_t offset[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) offset[l] = static_cast<int32_t>(l * T * stride);
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t d = 0; d < hd; ++d) {
+      const float* in = src + (t * hd + d) * kLanes;
+      float* out = dst + b.first * T * stride + t * stride + col + d;
+      if (b.images == kLanes) {
+#pragma omp simd
+        for (int64_t l = 0; l < kLanes; ++l) out[offset[l]] = in[l];
+      } else {
+        for (int64_t l = 0; l < b.images; ++l) out[offset[l]] = in[l];
+      }
+    }
+  }
 }
 
-// Runs fn(image, head, scratch) for every pair on the intra-op threads.
+// Forward of one block and head: from q (already times the scale), k and v in scratch to the
+// output (lane-interleaved, into s.g) and the softmax weights (T x T x kLanes), saved for the
+// backward pass. Recomputing the weights there from a saved log-sum-exp instead was measured 16%
+// slower for the whole training step (seed model, one core): the exp costs more than the memory
+// traffic of storing them. kHd is the head width where it is a compile-time constant, else 0.
+template <int64_t kHd>
+[[gnu::always_inline]] inline void block_forward(int64_t T, int64_t head_dim, Scratch& s,
+                                                 float* weights) {
+  const int64_t hd = kHd > 0 ? kHd : head_dim;
+  constexpr int64_t kAcc = kHd > 0 ? kHd : kMaxHeadDim;
+  const float* q = s.q.get();
+  const float* k = s.k.get();
+  const float* v = s.v.get();
+  float* scores = s.row.get();
+  float* out = s.g.get();
+  for (int64_t i = 0; i < T; ++i) {
+    const float* qi = q + i * hd * kLanes;
+    float top[kLanes];
+    for (int64_t l = 0; l < kLanes; ++l) top[l] = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < T; ++j) {
+      const float* kj = k + j * hd * kLanes;
+      float dot[kLanes] = {};
+      for (int64_t d = 0; d < hd; ++d) {
+#pragma omp simd
+        for (int64_t l = 0; l < kLanes; ++l) dot[l] += qi[d * kLanes + l] * kj[d * kLanes + l];
+      }
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) {
+        scores[j * kLanes + l] = dot[l];
+        top[l] = top[l] > dot[l] ? top[l] : dot[l];
+      }
+    }
+    float sum[kLanes] = {};
+    float acc[kAcc][kLanes] = {};
+    for (int64_t j = 0; j < T; ++j) {
+      const float* vj = v + j * hd * kLanes;
+      float p[kLanes];
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) {
+        p[l] = exp_nonpositive(scores[j * kLanes + l] - top[l]);
+        scores[j * kLanes + l] = p[l];
+        sum[l] += p[l];
+      }
+      for (int64_t d = 0; d < hd; ++d) {
+#pragma omp simd
+        for (int64_t l = 0; l < kLanes; ++l) acc[d][l] += p[l] * vj[d * kLanes + l];
+      }
+    }
+    float inv[kLanes];
+#pragma omp simd
+    for (int64_t l = 0; l < kLanes; ++l) inv[l] = 1.0f / sum[l];
+    float* wi = weights + i * T * kLanes;
+    for (int64_t j = 0; j < T; ++j) {
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) wi[j * kLanes + l] = scores[j * kLanes + l] * inv[l];
+    }
+    for (int64_t d = 0; d < hd; ++d) {
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) out[(i * hd + d) * kLanes + l] = acc[d][l] * inv[l];
+    }
+  }
+}
+
+// out_j = sum_i a[i, j] x_i for every key j: a is T x T x kLanes, x and out T x hd x kLanes.
+template <int64_t kHd>
+[[gnu::always_inline]] inline void key_sums(int64_t T, int64_t hd, const float* a, const float* x,
+                                            float* out) {
+  constexpr int64_t kAcc = kHd > 0 ? kHd : kMaxHeadDim;
+  for (int64_t j = 0; j < T; ++j) {
+    float acc[kAcc][kLanes] = {};
+    for (int64_t i = 0; i < T; ++i) {
+      const float* aij = a + (i * T + j) * kLanes;
+      const float* xi = x + i * hd * kLanes;
+      for (int64_t d = 0; d < hd; ++d) {
+#pragma omp simd
+        for (int64_t l = 0; l < kLanes; ++l) acc[d][l] += aij[l] * xi[d * kLanes + l];
+      }
+    }
+    for (int64_t d = 0; d < hd; ++d) {
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) out[(j * hd + d) * kLanes + l] = acc[d][l];
+    }
+  }
+}
+
+// Backward of one block and head: from q, k, v and the output gradient g in scratch and the saved
+// weights to the gradients of q (s.dq), k (s.dk) and v (s.dv). Row by row of queries first (dq,
+// and the score gradients dS into s.ds), then key by key (dk and dv as sums over queries), so that
+// every accumulator stays in registers and nothing is read, added to and stored back per pair.
+template <int64_t kHd>
+[[gnu::always_inline]] inline void block_backward(int64_t T, int64_t head_dim, float scale,
+                                                  Scratch& s, const float* weights) {
+  const int64_t hd = kHd > 0 ? kHd : head_dim;
+  constexpr int64_t kAcc = kHd > 0 ? kHd : kMaxHeadDim;
+  const float* q = s.q.get();
+  const float* k = s.k.get();
+  const float* v = s.v.get();
+  const float* g = s.g.get();
+  float* dq = s.dq.get();
+  float* dk = s.dk.get();
+  float* dv = s.dv.get();
+  float* ds = s.ds.get();
+  for (int64_t i = 0; i < T; ++i) {
+    const float* wi = weights + i * T * kLanes;
+    const float* gi = g + i * hd * kLanes;
+    float* dsi = ds + i * T * kLanes;
+    // dP[i, j] = g_i . v_j (into dS's row for now), and sum_j W[i, j] dP[i, j].
+    float wdp[kLanes] = {};
+    for (int64_t j = 0; j < T; ++j) {
+      const float* vj = v + j * hd * kLanes;
+      float dot[kLanes] = {};
+      for (int64_t d = 0; d < hd; ++d) {
+#pragma omp simd
+        for (int64_t l = 0; l < kLanes; ++l) dot[l] += gi[d * kLanes + l] * vj[d * kLanes + l];
+      }
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) {
+        dsi[j * kLanes + l] = dot[l];
+        wdp[l] += wi[j * kLanes + l] * dot[l];
+      }
+    }
+    // Softmax backward dS = W * (dP - sum_j W dP), times the scale of q k^T; dq_i = sum_j dS k_j.
+    float acc[kAcc][kLanes] = {};
+    for (int64_t j = 0; j < T; ++j) {
+      const float* kj = k + j * hd * kLanes;
+      float dsj[kLanes];
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) {
+        dsj[l] = wi[j * kLanes + l] * (dsi[j * kLanes + l] - wdp[l]) * scale;
+        dsi[j * kLanes + l] = dsj[l];
+      }
+      for (int64_t d = 0; d < hd; ++d) {
+#pragma omp simd
+        for (int64_t l = 0; l < kLanes; ++l) acc[d][l] += dsj[l] * kj[d * kLanes + l];
+      }
+    }
+    for (int64_t d = 0; d < hd; ++d) {
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) dq[(i * hd + d) * kLanes + l] = acc[d][l];
+    }
+  }
+  // dv_j = sum_i W[i, j] g_i and dk_j = sum_i dS[i, j] q_i.
+  key_sums<kHd>(T, hd, weights, g, dv);
+  key_sums<kHd>(T, hd, ds, q, dk);
+}
+
+// The compiled kernels: head widths of the models in configs/ get their own, others the general
+// one. Each is compiled for AVX-512, AVX2 and the baseline, picked at load time.
+#define VIT_ATTENTION_KERNELS(HD)                                                          \
+  VIT_MULTIVERSION_WIDE void forward_##HD(int64_t T, int64_t hd, Scratch& s, float* w) {   \
+    block_forward<HD>(T, hd, s, w);                                                        \
+  }                                                                                        \
+  VIT_MULTIVERSION_WIDE void backward_##HD(int64_t T, int64_t hd, float scale, Scratch& s, \
+                                           const float* w) {                               \
+    block_backward<HD>(T, hd, scale, s, w);                                                \
+  }
+VIT_ATTENTION_KERNELS(0)
+VIT_ATTENTION_KERNELS(4)
+VIT_ATTENTION_KERNELS(8)
+VIT_ATTENTION_KERNELS(16)
+#undef VIT_ATTENTION_KERNELS
+
+void run_forward(int64_t T, int64_t hd, Scratch& s, float* weights) {
+  switch (hd) {
+    case 4:
+      return forward_4(T, hd, s, weights);
+    case 8:
+      return forward_8(T, hd, s, weights);
+    case 16:
+      return forward_16(T, hd, s, weights);
+    default:
+      return forward_0(T, hd, s, weights);
+  }
+}
+
+void run_backward(int64_t T, int64_t hd, float scale, Scratch& s, const float* weights) {
+  switch (hd) {
+    case 4:
+      return backward_4(T, hd, scale, s, weights);
+    case 8:
+      return backward_8(T, hd, scale, s, weights);
+    case 16:
+      return backward_16(T, hd, scale, s, weights);
+    default:
+      return backward_0(T, hd, scale, s, weights);
+  }
+}
+
+int64_t blocks_of(int64_t images) { return (images + kLanes - 1) / kLanes; }
+
+// Where a (block, head) pair's weights start in the saved weights tensor.
+int64_t weights_offset(int64_t block, int64_t head, int64_t n_heads, int64_t T) {
+  return (block * n_heads + head) * T * T * kLanes;
+}
+
+// Runs fn(task, scratch) for every (block, head) pair on the intra-op threads.
 template <typename Fn>
-void for_each_head(const torch::Tensor& qkv, int64_t n_heads, double scale, const Fn& fn) {
-  const int64_t pairs = qkv.size(0) * n_heads;
-  at::parallel_for(0, pairs, /*grain_size=*/4, [&](int64_t begin, int64_t end) {
-    Scratch scratch(layout_of(qkv, n_heads, scale, 0));
-    for (int64_t p = begin; p < end; ++p) {
-      const int64_t image = p / n_heads, head = p % n_heads;
-      fn(image, layout_of(qkv, n_heads, scale, head), scratch);
+void for_each_block(const torch::Tensor& qkv, int64_t n_heads, double scale, const Fn& fn) {
+  const int64_t n = qkv.size(0), T = qkv.size(1), hd = qkv.size(2) / 3 / n_heads;
+  const int64_t tasks = blocks_of(n) * n_heads;
+  at::parallel_for(0, tasks, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
+    Scratch scratch(T, hd);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t block = task / n_heads, first = block * kLanes;
+      const BlockTask b{
+          T, hd, task % n_heads, first, std::min(kLanes, n - first), static_cast<float>(scale)};
+      fn(b, scratch, weights_offset(block, b.head, n_heads, T));
     }
   });
 }
@@ -229,14 +361,18 @@ class FusedAttentionFunction : public torch::autograd::Function<FusedAttentionFu
     const torch::Tensor qkv = qkv_in.contiguous();
     const int64_t n = qkv.size(0), t = qkv.size(1), dim = qkv.size(2) / 3;
     auto out = torch::empty({n, t, dim}, qkv.options());
-    auto weights = torch::empty({n, n_heads, t, t}, qkv.options());
+    // Per (block, head): T x T x kLanes, the layout the kernels read and write.
+    auto weights = torch::empty({blocks_of(n), n_heads, t, t, kLanes}, qkv.options());
     const float* src = qkv.data_ptr<float>();
     float* w = weights.data_ptr<float>();
     float* o = out.data_ptr<float>();
-    for_each_head(qkv, n_heads, scale, [&](int64_t image, const HeadLayout& l, Scratch& s) {
-      const int64_t head = l.out / l.head_dim;
-      head_forward(src + image * t * 3 * dim, w + (image * n_heads + head) * t * t,
-                   o + image * t * dim, l, s);
+    for_each_block(qkv, n_heads, scale, [&](const BlockTask& b, Scratch& s, int64_t offset) {
+      const int64_t h = b.head * b.head_dim;
+      gather(src, 3 * dim, h, b.scale, b, s.q.get());
+      gather(src, 3 * dim, dim + h, 1.0f, b, s.k.get());
+      gather(src, 3 * dim, 2 * dim + h, 1.0f, b, s.v.get());
+      run_forward(b.tokens, b.head_dim, s, w + offset);
+      scatter(s.g.get(), b, o, dim, h);
     });
     ctx->save_for_backward({qkv});
     ctx->saved_data["weights"] = weights;
@@ -252,16 +388,22 @@ class FusedAttentionFunction : public torch::autograd::Function<FusedAttentionFu
     const int64_t n_heads = ctx->saved_data["n_heads"].toInt();
     const double scale = ctx->saved_data["scale"].toDouble();
     const torch::Tensor dout = grads[0].contiguous();
-    const int64_t t = qkv.size(1), dim = qkv.size(2) / 3;
+    const int64_t dim = qkv.size(2) / 3;
     auto dqkv = torch::empty_like(qkv);
     const float* src = qkv.data_ptr<float>();
     const float* w = weights.data_ptr<float>();
     const float* g = dout.data_ptr<float>();
     float* dst = dqkv.data_ptr<float>();
-    for_each_head(qkv, n_heads, scale, [&](int64_t image, const HeadLayout& l, Scratch& s) {
-      const int64_t head = l.out / l.head_dim;
-      head_backward(src + image * t * 3 * dim, w + (image * n_heads + head) * t * t,
-                    g + image * t * dim, dst + image * t * 3 * dim, l, s);
+    for_each_block(qkv, n_heads, scale, [&](const BlockTask& b, Scratch& s, int64_t offset) {
+      const int64_t h = b.head * b.head_dim;
+      gather(src, 3 * dim, h, 1.0f, b, s.q.get());
+      gather(src, 3 * dim, dim + h, 1.0f, b, s.k.get());
+      gather(src, 3 * dim, 2 * dim + h, 1.0f, b, s.v.get());
+      gather(g, dim, h, 1.0f, b, s.g.get());
+      run_backward(b.tokens, b.head_dim, b.scale, s, w + offset);
+      scatter(s.dq.get(), b, dst, 3 * dim, h);
+      scatter(s.dk.get(), b, dst, 3 * dim, dim + h);
+      scatter(s.dv.get(), b, dst, 3 * dim, 2 * dim + h);
     });
     return {dqkv, torch::Tensor(), torch::Tensor()};
   }
@@ -279,15 +421,18 @@ AttentionKernel parse_attention_kernel(const std::string& name) {
   VIT_FAIL("train.attention: unknown kernel '", name, "' (allowed: auto, fused, matmul)");
 }
 
-bool use_fused_attention(const torch::Tensor& qkv) {
+bool use_fused_attention(const torch::Tensor& qkv, int64_t n_heads) {
   return g_kernel != AttentionKernel::kMatmul && qkv.device().is_cpu() &&
-         qkv.scalar_type() == torch::kFloat32 && qkv.dim() == 3;
+         qkv.scalar_type() == torch::kFloat32 && qkv.dim() == 3 && kernel_takes(qkv, n_heads);
 }
 
 torch::Tensor fused_attention(const torch::Tensor& qkv, int64_t n_heads, double scale) {
   VIT_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * n_heads) == 0,
             "fused attention: qkv of shape ", qkv.sizes(), " does not split into q, k, v of ",
             n_heads, " heads");
+  VIT_CHECK(kernel_takes(qkv, n_heads), "fused attention: qkv of shape ", qkv.sizes(), " in ",
+            n_heads, " heads is too large (heads at most ", kMaxHeadDim,
+            " wide, 16 images' tokens under 2^31 floats)");
   return FusedAttentionFunction::apply(qkv, n_heads, scale);
 }
 

@@ -2,12 +2,13 @@
 //
 // The ViT's heads are tiny (the seed model: 50 tokens, head width 4), so the matmul formulation
 // spends its time in batched products of 50x4 by 4x50 matrices, a softmax and the copies that
-// permute q, k and v into place. Here each (image, head) pair is one task: its q, k and v are
-// read straight from the qkv projection's output, the 50x50 attention weights are computed,
-// normalised with a vectorised exp and applied in one pass that stays in the L1 cache, and the
-// result lands in the merged-heads layout the output projection wants. The backward pass works
-// from the weights the forward pass saved. Pairs run in parallel on LibTorch's intra-op
-// threads; the inner loops are compiled for AVX2 with a plain fallback chosen at run time.
+// permute q, k and v into place. Here one task is a head of a block of 16 images, computed as
+// 16-wide vectors with one image per lane: q, k and v are gathered from the qkv projection's
+// output, the 50x50 attention weights are computed, normalised with a vectorised exp and applied
+// with every accumulator in registers, and the result is scattered into the merged-heads layout
+// the output projection wants. The backward pass works from the weights the forward pass saved.
+// Tasks run in parallel on LibTorch's intra-op threads; the loops are compiled for AVX-512, AVX2
+// and a plain fallback chosen at run time. Heads up to 64 wide.
 #pragma once
 
 #include <torch/torch.h>
@@ -17,8 +18,8 @@
 namespace vit {
 
 // Which attention kernel the model uses (train.attention): auto picks fused for float32 CPU
-// tensors and the matmul formulation elsewhere (GPU, other types); fused falls back to matmul
-// where it cannot run.
+// tensors and the matmul formulation elsewhere (GPU, other types, heads over 64 wide); fused
+// falls back to matmul where it cannot run.
 enum class AttentionKernel { kAuto, kFused, kMatmul };
 
 // Process-wide choice, set once at start-up (like a backend flag); default kAuto.
@@ -26,8 +27,8 @@ void set_attention_kernel(AttentionKernel kernel);
 AttentionKernel attention_kernel();
 AttentionKernel parse_attention_kernel(const std::string& name);  // "auto" | "fused" | "matmul"
 
-// Whether the fused kernel takes `qkv` under the current choice.
-bool use_fused_attention(const torch::Tensor& qkv);
+// Whether the fused kernel takes `qkv` of `n_heads` heads under the current choice.
+bool use_fused_attention(const torch::Tensor& qkv, int64_t n_heads);
 
 // qkv: (N, T, 3D), the output of the qkv projection, q | k | v along the last dimension with
 // each split into `n_heads` consecutive head slices. Returns softmax(q k^T * scale) v per head,
