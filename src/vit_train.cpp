@@ -22,6 +22,7 @@
 #include "train/startup_report.h"
 #include "train/trainer.h"
 #include "util/error.h"
+#include "util/heap.h"
 #include "util/log.h"
 #include "util/signals.h"
 #include "util/threads.h"
@@ -120,6 +121,7 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vit::keep_freed_memory();  // before the first large allocation (see util/heap.h)
   std::unique_ptr<vit::MpiContext> mpi;
   try {
     mpi = std::make_unique<vit::MpiContext>(&argc, &argv);

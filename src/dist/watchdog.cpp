@@ -59,14 +59,18 @@ Watchdog::~Watchdog() {
 
 Watchdog::Armed Watchdog::arm(const char* what) {
   if (!thread_.joinable()) return Armed(nullptr);
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     armed_ = true;
     ++generation_;
     what_ = what;
     armed_at_ = Clock::now();
+    wake = idle_;
   }
-  changed_.notify_one();
+  // A thread asleep until an earlier arm's deadline wakes then, finds the generation changed and
+  // waits for this one's later deadline: waking it now would cost a context switch every step.
+  if (wake) changed_.notify_one();
   return Armed(this);
 }
 
@@ -90,7 +94,9 @@ void Watchdog::watch() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     if (!armed_) {
+      idle_ = true;
       changed_.wait(lock);
+      idle_ = false;
       continue;
     }
     const uint64_t generation = generation_;

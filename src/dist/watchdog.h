@@ -68,6 +68,7 @@ class Watchdog {
   std::condition_variable changed_;
   bool stopping_ = false;
   bool armed_ = false;
+  bool idle_ = false;        // the thread waits for an arm() with no deadline: arm() must wake it
   uint64_t generation_ = 0;  // one per arm()
   const char* what_ = "";
   std::chrono::steady_clock::time_point armed_at_;
