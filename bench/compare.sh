@@ -14,6 +14,8 @@
 #   --tta TARGET     time to accuracy: CONFIG (default configs/mnist-small.ini, its own data set
 #                    and epochs) on RANKS (2) ranks; seconds until the first epoch whose test_acc
 #                    >= TARGET (0..1); each run stops at that epoch (ours by SIGUSR1 to mpirun).
+#   --skip-epochs K  images/s over the epochs after the first K only (default 0): the steady speed
+#                    of a reference that compiles in its first epoch (VIT_REF_ARGS=--compile)
 #   launch           both with the same mpirun flags as launch/train.sh: each rank bound to
 #                    cores/ranks cores (--map-by slot:PE=k --bind-to core)
 #   --order          the reference's data order: torch (default; torch.randperm as PyTorch's
@@ -41,12 +43,14 @@ reps=${VIT_COMPARE_REPS:-3}
 epochs=${VIT_COMPARE_EPOCHS:-}
 overrides=()
 order=torch
+skip=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --tta) [ $# -ge 2 ] || die "compare.sh: --tta needs a target accuracy (0..1)"; mode=tta; tta=$2; shift 2 ;;
     -n) [ $# -ge 2 ] || die "compare.sh: -n needs a number"; ranks=$2; shift 2 ;;
     -r) [ $# -ge 2 ] || die "compare.sh: -r needs a number"; reps=$2; shift 2 ;;
     -e) [ $# -ge 2 ] || die "compare.sh: -e needs a number"; epochs=$2; shift 2 ;;
+    --skip-epochs) [ $# -ge 2 ] || die "compare.sh: --skip-epochs needs a number"; skip=$2; shift 2 ;;
     --order) [ $# -ge 2 ] || die "compare.sh: --order needs torch or vit"; order=$2; shift 2 ;;
     -h|--help) sed -n '2,28s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     --*=*) overrides+=("${1%%=*}" "${1#*=}"); shift ;;
@@ -58,12 +62,14 @@ done
 [[ "$ranks" =~ ^[1-9][0-9]*$ ]] || die "compare.sh: -n must be a positive number, got '$ranks'"
 [[ "$reps" =~ ^[1-9][0-9]*$ ]] || die "compare.sh: -r must be a positive number, got '$reps'"
 [ -z "$epochs" ] || [[ "$epochs" =~ ^[1-9][0-9]*$ ]] || die "compare.sh: -e must be a positive number, got '$epochs'"
+[[ "$skip" =~ ^[0-9]+$ ]] || die "compare.sh: --skip-epochs must be a number, got '$skip'"
 if [ "$mode" = tta ]; then
   awk -v t="$tta" 'BEGIN { exit !(t + 0 > 0 && t + 0 <= 1) }' || die "compare.sh: --tta target must be in (0, 1], got '$tta'"
   config=${config:-$ROOT/configs/mnist-small.ini}
 else
   config=${config:-$ROOT/configs/mnist.ini}
   epochs=${epochs:-1}
+  [ "$skip" -lt "$epochs" ] || die "compare.sh: --skip-epochs $skip leaves none of the $epochs epoch(s) to time"
 fi
 [ -f "$config" ] || die "compare.sh: config file not found: $config"
 config="$(cd "$(dirname "$config")" && pwd)/$(basename "$config")"
@@ -198,16 +204,20 @@ run() {
       || { echo "error: $impl on $n rank(s) failed or timed out, see $log" >&2; exit 1; }
   fi
   # One line of runs.tsv from the run's metrics, log and RSS files.
-  "$PYTHON" - "$impl" "$n" "$rep" "$dir" "$log" "$rss_dir" "$tta" >> "$out/runs.tsv" <<'EOF'
+  "$PYTHON" - "$impl" "$n" "$rep" "$dir" "$log" "$rss_dir" "$tta" "$skip" >> "$out/runs.tsv" <<'EOF'
 import glob, json, os, re, sys
-impl, n, rep, run_dir, log, rss_dir, tta = sys.argv[1:8]
+impl, n, rep, run_dir, log, rss_dir, tta, skip = sys.argv[1:9]
 lines = [json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl")) if l.strip()]
 epochs = [l for l in lines if l.get("event") == "epoch"]
 if not epochs:
     sys.exit(f"error: no epoch line in {run_dir}/metrics.jsonl")
-# Training images/s over all epochs: images (images_per_s * epoch_s) over training seconds.
+# Training images/s over all epochs (or those after the first `skip`): images (images_per_s *
+# epoch_s) over training seconds.
 train_s = sum(e["epoch_s"] for e in epochs)
-ips = sum(e["images_per_s"] * e["epoch_s"] for e in epochs) / train_s
+timed = epochs[int(skip):]
+if not timed:
+    sys.exit(f"error: {run_dir}/metrics.jsonl has {len(epochs)} epoch line(s), none after the skipped {skip}")
+ips = sum(e["images_per_s"] * e["epoch_s"] for e in timed) / sum(e["epoch_s"] for e in timed)
 rss = []
 for f in glob.glob(os.path.join(rss_dir, "rank-*.kb")):
     numbers = [l.strip() for l in open(f) if l.strip().isdigit()]
@@ -327,7 +337,8 @@ else:
               f"| {'-' if n == 1 else fmt(eff[0], '.3f')} | {'-' if n == 1 else fmt(eff[1], '.3f')} |")
     print()
     print("images/s: training images of all ranks per second of training (evaluation excluded), over "
-          "all epochs; test acc: after the last epoch; peak RSS: /usr/bin/time %M of each rank "
+          + ("all epochs" if "$skip" == "0" else "the epochs after the first $skip")
+          + "; test acc: after the last epoch; peak RSS: /usr/bin/time %M of each rank "
           "process, the largest rank; scaling eff.: images/s on N ranks / (N x images/s on 1 rank)")
 EOF
 cat "$out/summary.md"
