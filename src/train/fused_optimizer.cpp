@@ -115,6 +115,8 @@ void FusedOptimizer::adopt() {
     }
     const auto it = states.find(keys_[i]);
     if (it == states.end()) {  // no state (no step yet, or none loaded): start from zero
+      // (plain SGD keeps none ever, and reads no moment: no kernels for it every step)
+      if (config_.name == "sgd" && config_.momentum == 0) continue;
       views.first.zero_();
       if (views.second.defined()) views.second.zero_();
       continue;

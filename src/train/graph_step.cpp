@@ -36,9 +36,7 @@ torch::Tensor GraphStep::run(const torch::Tensor& indices) {
       loss = body_(indices_);
     } else {
       if (!captured_) {
-        graph_.capture_begin();
-        loss_ = body_(indices_);
-        graph_.capture_end();
+        capture();
         captured_ = true;
         spdlog::info(
             "train.cuda_graph: step captured after {} eager steps; it replays from "
@@ -55,8 +53,27 @@ torch::Tensor GraphStep::run(const torch::Tensor& indices) {
   // The caller's copy, made on its stream: the next replay overwrites loss_. `indices` was read
   // on stream_: its memory must not be reused before stream_ is past it.
   c10::cuda::CUDACachingAllocator::recordStream(indices.storage().data_ptr(), stream_);
-  loss = loss.clone();
-  return loss;
+  if (!captured_) {
+    // A warm-up step's loss, made on stream_, is read by the clone on the caller's stream.
+    c10::cuda::CUDACachingAllocator::recordStream(loss.storage().data_ptr(), caller);
+  }
+  return loss.clone();
+}
+
+void GraphStep::capture() {
+  graph_.capture_begin();
+  try {
+    loss_ = body_(indices_);
+  } catch (...) {
+    // Leave no stream in capture mode behind the error (later CUDA calls would fail with a
+    // message that hides it): end the capture and drop the partial graph.
+    cudaGraph_t partial = nullptr;
+    (void)cudaStreamEndCapture(stream_.stream(), &partial);
+    if (partial != nullptr) (void)cudaGraphDestroy(partial);
+    (void)cudaGetLastError();
+    throw;
+  }
+  graph_.capture_end();
 }
 
 }  // namespace vit

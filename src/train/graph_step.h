@@ -40,6 +40,8 @@ class GraphStep {
   bool captured() const { return captured_; }
 
  private:
+  void capture();  // the body, captured into graph_ (loss_ its output)
+
   torch::Device device_;
   int64_t samples_;
   Body body_;

@@ -232,6 +232,14 @@ torch::Tensor Trainer::graph_step(const torch::Tensor& indices) {
 #endif
 }
 
+bool Trainer::graph_captured() const {
+#ifdef VIT_WITH_CUDA
+  return graph_ != nullptr && graph_->captured();
+#else
+  return false;
+#endif
+}
+
 void Trainer::note_finite() {
   // The all-reduced buffer is the same on every rank, so every rank decides alike, with no
   // collective of its own: a NaN or Inf from any rank's loss or gradients reaches all of them.
@@ -304,6 +312,7 @@ std::string Trainer::resume(const std::string& mode, const CheckpointDir& checkp
                    path, state_.world_size, comm_.world_size());
     }
     state_.world_size = comm_.world_size();
+    checked_step_ = state_.step;  // (a divergence is reported as after this step)
     return path;
   }
   VIT_CHECK(candidates.empty(), "resume: no readable checkpoint in ", checkpoints.dir());
@@ -499,6 +508,12 @@ bool Trainer::checkpoint_due(int64_t b, int64_t steps) const {
 EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_steps,
                                   MetricsWriter* metrics, const CheckpointDir* checkpoints) {
   const int world = comm_.world_size();
+  if (!device_.is_cpu()) {
+    // The queued steps end before the epoch's clock stops, and a diverged epoch ends here, before
+    // its line is written.
+    comm_.synchronize();
+    check_finite();
+  }
   EpochResult result;
   result.epoch = run.epoch + 1;
   result.step = state_.step;

@@ -81,6 +81,8 @@ class Trainer {
 
   // Whether full steps run as a CUDA graph (train.cuda_graph; decided at construction).
   bool uses_cuda_graph() const { return use_graph_; }
+  // Whether a step was captured as a graph (and later steps replay it).
+  bool graph_captured() const;
   // Why a step cannot be a CUDA graph on this rank ("" when it can).
   std::string graph_obstacle() const;
 
