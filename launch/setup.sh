@@ -58,8 +58,9 @@ source "$ROOT/launch/apt.sh"
 
 # The slurm tests start a real local SLURM (launch/slurm-local.sh) from these; the e2e tests
 # check metrics.jsonl and vit-eval's JSON with python3, and read the TensorBoard event files with
-# the tensorboard package from PyPI, in a venv of their own.
-TEST_PACKAGES=(slurmctld slurmd slurm-client munge python3 python3-venv)
+# the tensorboard package from PyPI, in a venv of their own; valgrind's CPU without AVX-512 runs
+# the attention kernel's AVX2 version.
+TEST_PACKAGES=(slurmctld slurmd slurm-client munge python3 python3-venv valgrind)
 [ "$want_tests" = 0 ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 
 # --- (a) Debian packages: apt only when something is missing --------------------------------
