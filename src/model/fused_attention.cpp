@@ -47,7 +47,8 @@ inline float exp_nonpositive(float x) {
 // remainder and no horizontal sums (a head of the seed model is 50 tokens of width 4: vectors
 // along tokens or along the head would be short, odd and reduced across lanes). q, k, v and the
 // gradients are copied into lane-interleaved scratch: element (token t, column d, image l) at
-// (t * hd + d) * kLanes + l. A block's last lanes past the batch are zeros and never written back.
+// (t * hd + d) * kLanes + l. A last block's lanes past the batch compute on a copy of its first
+// image and are never written back.
 constexpr int64_t kLanes = 16;
 
 // The widest head the kernel takes (its accumulators live on the stack); wider heads use the
@@ -87,19 +88,20 @@ class LaneBuffer {
   float* data_;
 };
 
-// Scratch of one thread, reused across its tasks.
+// Scratch of one thread, reused across its tasks; the gradients' buffers for the backward pass
+// only (empty in the forward pass).
 struct Scratch {
-  Scratch(int64_t tokens, int64_t head_dim)
+  Scratch(int64_t tokens, int64_t head_dim, bool backward)
       : q(tokens * head_dim * kLanes),
         k(tokens * head_dim * kLanes),
         v(tokens * head_dim * kLanes),
         g(tokens * head_dim * kLanes),
-        dq(tokens * head_dim * kLanes),
-        dk(tokens * head_dim * kLanes),
-        dv(tokens * head_dim * kLanes),
         row(tokens * kLanes),
-        ds(tokens * tokens * kLanes) {}
-  LaneBuffer q, k, v, g, dq, dk, dv, row, ds;
+        dq(backward ? tokens * head_dim * kLanes : 0),
+        dk(backward ? tokens * head_dim * kLanes : 0),
+        dv(backward ? tokens * head_dim * kLanes : 0),
+        ds(backward ? tokens * tokens * kLanes : 0) {}
+  LaneBuffer q, k, v, g, row, dq, dk, dv, ds;
 };
 
 // Copies columns [col, col + hd) of every token of the block's images from rows of `stride`
@@ -340,11 +342,12 @@ int64_t weights_offset(int64_t block, int64_t head, int64_t n_heads, int64_t T) 
 
 // Runs fn(task, scratch) for every (block, head) pair on the intra-op threads.
 template <typename Fn>
-void for_each_block(const torch::Tensor& qkv, int64_t n_heads, double scale, const Fn& fn) {
+void for_each_block(const torch::Tensor& qkv, int64_t n_heads, double scale, bool backward,
+                    const Fn& fn) {
   const int64_t n = qkv.size(0), T = qkv.size(1), hd = qkv.size(2) / 3 / n_heads;
   const int64_t tasks = blocks_of(n) * n_heads;
   at::parallel_for(0, tasks, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
-    Scratch scratch(T, hd);
+    Scratch scratch(T, hd, backward);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t block = task / n_heads, first = block * kLanes;
       const BlockTask b{
@@ -366,14 +369,15 @@ class FusedAttentionFunction : public torch::autograd::Function<FusedAttentionFu
     const float* src = qkv.data_ptr<float>();
     float* w = weights.data_ptr<float>();
     float* o = out.data_ptr<float>();
-    for_each_block(qkv, n_heads, scale, [&](const BlockTask& b, Scratch& s, int64_t offset) {
-      const int64_t h = b.head * b.head_dim;
-      gather(src, 3 * dim, h, b.scale, b, s.q.get());
-      gather(src, 3 * dim, dim + h, 1.0f, b, s.k.get());
-      gather(src, 3 * dim, 2 * dim + h, 1.0f, b, s.v.get());
-      run_forward(b.tokens, b.head_dim, s, w + offset);
-      scatter(s.g.get(), b, o, dim, h);
-    });
+    for_each_block(qkv, n_heads, scale, /*backward=*/false,
+                   [&](const BlockTask& b, Scratch& s, int64_t offset) {
+                     const int64_t h = b.head * b.head_dim;
+                     gather(src, 3 * dim, h, b.scale, b, s.q.get());
+                     gather(src, 3 * dim, dim + h, 1.0f, b, s.k.get());
+                     gather(src, 3 * dim, 2 * dim + h, 1.0f, b, s.v.get());
+                     run_forward(b.tokens, b.head_dim, s, w + offset);
+                     scatter(s.g.get(), b, o, dim, h);
+                   });
     ctx->save_for_backward({qkv});
     ctx->saved_data["weights"] = weights;
     ctx->saved_data["n_heads"] = n_heads;
@@ -394,17 +398,18 @@ class FusedAttentionFunction : public torch::autograd::Function<FusedAttentionFu
     const float* w = weights.data_ptr<float>();
     const float* g = dout.data_ptr<float>();
     float* dst = dqkv.data_ptr<float>();
-    for_each_block(qkv, n_heads, scale, [&](const BlockTask& b, Scratch& s, int64_t offset) {
-      const int64_t h = b.head * b.head_dim;
-      gather(src, 3 * dim, h, 1.0f, b, s.q.get());
-      gather(src, 3 * dim, dim + h, 1.0f, b, s.k.get());
-      gather(src, 3 * dim, 2 * dim + h, 1.0f, b, s.v.get());
-      gather(g, dim, h, 1.0f, b, s.g.get());
-      run_backward(b.tokens, b.head_dim, b.scale, s, w + offset);
-      scatter(s.dq.get(), b, dst, 3 * dim, h);
-      scatter(s.dk.get(), b, dst, 3 * dim, dim + h);
-      scatter(s.dv.get(), b, dst, 3 * dim, 2 * dim + h);
-    });
+    for_each_block(qkv, n_heads, scale, /*backward=*/true,
+                   [&](const BlockTask& b, Scratch& s, int64_t offset) {
+                     const int64_t h = b.head * b.head_dim;
+                     gather(src, 3 * dim, h, 1.0f, b, s.q.get());
+                     gather(src, 3 * dim, dim + h, 1.0f, b, s.k.get());
+                     gather(src, 3 * dim, 2 * dim + h, 1.0f, b, s.v.get());
+                     gather(g, dim, h, 1.0f, b, s.g.get());
+                     run_backward(b.tokens, b.head_dim, b.scale, s, w + offset);
+                     scatter(s.dq.get(), b, dst, 3 * dim, h);
+                     scatter(s.dk.get(), b, dst, 3 * dim, dim + h);
+                     scatter(s.dv.get(), b, dst, 3 * dim, 2 * dim + h);
+                   });
     return {dqkv, torch::Tensor(), torch::Tensor()};
   }
 };
