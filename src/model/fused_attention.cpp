@@ -145,6 +145,17 @@ void scatter(const float* src, const BlockTask& b, float* dst, int64_t stride, i
   }
 }
 
+// dot = a . b per lane, for two tokens' rows of hd lane-interleaved columns.
+[[gnu::always_inline]] inline void lane_dot(const float* a, const float* b, int64_t hd,
+                                            float (&dot)[kLanes]) {
+#pragma omp simd
+  for (int64_t l = 0; l < kLanes; ++l) dot[l] = 0.0f;
+  for (int64_t d = 0; d < hd; ++d) {
+#pragma omp simd
+    for (int64_t l = 0; l < kLanes; ++l) dot[l] += a[d * kLanes + l] * b[d * kLanes + l];
+  }
+}
+
 // Forward of one block and head: from q (already times the scale), k and v in scratch to the
 // output (lane-interleaved, into s.g) and the softmax weights (T x T x kLanes), saved for the
 // backward pass. Recomputing the weights there from a saved log-sum-exp instead was measured 16%
@@ -165,12 +176,8 @@ template <int64_t kHd>
     float top[kLanes];
     for (int64_t l = 0; l < kLanes; ++l) top[l] = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < T; ++j) {
-      const float* kj = k + j * hd * kLanes;
-      float dot[kLanes] = {};
-      for (int64_t d = 0; d < hd; ++d) {
-#pragma omp simd
-        for (int64_t l = 0; l < kLanes; ++l) dot[l] += qi[d * kLanes + l] * kj[d * kLanes + l];
-      }
+      float dot[kLanes];
+      lane_dot(qi, k + j * hd * kLanes, hd, dot);
 #pragma omp simd
       for (int64_t l = 0; l < kLanes; ++l) {
         scores[j * kLanes + l] = dot[l];
@@ -254,12 +261,8 @@ template <int64_t kHd>
     // dP[i, j] = g_i . v_j (into dS's row for now), and sum_j W[i, j] dP[i, j].
     float wdp[kLanes] = {};
     for (int64_t j = 0; j < T; ++j) {
-      const float* vj = v + j * hd * kLanes;
-      float dot[kLanes] = {};
-      for (int64_t d = 0; d < hd; ++d) {
-#pragma omp simd
-        for (int64_t l = 0; l < kLanes; ++l) dot[l] += gi[d * kLanes + l] * vj[d * kLanes + l];
-      }
+      float dot[kLanes];
+      lane_dot(gi, v + j * hd * kLanes, hd, dot);
 #pragma omp simd
       for (int64_t l = 0; l < kLanes; ++l) {
         dsi[j * kLanes + l] = dot[l];
