@@ -26,8 +26,11 @@ class Communicator {
   // This is the one gradient all-reduce of a training step.
   virtual void all_reduce_mean(torch::Tensor& buffer) = 0;
 
-  // CUDA graphs (train.cuda_graph): whether all_reduce_mean_captured() exists in this back end.
-  virtual bool can_capture() const { return false; }
+  // CUDA graphs (train.cuda_graph): why a step that all-reduces through this back end must not
+  // be captured, or "" when all_reduce_mean_captured() may be used.
+  virtual std::string capture_obstacle() const {
+    return "the " + name() + " back end cannot take part in a CUDA graph (one rank or NCCL can)";
+  }
   // all_reduce_mean() for a step captured in a CUDA graph: enqueued on the current CUDA stream
   // with nothing the host waits for or times (a capture records it, each replay runs it), so the
   // all-reduce share is not measured. synchronize() still waits for it.

@@ -104,7 +104,8 @@ NcclCommunicator::NcclCommunicator(MPI_Comm comm, torch::Device device, double t
   last_op_ = "init";
 #if VIT_NCCL_NONBLOCKING
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
-  config.blocking = 0;
+  // A world of one blocks: nothing to wait for, and it may be captured (dist/nccl_policy.h).
+  config.blocking = nccl_blocking(world_size()) ? 1 : 0;
   check_nccl(ncclCommInitRankConfig(&comm_, world_size(), id, rank(), &config),
              "ncclCommInitRankConfig");
   wait_until_ready("init");  // aborts comm_ (so nothing leaks) and throws on timeout or error

@@ -16,6 +16,7 @@
 
 #include "dist/communicator.h"
 #include "dist/mpi_communicator.h"
+#include "dist/nccl_policy.h"
 #include "dist/peer_probe.h"
 
 namespace vit {
@@ -39,9 +40,10 @@ class NcclCommunicator : public Communicator {
   // for the result on the GPU, so later torch ops see it. `buffer`: contiguous, on this device.
   void all_reduce_mean(torch::Tensor& buffer) override;
   void broadcast(torch::Tensor& buffer, int root) override;
-  // CUDA graphs: the all-reduce straight on the current (capturing) stream, which NCCL supports;
-  // no events, no timing. synchronize() then waits for the current stream as well.
-  bool can_capture() const override { return true; }
+  // CUDA graphs: the all-reduce straight on the current (capturing) stream, which NCCL supports
+  // with a blocking communicator; no events, no timing. synchronize() then waits for the current
+  // stream as well. Only a world of one is captured (dist/nccl_policy.h says why).
+  std::string capture_obstacle() const override { return nccl_capture_obstacle(world_size()); }
   void all_reduce_mean_captured(torch::Tensor& buffer) override;
   // Timed on the GPU: CUDA events on stream_ just before and after each all-reduce, read once
   // they are complete (at synchronize(), or at the next all-reduce).

@@ -12,7 +12,7 @@ class SoloCommunicator : public Communicator {
   int world_size() const override { return 1; }
   std::string name() const override { return "solo"; }
   void all_reduce_mean(torch::Tensor&) override {}
-  bool can_capture() const override { return true; }
+  std::string capture_obstacle() const override { return ""; }
   void all_reduce_mean_captured(torch::Tensor&) override {}
   double all_reduce_seconds() override { return 0; }
   void broadcast(torch::Tensor&, int) override {}

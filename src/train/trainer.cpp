@@ -116,9 +116,7 @@ std::string Trainer::graph_obstacle() const {
   return "this build has no CUDA";
 #else
   if (!device_.is_cuda()) return "the rank trains on " + device_.str() + ", not a GPU";
-  if (!comm_.can_capture()) {
-    return "the " + comm_.name() + " back end cannot be captured (one rank or NCCL can)";
-  }
+  if (std::string why = comm_.capture_obstacle(); !why.empty()) return why;
   if (fused_ == nullptr)
     return "optim.fused is off (LibTorch's optimizers count steps on the host)";
   if (workers_ > 1) return "train.parallel batch splits each step over threads";
