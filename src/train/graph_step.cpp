@@ -4,6 +4,16 @@
 #include <c10/cuda/CUDACachingAllocator.h>  // recordStream
 #include <c10/cuda/CUDAGuard.h>             // c10::cuda::CUDAStreamGuard
 #include <spdlog/spdlog.h>
+#include <torch/version.h>                  // TORCH_VERSION_*: which allocator API exists
+
+// LibTorch 2.11's capture routes allocations to the graph's pool through these calls (1.13, whose
+// headers the CPU build checks this file against, had notifyCapture* instead).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 11)
+#define VIT_TORCH_ALLOCATES_TO_POOLS 1
+#include <ATen/core/CachingHostAllocator.h>  // at::getHostAllocator: pinned host memory's pools
+#else
+#define VIT_TORCH_ALLOCATES_TO_POOLS 0
+#endif
 
 #include <utility>
 
@@ -61,19 +71,45 @@ torch::Tensor GraphStep::run(const torch::Tensor& indices) {
 }
 
 void GraphStep::capture() {
-  graph_.capture_begin();
+  // The graph's memory pool, named here so that a failed capture can hand it back: CUDAGraph
+  // releases its pool only after a capture that ended.
+  const Pool pool = at::cuda::graph_pool_handle();
+  graph_.capture_begin(pool);
   try {
     loss_ = body_(indices_);
   } catch (...) {
-    // Leave no stream in capture mode behind the error (later CUDA calls would fail with a
-    // message that hides it): end the capture and drop the partial graph.
-    cudaGraph_t partial = nullptr;
-    (void)cudaStreamEndCapture(stream_.stream(), &partial);
-    if (partial != nullptr) (void)cudaGraphDestroy(partial);
-    (void)cudaGetLastError();
+    abandon_capture(pool);
     throw;
   }
   graph_.capture_end();
+}
+
+void GraphStep::abandon_capture(const Pool& pool) noexcept {
+  // Leave no stream in capture mode behind the error (later CUDA calls would fail with a
+  // message that hides it): end the capture and drop the partial graph.
+  cudaGraph_t partial = nullptr;
+  (void)cudaStreamEndCapture(stream_.stream(), &partial);
+  if (partial != nullptr) (void)cudaGraphDestroy(partial);
+  (void)cudaGetLastError();
+#if VIT_TORCH_ALLOCATES_TO_POOLS
+  // capture_begin told the caching allocators to serve the capturing stream from the graph's
+  // pool; capture_end would have stopped that. Stop it and free the pool here, or the stream's
+  // later allocations would come from the pool of a graph that never existed. (Each call may find
+  // nothing to undo in a LibTorch that did not start it: ignored.)
+  const c10::DeviceIndex device = device_.index();
+  try {
+    c10::cuda::CUDACachingAllocator::endAllocateToPool(device, pool);
+    c10::cuda::CUDACachingAllocator::releasePool(device, pool);
+  } catch (...) {
+  }
+  try {
+    at::getHostAllocator(at::kCUDA)->end_allocate_to_pool(pool);
+    at::getHostAllocator(at::kCUDA)->release_pool(pool);
+  } catch (...) {
+  }
+#else
+  (void)pool;  // LibTorch before 2.11: never run (our CUDA builds use 2.11), only compiled
+#endif
 }
 
 }  // namespace vit

@@ -41,6 +41,10 @@ class GraphStep {
 
  private:
   void capture();  // the body, captured into graph_ (loss_ its output)
+  // After the body threw during capture: ends the capture, drops the partial graph and gives the
+  // caching allocators' routing to `pool` back, so the process can go on using the GPU.
+  using Pool = decltype(at::cuda::graph_pool_handle());  // (its type's home moved between versions)
+  void abandon_capture(const Pool& pool) noexcept;
 
   torch::Device device_;
   int64_t samples_;
