@@ -248,7 +248,8 @@ TEST(GpuNccl, TheTrainerWithNcclOnOneRankMatchesItWithout) {
   const auto plain_results = plain.fit(nullptr).epochs;
   const auto nccl_results = with_nccl.fit(nullptr).epochs;
   EXPECT_NEAR(plain_results.back().train_loss, nccl_results.back().train_loss, 1e-6);
-  expect_same_parameters(plain, with_nccl, 1e-6, 1e-7);
+  // (Adam: the key bias is rounding noise scaled up, and the all-reduce runs on another stream)
+  expect_same_parameters(plain, with_nccl, 1e-6, 1e-7, /*skip_key_bias=*/true);
   // The all-reduce was timed on the GPU, and is a part of the training time.
   EXPECT_GT(nccl.all_reduce_seconds(), 0);
   EXPECT_GT(nccl_results.back().allreduce_s, 0);
@@ -271,7 +272,8 @@ TEST(GpuNccl, TheGraphStepWithNcclOnOneRankMatchesItWithout) {
   const auto plain_results = plain.fit(nullptr).epochs;
   const auto nccl_results = with_nccl.fit(nullptr).epochs;
   EXPECT_NEAR(plain_results.back().train_loss, nccl_results.back().train_loss, 1e-6);
-  expect_same_parameters(plain, with_nccl, 1e-6, 1e-7);
+  // (Adam: the key bias is rounding noise scaled up, and the all-reduce runs on another stream)
+  expect_same_parameters(plain, with_nccl, 1e-6, 1e-7, /*skip_key_bias=*/true);
   EXPECT_TRUE(with_nccl.graph_captured());
 }
 #endif
