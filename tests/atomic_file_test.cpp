@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -87,6 +88,42 @@ TEST(AtomicFile, OnlyARegularFileIsReplaced) {
   write_text_atomically(dir.file("plain"), "a");
   write_text_atomically(dir.file("plain"), "b");
   EXPECT_EQ(read_text(dir.file("plain")), "b");
+}
+
+// A link planted where the temporary file goes (its name is predictable: the pid) must not
+// redirect the write: the victim keeps its content, the target gets the new one.
+TEST(AtomicFile, ALinkAtTheTemporaryNameIsNotFollowed) {
+  testing::TempDir dir;
+  const std::string victim = dir.file("victim");
+  write_text_atomically(victim, "precious");
+  const std::string temp = dir.file(".LATEST.tmp." + std::to_string(::getpid()));
+  fs::create_symlink(victim, temp);
+  write_text_atomically(dir.file("LATEST"), "step-5.pt\n");
+  EXPECT_EQ(read_text(victim), "precious");
+  EXPECT_EQ(read_text(dir.file("LATEST")), "step-5.pt\n");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(temp)));
+}
+
+TEST(AtomicFile, ANewFileIsNeverOneThatIsThereOrALink) {
+  testing::TempDir dir;
+  write_text_atomically(dir.file("there"), "x");
+  fs::create_symlink(dir.file("there"), dir.file("link"));
+  fs::create_symlink(dir.file("nowhere"), dir.file("dangling"));
+  for (const auto& [name, why] : std::vector<std::pair<std::string, std::string>>{
+           {"there", "exists already"}, {"link", "is a symbolic link"}, {"dangling", "is a symbolic link"}}) {
+    try {
+      ::close(create_new_file(dir.file(name)));
+      ADD_FAILURE() << name << ": no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(dir.file(name) + ": " + why), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_FALSE(fs::exists(dir.file("nowhere")));  // the dangling link's target was not created
+  EXPECT_EQ(read_text(dir.file("there")), "x");
+  const int fd = create_new_file(dir.file("fresh"));
+  EXPECT_GE(fd, 0);
+  ::close(fd);
+  EXPECT_TRUE(fs::is_regular_file(dir.file("fresh")));
 }
 
 }  // namespace

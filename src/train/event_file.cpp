@@ -1,12 +1,13 @@
 #include "train/event_file.h"
 
-#include <unistd.h>  // gethostname, getpid
+#include <unistd.h>  // gethostname, getpid, close
 
 #include <boost/crc.hpp>  // CRC-32C: Debian bookworm packages no CRC-32C library of its own
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>  // fdopen
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -183,7 +184,9 @@ EventFileWriter::EventFileWriter(const std::string& dir) {
                             "." + std::to_string(::getpid()) + "." + std::to_string(count++)))
               .string();
   check_output_path(path_);
-  file_.reset(std::fopen(path_.c_str(), "wb"));
+  const int fd = create_new_file(path_);  // a new file of our own: never through a planted link
+  file_.reset(::fdopen(fd, "wb"));
+  if (!file_) ::close(fd);
   VIT_CHECK(file_, path_, ": cannot open for writing: ", std::strerror(errno));
   tensorboard::Event event;
   event.set_wall_time(unix_time_s());

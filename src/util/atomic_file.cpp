@@ -43,6 +43,17 @@ void check_output_path(const std::string& path) {
   VIT_FAIL(path, ": exists and is ", what, "; an output is only written as a new or regular file");
 }
 
+int create_new_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd >= 0) return fd;
+  const int error = errno;
+  std::error_code ec;
+  VIT_CHECK(!fs::is_symlink(fs::symlink_status(path, ec)), path,
+            ": is a symbolic link; an output is only written as a new or regular file");
+  VIT_CHECK(error != EEXIST, path, ": exists already; an output is only written as a new file");
+  VIT_FAIL(path, ": cannot create: ", std::strerror(error));
+}
+
 void replace_file_atomically(const std::string& path,
                              const std::function<void(const std::string&)>& write) {
   check_output_path(path);
@@ -50,6 +61,9 @@ void replace_file_atomically(const std::string& path,
   const std::string temp = (target.parent_path() / ("." + target.filename().string() + ".tmp." +
                                                     std::to_string(::getpid())))
                                .string();
+  std::error_code stale;
+  fs::remove(temp, stale);  // a file or link left by a killed writer (remove never follows links)
+  ::close(create_new_file(temp));
   try {
     write(temp);
     fsync_path(temp);

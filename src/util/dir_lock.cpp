@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,8 +27,20 @@ std::string holder_text() {
 }  // namespace
 
 DirLock::DirLock(const std::string& dir) : path_(dir + "/.lock") {
-  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  VIT_CHECK(fd_ >= 0, path_, ": cannot open the run directory's lock: ", std::strerror(errno));
+  // O_NOFOLLOW: a link planted as .lock would have us truncate and overwrite its target.
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    const int error = errno;
+    VIT_CHECK(error != ELOOP, path_,
+              ": is a symbolic link; the run directory's lock is only a regular file (remove it)");
+    VIT_FAIL(path_, ": cannot open the run directory's lock: ", std::strerror(error));
+  }
+  struct stat info {};
+  if (::fstat(fd_, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd_);
+    fd_ = -1;
+    VIT_FAIL(path_, ": is not a regular file; the run directory's lock is only a regular file");
+  }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
     char holder[256] = {};
