@@ -93,9 +93,13 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   if (leader) {
     metrics = std::make_unique<vit::MetricsWriter>(run_dir->metrics(), run_dir->tensorboard());
   }
-  // From here on SIGTERM, SIGUSR1, SIGINT and SIGHUP end in a checkpoint (until the process exits).
-  const vit::StopSignals signals;
   const vit::FitResult fit = trainer.fit(metrics.get(), leader ? &checkpoints : nullptr);
+  if (fit.stopped && !fit.checkpointed) {
+    spdlog::warn("stopped by signal {} during start-up, before the first step; nothing written; "
+                 "exit status {} (continue with --resume auto)",
+                 vit::StopSignals::received(), vit::kStoppedExitCode);
+    return vit::kStoppedExitCode;
+  }
   if (fit.stopped) {
     spdlog::warn("stopped by signal {} at step {} after writing a checkpoint; exit status {} "
                  "(continue with --resume auto)",
@@ -122,6 +126,11 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
 
 int main(int argc, char** argv) {
   vit::keep_freed_memory();  // before the first large allocation (see util/heap.h)
+  // From the start, SIGTERM, SIGUSR1, SIGINT and SIGHUP end the job with status 75: during
+  // start-up with nothing written, once training runs after a checkpoint. A closed output pipe
+  // ends nothing.
+  const vit::StopSignals signals;
+  vit::ignore_broken_pipes();
   std::unique_ptr<vit::MpiContext> mpi;
   try {
     mpi = std::make_unique<vit::MpiContext>(&argc, &argv);

@@ -401,6 +401,11 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
   const int64_t step_line_every = step_line_interval(config_.log, steps_per_epoch());
   last_console_line_ = Clock::now() - std::chrono::hours(1);  // the first one is shown
   FitResult fit;
+  // A stop signal during start-up (data, resume): nothing was trained, so nothing is written.
+  if (stop_requested()) {
+    fit.stopped = true;
+    return fit;
+  }
   model_->train();
   while (state_.epoch < config_.train.epochs && state_.step < total_steps) {
     auto run = start_epoch();
@@ -428,7 +433,7 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
     }
     if (stop) {
       spdlog::warn("stop signal received: checkpoint written at step {}, stopping", state_.step);
-      fit.stopped = true;
+      fit.stopped = fit.checkpointed = true;
       return fit;
     }
     fit.epochs.push_back(finish_epoch(*run, b == run->steps, total_steps, metrics, checkpoints));

@@ -46,7 +46,8 @@ struct EpochResult {
 
 struct FitResult {
   std::vector<EpochResult> epochs;  // the epochs finished in this session
-  bool stopped = false;             // ended early by a stop signal (a checkpoint was written)
+  bool stopped = false;             // ended early by a stop signal ...
+  bool checkpointed = false;        // ... after writing a checkpoint (not before the first step)
 };
 
 class Trainer {

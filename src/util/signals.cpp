@@ -23,4 +23,11 @@ StopSignals::StopSignals() {
 
 int StopSignals::received() { return g_received; }
 
+void ignore_broken_pipes() {
+  struct sigaction action {};
+  action.sa_handler = SIG_IGN;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGPIPE, &action, nullptr);
+}
+
 }  // namespace vit

@@ -24,4 +24,9 @@ class StopSignals {
   static int received();
 };
 
+// Output into a pipe whose reader went away (`vit-train ... | head -1`, a closed log pipe) must not
+// kill a training job: SIGPIPE is ignored, so such writes fail instead (console output is
+// best-effort; train.log is a file) and training goes on. For the life of the process.
+void ignore_broken_pipes();
+
 }  // namespace vit

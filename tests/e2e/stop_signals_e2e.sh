@@ -6,6 +6,9 @@
 #  3. SIGTERM to launch/train.sh itself (kill, a batch system), and SIGINT to its process group
 #     (Ctrl-C on a terminal): passed on to the ranks, and train.sh exits 75 too; also when the
 #     signal comes while mpirun is still starting the ranks (it is sent again until they stop).
+#  4. One rank without mpirun: SIGTERM during start-up (before the start-up table) also ends in
+#     75, with nothing written; and a closed output pipe (`vit-train ... | head -c 1`) does not
+#     kill the run (SIGPIPE), which trains to its end.
 # Usage: stop_signals_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
 # shellcheck disable=SC2046  # pid lists are split on purpose
 # shellcheck source=tests/e2e/lib.sh
@@ -88,3 +91,37 @@ for try in 1 2 3 4 5; do
   [ "$rc" -eq 75 ] || { cat "$work/dies.log"; fail "mpirun dying of the stop (try $try): exit status $rc, not 75"; }
 done
 echo "mpirun dies of the stop: ok"
+
+# Start-up: SIGTERM as soon as the process catches it. Its handlers must be in place before the
+# start-up work (data, resume), not only once training starts.
+"$vit_train" --config "$src/configs/smoke.ini" --data.dir "$work/data" --run-dir "$work/startup" \
+  > "$work/startup.log" 2>&1 &
+job=$!
+caught=0
+for _ in $(seq 500); do
+  mask=$(sed -n 's/^SigCgt:\s*//p' "/proc/$job/status" 2>/dev/null || true)
+  if [ -n "$mask" ] && (( (16#$mask >> 14) & 1 )); then caught=1; break; fi
+  sleep 0.01
+done
+[ "$caught" -eq 1 ] || fail "startup: vit-train never caught SIGTERM"
+grep -q 'start-up:' "$work/startup.log" && fail "startup: SIGTERM handled only after the start-up work"
+kill -TERM "$job"
+rc=0
+wait "$job" || rc=$?
+job=""
+[ "$rc" -eq 75 ] || { tail "$work/startup.log"; fail "startup: exit status $rc, not 75"; }
+grep -q 'stopped by signal 15 during start-up, before the first step; nothing written' "$work/startup.log" \
+  || { tail "$work/startup.log"; fail "startup: no start-up stop line"; }
+[ ! -e "$work/startup/checkpoints/LATEST" ] || fail "startup: a checkpoint was written"
+echo "startup: ok"
+
+# A reader that goes away: the run goes on to its end.
+set +o pipefail
+"$vit_train" --config "$src/configs/smoke.ini" --data.dir "$work/data" --run-dir "$work/pipe" \
+  --train.epochs 1 --log.every_steps 1 2> "$work/pipe.err" | head -c 1 > /dev/null
+rc=${PIPESTATUS[0]}
+set -o pipefail
+[ "$rc" -eq 0 ] || { tail "$work/pipe.err"; fail "closed pipe: exit status $rc, not 0"; }
+[ -s "$work/pipe/checkpoints/final.pt" ] || fail "closed pipe: no final model"
+grep -q 'final test accuracy' "$work/pipe/train.log" || fail "closed pipe: train.log incomplete"
+echo "closed pipe: ok"
