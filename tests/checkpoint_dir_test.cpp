@@ -2,10 +2,12 @@
 #include "train/checkpoint_dir.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "test_util.h"
@@ -87,6 +89,25 @@ TEST(CheckpointDir, LatestNamingAnotherFolderIsIgnoredWithAWarning) {
     EXPECT_NE(text.str().find((mine / "LATEST").string()), std::string::npos) << text.str();
     EXPECT_NE(text.str().find(latest), std::string::npos) << text.str();
     fs::remove(dir.file("log.txt"));
+  }
+}
+
+// A LATEST that is a FIFO, a device or a huge file would block or read without end: it is
+// ignored with a warning naming it, and the step files are used. So are step numbers beyond any
+// run's (std::stoll would throw, naming nothing).
+TEST(CheckpointDir, ASpecialOrHugeLatestIsIgnoredWithoutReadingIt) {
+  testing::TempDir dir;
+  const CheckpointDir checkpoints(dir.path().string());
+  std::ofstream(checkpoints.path_for(3)) << "x";
+  std::ofstream(dir.file("step-99999999999999999999.pt")) << "x";
+  const std::string latest = dir.file("LATEST");
+  auto make_fifo = [&] { ASSERT_EQ(::mkfifo(latest.c_str(), 0600), 0); };
+  auto make_zero = [&] { fs::create_symlink("/dev/zero", latest); };
+  auto make_huge = [&] { std::ofstream(latest) << std::string(5000, 'x'); };
+  for (const auto& make : std::vector<std::function<void()>>{make_fifo, make_zero, make_huge}) {
+    make();
+    EXPECT_EQ(checkpoints.candidates(), std::vector<std::string>{checkpoints.path_for(3)});
+    fs::remove(latest);
   }
 }
 

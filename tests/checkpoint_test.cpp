@@ -2,10 +2,12 @@
 // same parameters to the bit; damaged and mismatched checkpoints give errors naming the file and
 // the keys; --resume auto falls back past a damaged checkpoint; old checkpoints are pruned.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 
 #include "dist/replicas.h"
@@ -157,6 +159,30 @@ TEST_F(CheckpointTest, DamagedFilesAreNamedAndAutoFallsBack) {
   // Garbage that is not a checkpoint at all.
   std::ofstream(newest, std::ios::trunc) << "not a checkpoint";
   EXPECT_THROW(trainer(config_)->resume(newest, checkpoints), CorruptCheckpoint);
+}
+
+// A newest checkpoint that is a folder, a FIFO or a loop of links is treated like a damaged one:
+// --resume auto falls back to the previous checkpoint (it used to stop there, or block on the
+// FIFO); an explicit path is an error naming it.
+TEST_F(CheckpointTest, ANewestCheckpointThatIsNoFileFallsBackLikeADamagedOne) {
+  TrainConfig config = config_;
+  config.train.max_steps = 4;
+  config.checkpoint.every_steps = 2;
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  trainer(config)->fit(nullptr, &checkpoints);  // checkpoints at steps 2 and 4
+  const std::string newest = checkpoints.path_for(4);
+  const std::string loop = dir_.file("ck/loop");
+  auto make_folder = [&] { fs::create_directory(newest); };
+  auto make_fifo = [&] { ASSERT_EQ(::mkfifo(newest.c_str(), 0600), 0); };
+  auto make_loop = [&] { fs::create_symlink(newest, loop); fs::create_symlink(loop, newest); };
+  for (const auto& make : std::vector<std::function<void()>>{make_folder, make_fifo, make_loop}) {
+    fs::remove(newest);
+    fs::remove(loop);
+    make();
+    auto resumed = trainer(config_);
+    EXPECT_EQ(resumed->resume("auto", checkpoints), checkpoints.path_for(2));
+    EXPECT_THROW(trainer(config_)->resume(newest, checkpoints), CorruptCheckpoint);
+  }
 }
 
 TEST_F(CheckpointTest, FlippedTensorBytesAreCaught) {

@@ -160,7 +160,7 @@ TEST_F(ConfigTest, UnknownCommandLineOption) {
 }
 
 TEST_F(ConfigTest, MissingConfigFile) {
-  expect_error({"--config", dir_.file("absent.ini")}, {"absent.ini", "cannot open"});
+  expect_error({"--config", dir_.file("absent.ini")}, {"absent.ini: no such file (a config file)"});
 }
 
 // A folder, a device or a FIFO would read as an empty file (or block): the run would silently use

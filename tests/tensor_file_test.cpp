@@ -4,6 +4,9 @@
 #include "train/tensor_file.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -129,14 +132,55 @@ TEST(TensorFile, SaveLeavesThePreviousFileWhenTheWriteFails) {
   testing::TempDir dir;
   const std::string path = dir.file("x.pt");
   sample().save(path);
-  // /dev/full fails every write with ENOSPC: the disk-full case, through the temporary file's
-  // name (atomic_file.cpp) made a link to it.
-  if (!std::ifstream("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  // A file-size limit below the file's size fails its write (EFBIG, SIGXFSZ ignored) as a full
+  // disk would. (The temporary file is always a new file of our own: a link planted at its name
+  // to /dev/full is removed, not written through.)
   const auto size = std::filesystem::file_size(path);
-  std::filesystem::create_symlink("/dev/full", dir.file(".y.pt.tmp." + std::to_string(::getpid())));
+  struct sigaction ignore {}, old_action {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGXFSZ, &ignore, &old_action), 0);
+  rlimit old_limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  rlimit small = old_limit;
+  small.rlim_cur = 100;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
   EXPECT_THROW(sample().save(dir.file("y.pt")), Error);
+  EXPECT_THROW(sample().save(path), Error);
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  ::sigaction(SIGXFSZ, &old_action, nullptr);
   EXPECT_EQ(std::filesystem::file_size(path), size);
   EXPECT_FALSE(std::filesystem::exists(dir.file("y.pt")));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()),
+                          std::filesystem::directory_iterator()), 1);  // no temporary file left
+}
+
+// The header is checked against the file's size before the rest is read: a huge file whose header
+// does not match costs 24 bytes, not its size in memory (a sparse file of 60 GiB here: read
+// whole, it would not fit). Special files are refused without a read.
+TEST(TensorFile, LoadChecksTheHeaderBeforeReadingTheRest) {
+  testing::TempDir dir;
+  const std::string bytes = sample().encode();
+  const std::string huge = dir.file("huge.pt");
+  {
+    std::ofstream out(huge, std::ios::binary);
+    out.write(bytes.data(), 24);  // a true header of a small file
+  }
+  std::filesystem::resize_file(huge, uint64_t{60} << 30);
+  try {
+    TensorFile::load(huge);
+    ADD_FAILURE() << "no error";
+  } catch (const CorruptFile& e) {
+    EXPECT_NE(std::string(e.what()).find(huge + ": 64424509440 bytes, the header says"),
+              std::string::npos) << e.what();
+  }
+  const std::string garbage = dir.file("garbage.pt");
+  std::ofstream(garbage) << "not a file of ours";
+  std::filesystem::resize_file(garbage, uint64_t{60} << 30);
+  EXPECT_THROW(TensorFile::load(garbage), CorruptFile);
+  ASSERT_EQ(::mkfifo(dir.file("fifo.pt").c_str(), 0600), 0);
+  EXPECT_THROW(TensorFile::load(dir.file("fifo.pt")), CorruptFile);
+  std::filesystem::create_symlink("/dev/zero", dir.file("zero.pt"));
+  EXPECT_THROW(TensorFile::load(dir.file("zero.pt")), CorruptFile);
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <limits>
 #include <map>
@@ -13,12 +12,15 @@
 #include <thread>
 
 #include "util/error.h"
+#include "util/input_file.h"
 #include "util/log.h"
 
 namespace vit {
 namespace po = boost::program_options;
 
 namespace {
+
+constexpr uint64_t kMaxConfigBytes = uint64_t{16} << 20;  // 16 MiB: a config is a few KiB
 
 // A key's own constraint, carried by the key table and checked for every key by validate().
 // Constraints between keys (model.hidden_d and model.n_heads, data.dir's default) and the
@@ -317,8 +319,8 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
     const auto status = std::filesystem::status(file, ec);
     VIT_CHECK(!std::filesystem::exists(status) || std::filesystem::is_regular_file(status), file,
               ": not a regular file");
-    std::ifstream in(file);
-    VIT_CHECK(in, file, ": cannot open config file");
+    // Read whole first: bounded, and never a read that blocks.
+    std::istringstream in(read_small_file(file, kMaxConfigBytes, "a config file"));
     try {
       po::store(po::parse_config_file(in, keys, /*allow_unregistered=*/false), vm);
     } catch (const po::error& e) {

@@ -1,15 +1,17 @@
 #include "data/dataset.h"
 
 #include <filesystem>
-#include <fstream>
 
 #include "data/idx.h"
 #include "util/error.h"
+#include "util/input_file.h"
 
 namespace vit {
 namespace fs = std::filesystem;
 
 namespace {
+
+constexpr uint64_t kMaxSourceBytes = 4096;  // one line naming where the data came from
 
 // The standard file name, compressed or not; the compressed one is preferred when both exist.
 std::string find_idx_file(const std::string& dir, const std::string& base) {
@@ -59,10 +61,17 @@ Split load_test_split(const DataConfig& config) {
 }
 
 std::string read_data_source(const std::string& dir) {
-  std::string text = "unknown (no SOURCE file in " + dir + ")";
-  std::ifstream source(fs::path(dir) / "SOURCE");
-  if (source) std::getline(source, text);
-  return text;
+  const fs::path path = fs::path(dir) / "SOURCE";
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(path, ec))) return "unknown (no SOURCE file in " + dir + ")";
+  // One line, for the start-up table: never a read that could block or not end, and no reason
+  // to stop a run.
+  try {
+    const std::string text = read_small_file(path.string(), kMaxSourceBytes, "a SOURCE file");
+    return text.substr(0, text.find('\n'));
+  } catch (const Error& e) {
+    return std::string("unknown (") + e.what() + ")";
+  }
 }
 
 torch::Tensor to_float_images(const torch::Tensor& images_u8) {

@@ -8,9 +8,12 @@
 #include <memory>
 
 #include "util/error.h"
+#include "util/input_file.h"
 
 namespace vit {
 namespace {
+
+constexpr uint64_t kMaxCompressedBytes = uint64_t{1} << 34;  // 16 GiB: far beyond any data set here
 
 struct GzFileCloser {
   void operator()(gzFile_s* file) const { gzclose(file); }
@@ -50,9 +53,12 @@ size_t read_some(gzFile_s* file, const std::string& path, uint8_t* out, size_t s
 // header promises, plus one byte to detect trailing data: a small .gz that expands to gigabytes
 // is refused after its header, never inflated into memory.
 torch::Tensor read_idx(const std::string& path, uint32_t expected_magic, const char* what) {
-  VIT_CHECK(std::filesystem::is_regular_file(path), path, ": no such file (or not a regular file)");
-  GzFile file(gzopen(path.c_str(), "rb"));
+  // A regular file, opened without blocking (a FIFO is refused, not waited on); the payload's
+  // size is bounded by the header's dimensions below, whatever the compressed size.
+  InputFile input(path, kMaxCompressedBytes, "an IDX file");
+  GzFile file(gzdopen(input.fd(), "rb"));
   VIT_CHECK(file, path, ": cannot open: ", std::strerror(errno));
+  input.release();  // gzclose closes it now
   gzbuffer(file.get(), 1 << 20);
   uint8_t head[4];
   const size_t got = read_some(file.get(), path, head, 4);

@@ -11,11 +11,13 @@
 #include <memory>
 
 #include "util/error.h"
+#include "util/input_file.h"
 
 namespace vit {
 namespace {
 
 constexpr size_t kErrorSize = 256;
+constexpr uint64_t kMaxPngBytes = uint64_t{256} << 20;  // 256 MiB: a large photo is a few MiB
 constexpr size_t kSignatureSize = 8;
 constexpr unsigned char kSignature[kSignatureSize] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
@@ -176,8 +178,12 @@ PixelImage decode(const std::string& path, std::FILE*, int) {
 PixelImage read_png(const std::string& path, int64_t channels) {
   VIT_CHECK(channels == 1 || channels == 3, path, ": the model takes images of ", channels,
             " channels; only 1 (gray) or 3 (RGB) can be made from a PNG");
-  File file(std::fopen(path.c_str(), "rb"));
+  // A regular file of bounded size, opened without blocking: a FIFO named like an image is
+  // refused at once (the other images are still classified), /dev/zero too.
+  InputFile input(path, kMaxPngBytes, "a PNG image");
+  File file(::fdopen(input.fd(), "rb"));
   VIT_CHECK(file != nullptr, path, ": cannot open: ", std::strerror(errno));
+  input.release();  // fclose closes it now
   unsigned char signature[kSignatureSize] = {};
   const size_t got = std::fread(signature, 1, kSignatureSize, file.get());
   VIT_CHECK(!std::ferror(file.get()), path, ": cannot read: ", std::strerror(errno));

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <sstream>
 #include <thread>
@@ -12,6 +11,7 @@
 #include "train/optimizer.h"  // state_key
 #include "train/tensor_file.h"
 #include "util/error.h"
+#include "util/input_file.h"
 
 namespace vit {
 namespace fs = std::filesystem;
@@ -27,20 +27,35 @@ int64_t state_crc(const torch::nn::Module& module) {
   return static_cast<int64_t>(state_checksum(module));
 }
 
-// Reads `path`, refusing a file of the format before 2 (a TorchScript archive: LibTorch compiles
-// its code section on load, so it is never opened) with a line that says so.
-TensorFile open_file(const std::string& path) {
-  VIT_CHECK(fs::is_regular_file(path), path, ": no such checkpoint (or not a regular file)");
-  {
-    std::ifstream in(path, std::ios::binary);
+// Whether `path` starts like a zip archive (the TorchScript files of the formats before 2).
+bool is_zip_archive(const std::string& path) {
+  try {
+    InputFile file(path, uint64_t{1} << 40, "a checkpoint");
+    if (file.size() < 4) return false;
     char head[4] = {};
-    in.read(head, sizeof head);
-    VIT_CHECK(!(in && std::string(head, 4) == std::string("PK\x03\x04", 4)), path,
+    file.read_exact(head, sizeof head);
+    return std::string(head, 4) == std::string("PK\x03\x04", 4);
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// Reads `path`, refusing a file of the format before 2 (a TorchScript archive: LibTorch compiles
+// its code section on load, so it is never opened) with a line that says so. What is no regular
+// file (a folder, a FIFO, a loop of links) is a CorruptCheckpoint, like a damaged file: --resume
+// auto falls back to the previous checkpoint.
+TensorFile open_file(const std::string& path) {
+  std::error_code ec;
+  VIT_CHECK(fs::exists(fs::symlink_status(path, ec)), path, ": no such checkpoint");
+  try {
+    return TensorFile::load(path);
+  } catch (const CorruptFile&) {
+    VIT_CHECK(!is_zip_archive(path), path,
               ": a checkpoint or model file of vit-train before format 2 (a TorchScript archive, "
               "which holds code); this version reads only its data-only format 2 and never loads "
               "code from a file: finish that run with the version that wrote it, or start anew");
+    throw;
   }
-  return TensorFile::load(path);
 }
 
 // The file's kind ("checkpoint" or "model"); CorruptCheckpoint when it is neither.

@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 
 #include "util/atomic_file.h"
+#include "util/input_file.h"
 
 namespace vit {
 namespace fs = std::filesystem;
@@ -187,10 +189,12 @@ bool TensorFile::has_magic(const std::string& bytes) {
   return bytes.size() >= sizeof kMagic && bytes.compare(0, sizeof kMagic, kMagic, sizeof kMagic) == 0;
 }
 
-TensorFile TensorFile::decode(const std::string& bytes, const std::string& name) {
-  if (!has_magic(bytes)) throw CorruptFile(name + ": not a vit-train data file");
-  if (bytes.size() < kHeaderBytes + 4) throw CorruptFile(name + ": truncated (header)");
-  Reader header(bytes, sizeof kMagic, kHeaderBytes, name);
+uint32_t TensorFile::check_header(const std::string& head, uint64_t size, const std::string& name) {
+  if (!has_magic(head)) throw CorruptFile(name + ": not a vit-train data file");
+  if (head.size() < kHeaderBytes || size < kHeaderBytes + 4) {
+    throw CorruptFile(name + ": truncated (header)");
+  }
+  Reader header(head, sizeof kMagic, kHeaderBytes, name);
   const auto version = header.take<uint32_t>();
   const auto entries = header.take<uint32_t>();
   const auto body = header.take<uint64_t>();
@@ -198,10 +202,15 @@ TensorFile TensorFile::decode(const std::string& bytes, const std::string& name)
     throw CorruptFile(name + ": data file version " + std::to_string(version) +
                       ", this program reads version " + std::to_string(kVersion));
   }
-  if (body != bytes.size() - kHeaderBytes - 4) {
-    throw CorruptFile(name + ": " + std::to_string(bytes.size()) + " bytes, the header says " +
+  if (body != size - kHeaderBytes - 4) {
+    throw CorruptFile(name + ": " + std::to_string(size) + " bytes, the header says " +
                       std::to_string(body + kHeaderBytes + 4) + " (truncated or extended)");
   }
+  return entries;
+}
+
+TensorFile TensorFile::decode(const std::string& bytes, const std::string& name) {
+  const uint32_t entries = check_header(bytes, bytes.size(), name);
   uint32_t stored_crc;
   std::memcpy(&stored_crc, bytes.data() + bytes.size() - 4, 4);
   if (crc32_of(bytes.data(), bytes.size() - 4) != stored_crc) {
@@ -251,16 +260,21 @@ void TensorFile::save(const std::string& path, const std::function<void()>& writ
 }
 
 TensorFile TensorFile::load(const std::string& path) {
-  std::error_code ec;
-  VIT_CHECK(fs::is_regular_file(path, ec), path, ": no such file (or not a regular file)");
-  const uintmax_t size = fs::file_size(path, ec);
-  VIT_CHECK(!ec, path, ": ", ec.message());
-  if (size > kMaxFileBytes) throw CorruptFile(path + ": " + std::to_string(size) + " bytes: not a vit-train file");
-  std::ifstream in(path, std::ios::binary);
-  VIT_CHECK(in, path, ": cannot open for reading");
-  std::string bytes(size, '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(size));
-  VIT_CHECK(in && static_cast<uintmax_t>(in.gcount()) == size, path, ": read failed");
+  // Special files (a FIFO, /dev/zero) and files beyond the format's limit are refused before a
+  // byte is read; such a file is not an intact file of this format.
+  std::unique_ptr<InputFile> file;
+  try {
+    file = std::make_unique<InputFile>(path, kMaxFileBytes, "a vit-train data file");
+  } catch (const Error& e) {
+    throw CorruptFile(e.what());
+  }
+  // The header first: the magic, the version and the size it declares must fit the file before
+  // the rest is read, so a large file of anything else costs 24 bytes, not its size in memory.
+  const uint64_t size = file->size();
+  std::string bytes(std::min<uint64_t>(size, kHeaderBytes), '\0');
+  file->read_exact(bytes.data(), bytes.size());
+  check_header(bytes, size, path);
+  bytes += file->read_rest();
   return decode(bytes, path);
 }
 

@@ -55,13 +55,18 @@ class TensorFile {
   // (disk full included), the previous file untouched. `written` runs with the complete
   // temporary file in place, before the rename (tests pause there).
   void save(const std::string& path, const std::function<void()>& written = {}) const;
-  // Reads and verifies `path`. CorruptFile names the path and what is wrong.
+  // Reads and verifies `path`. CorruptFile names the path and what is wrong: also a path that is
+  // no regular file (a FIFO, a device, a loop of links), and a file whose 24-byte header does not
+  // fit its size, refused before the rest is read.
   static TensorFile load(const std::string& path);
 
   // True when `bytes` start like a file of this format (whatever follows).
   static bool has_magic(const std::string& bytes);
 
  private:
+  // The header at the start of `head` (the file's first bytes, `size` in all): magic, version and
+  // declared size. Returns the entry count; CorruptFile when anything is off.
+  static uint32_t check_header(const std::string& head, uint64_t size, const std::string& name);
   void put_value(const std::string& key, Value value);
   template <typename T>
   const T& get(const std::string& key, const char* kind) const;
