@@ -15,6 +15,7 @@
 #include "dist/mpi_context.h"
 #include "dist/placement.h"
 #include "dist/rank_agreement.h"
+#include "dist/replicas.h"  // state_checksum
 #include "train/checkpoint.h"
 #include "train/checkpoint_dir.h"
 #include "train/metrics.h"
@@ -66,6 +67,12 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   vit::Trainer trainer(config, std::move(data), *comm, device);
   const vit::CheckpointDir checkpoints(vit::RunDir{config.run_dir}.checkpoints());
   const std::string resumed_from = trainer.resume(config.resume, checkpoints);
+  // Before the first all-reduce: ranks that resumed different states would train apart.
+  if (!vit::agree_on_resume(vit::resume_digest(resumed_from, trainer.state().step,
+                                               vit::state_checksum(*trainer.model())),
+                            mpi)) {
+    return 1;
+  }
 
   facts.versions = vit::version_report();
   facts.world_size = mpi.world_size();

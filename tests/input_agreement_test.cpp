@@ -59,5 +59,19 @@ TEST(InputAgreement, DataOfOtherContentOrSizeIsNamedByRank) {
   EXPECT_NE(before, data_digest(data));
 }
 
+// Ranks that resumed different states (one saw checkpoints, another none: run directories that
+// are not shared) are named, each with what it resumed; equal copies agree.
+TEST(InputAgreement, RanksThatResumedDifferentStatesAreNamed) {
+  const std::string resumed = resume_digest("/a/run/checkpoints/step-00000032.pt", 32, 77);
+  EXPECT_EQ(resumed, "step-00000032.pt (step 32), model checksum 77");
+  EXPECT_EQ(resume_digest("", 0, 5), "nothing (a fresh start), model checksum 5");
+  EXPECT_EQ(resume_disagreement({resumed, resume_digest("/b/copy/checkpoints/step-00000032.pt", 32, 77)}),
+            "");
+  EXPECT_EQ(resume_disagreement({resumed, resume_digest("", 0, 5), resumed}),
+            "rank 1 resumed nothing (a fresh start), model checksum 5; rank 0 resumed "
+            "step-00000032.pt (step 32), model checksum 77");
+  EXPECT_NE(resume_disagreement({resumed, resume_digest("step-00000032.pt", 32, 78)}), "");
+}
+
 }  // namespace
 }  // namespace vit

@@ -1,5 +1,7 @@
 #include "dist/input_agreement.h"
 
+#include <filesystem>
+
 #include <zlib.h>
 
 #include <map>
@@ -80,6 +82,35 @@ std::string data_disagreement(const std::vector<std::string>& per_rank) {
     }
   }
   return out.empty() ? "" : out + "; rank 0 loaded " + per_rank[0];
+}
+
+std::string resume_digest(const std::string& resumed_from, int64_t step, uint64_t model_checksum) {
+  const std::string what = resumed_from.empty()
+                               ? std::string("nothing (a fresh start)")
+                               : std::filesystem::path(resumed_from).filename().string() +
+                                     " (step " + std::to_string(step) + ")";
+  return what + ", model checksum " + std::to_string(model_checksum);
+}
+
+std::string resume_disagreement(const std::vector<std::string>& per_rank) {
+  std::string out;
+  for (size_t r = 1; r < per_rank.size(); ++r) {
+    if (per_rank[r] != per_rank[0]) {
+      out += (out.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) + " resumed " +
+             per_rank[r];
+    }
+  }
+  return out.empty() ? "" : out + "; rank 0 resumed " + per_rank[0];
+}
+
+bool agree_on_resume(const std::string& digest, const MpiContext& mpi) {
+  const auto digests = mpi.all_gather(digest);
+  return succeeded_on_all_ranks(mpi.rank(), [&] {
+    const std::string differs = resume_disagreement(digests);
+    VIT_CHECK(differs.empty(), "the ranks resumed different states: ", differs,
+              " (every rank must see the same checkpoints: put the run directory on a file "
+              "system all machines share, or copy it to each)");
+  });
 }
 
 bool agree_on_inputs(const TrainConfig& config, const Dataset& data, const MpiContext& mpi) {

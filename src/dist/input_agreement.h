@@ -4,6 +4,7 @@
 // ranks compare: a difference is one error naming the keys and the ranks.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,5 +30,19 @@ std::string data_disagreement(const std::vector<std::string>& per_rank);
 // Collective: gathers both descriptions; returns false on every rank after one error line from
 // rank 0 when the ranks differ.
 bool agree_on_inputs(const TrainConfig& config, const Dataset& data, const MpiContext& mpi);
+
+// What a rank resumed, for comparison: the checkpoint's file name (not its folder: machines
+// without a shared file system hold copies), its step and the model's checksum after loading;
+// "nothing (a fresh start)" with the fresh model's checksum. With --resume auto each rank reads
+// the checkpoints its own file system shows: ranks that see different ones would train different
+// replicas apart and then deadlock.
+std::string resume_digest(const std::string& resumed_from, int64_t step, uint64_t model_checksum);
+
+// "" when every rank's digest equals rank 0's; else what each differing rank resumed, and rank 0.
+std::string resume_disagreement(const std::vector<std::string>& per_rank);
+
+// Collective: returns false on every rank after one error line from rank 0 when the ranks
+// resumed different states.
+bool agree_on_resume(const std::string& digest, const MpiContext& mpi);
 
 }  // namespace vit

@@ -8,6 +8,8 @@
 #  3. kill -9 of rank 0 while it writes a checkpoint (exit 137): --resume auto uses the previous
 #     one, and metrics.jsonl holds no line twice.
 #  4. A second SIGTERM while the stop checkpoint is written: exit 75, and that checkpoint resumes.
+#  5. Run directories that are not shared (rank 0's holds checkpoints, rank 1's none): the ranks
+#     resumed different states, and the job ends with one error naming them, nothing trained.
 # Usage: mpi_resume_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
 # shellcheck disable=SC2046,SC2012  # pid lists are split on purpose; step files have plain names
 # shellcheck source=tests/e2e/lib.sh
@@ -132,3 +134,23 @@ grep -q "resumed from .*step-$(printf %08d "$stopped_at").pt: step $stopped_at,"
 grep -q '"epoch":2,"step":32,' "$work/twice/metrics.jsonl" || fail "run did not finish"
 check_metrics "$work/twice/metrics.jsonl" --world 2 --epochs 2
 echo "second signal during the write: ok"
+
+# --- 5. ranks that see different checkpoints -----------------------------------------------------
+# MPMD: the same program and config, each rank with its own run directory (as on machines without
+# a shared file system); rank 0's holds the finished run's checkpoints, rank 1's none.
+mkdir -p "$work/elsewhere"
+root=()
+[ "$(id -u)" -ne 0 ] || root=(--allow-run-as-root)
+set +e
+timeout 120 mpirun --oversubscribe --bind-to none "${root[@]}" \
+  -n 1 "$vit_train" --config "${common[@]}" --run-dir "$work/twice" --resume auto --train.epochs 3 : \
+  -n 1 "$vit_train" --config "${common[@]}" --run-dir "$work/elsewhere" --resume auto --train.epochs 3 \
+  > "$work/apart.log" 2>&1
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || { tail "$work/apart.log"; fail "ranks that resumed different states trained"; }
+[ "$(grep -c '^error:' "$work/apart.log")" -eq 1 ] || { cat "$work/apart.log"; fail "not one error line"; }
+grep -q '^error: the ranks resumed different states: rank 1 resumed nothing (a fresh start), .*; rank 0 resumed step-00000032.pt (step 32)' \
+  "$work/apart.log" || { cat "$work/apart.log"; fail "the error does not name what each rank resumed"; }
+! grep -q '"epoch":3' "$work/twice/metrics.jsonl" || fail "trained a third epoch anyway"
+echo "ranks that resumed different states: ok"
