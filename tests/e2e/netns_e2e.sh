@@ -129,7 +129,11 @@ grep -Eq '^error: rank 0: the gradient all-reduce did not finish within dist.tim
 # --- 3. the job resumed ----------------------------------------------------------------------
 hosted --run-dir "$work/cut6" --dist.timeout_s 6 --resume auto > "$work/resume.log" 2>&1 \
   || { tail -20 "$work/resume.log"; fail "the resumed job failed"; }
-grep -q 'resumed from' "$work/resume.log" || fail "the job did not resume"
+# The resume line itself (the start-up table's "resumed from | (fresh start)" row matches a fresh
+# start too), from a checkpoint written before the cut (the metrics comparison below would pass
+# for a fresh run over the same steps as well).
+grep -Eq 'resumed from .*/cut6/checkpoints/step-[0-9]{8}\.pt: step [1-9][0-9]*,' "$work/resume.log" \
+  || { grep 'resume' "$work/resume.log"; fail "the job did not resume from a checkpoint of the cut run"; }
 diff <(strip "$work/local/metrics.jsonl") <(strip "$work/cut6/metrics.jsonl") \
   || fail "cut and resumed, the job trained differently from an uninterrupted one"
 echo "netns: resumed after the link came back, metrics equal the uninterrupted job's; ok"
