@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# gpu-check.sh -- validate the GPU path in one short run on a GPU machine (about 5-8 minutes with
-# the build), and write what it found into OUT_DIR.
+# gpu-check.sh -- validate the GPU path in one short run on a GPU machine (about 4-5 minutes with
+# a cold build on 16 cores), and write what it found into OUT_DIR. On a lent GPU, run it through
+# launch/gpu-session.sh, which bounds it by the session's deadline and runs the benchmark after it.
 #
 # Usage: launch/gpu-check.sh OUT_DIR [--dry-run]
 #
 # Steps, each logged to OUT_DIR/<step>.log and summed up in OUT_DIR/summary.md:
-#   env        cmake, a compiler, MPI (from .gpu/env.sh when the machine has none), PyTorch with
-#              CUDA (the python3 on PATH, or $PYTHON), a GPU
+#   env        cmake, a compiler, the libraries (launch/gpu-env.sh: the system's, or those carried
+#              in .gpu/), PyTorch with CUDA (the python3 on PATH, or $PYTHON), a GPU
 #   configure  CMake against that PyTorch's LibTorch (build-gpu/, or $VIT_GPU_BUILD)
 #   build      only what the check runs
 #   cpu-1      one epoch of the seed model (configs/mnist.ini) on the CPU, 1 rank: the reference
@@ -22,13 +23,16 @@
 # stops there before configuring; --dry-run runs every step that needs no GPU first (a CPU
 # machine with the CUDA LibTorch checks the script this way). Data: data/mnist when it is there
 # and verifies (carry it to a machine without a network), else a synthetic set (said so).
+# Bounds: each training or scoring run is stopped after VIT_GPU_STEP_TIMEOUT s (default 150), a
+# stalled collective after 60 s (dist.timeout_s), each GPU test after 90 s (tests/CMakeLists.txt).
+# Whatever ends the check, the summary's last line says where it stopped.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="" dry_run=0
 for arg in "$@"; do
   case "$arg" in
-    -h|--help) sed -n '2,25s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,30s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     --dry-run) dry_run=1 ;;
     -*) echo "error: gpu-check.sh: unknown option $arg" >&2; exit 1 ;;
     *) [ -z "$out" ] || { echo "error: gpu-check.sh: one OUT_DIR only" >&2; exit 1; }; out=$arg ;;
@@ -54,12 +58,18 @@ failed() {
   failures=$((failures + 1))
 }
 # stop CODE LINE: ends the check with LINE on stderr and in the summary.
+ended=0
 stop() {
+  ended=1
   note ""
   note "stopped after $((SECONDS - started)) s: $2"
   echo "error: gpu-check: $2" >&2
   exit "$1"
 }
+# Whatever ends the check (a command that failed outside an if, a signal from a deadline), the
+# summary's last line says where it stopped.
+trap '[ "$ended" -eq 1 ] || { ended=1; note ""; note "stopped after $((SECONDS - started)) s: ended unexpectedly in step ${step_name:-start} (see ${step_name:-start}.log)"; echo "error: gpu-check: ended unexpectedly in step ${step_name:-start}" >&2; }' EXIT
+trap 'stop 1 "stopped by a signal in step ${step_name:-start} (a deadline?)"' INT TERM
 log() { echo "$out/$step_name.log"; }
 # run_logged CMD...: runs CMD with its output in the step's log; its status is returned.
 run_logged() { "$@" >> "$(log)" 2>&1; }
@@ -76,25 +86,13 @@ step env
 for tool in cmake c++; do
   command -v "$tool" > /dev/null || stop 1 "no $tool on PATH"
 done
-# The system's libraries when it has every package launch/setup.sh installs; else the Debian
-# packages carried in .gpu/ (../shared/gpu/README.md), unpacked into their own prefix: a GPU machine
-# may have some of them but not all (seen: its own Open MPI and Boost, without program_options).
-# VIT_GPU_SYSTEM_DEPS=1 or 0 decides instead.
-system_deps=${VIT_GPU_SYSTEM_DEPS:-}
-if [ -z "$system_deps" ]; then
-  system_deps=0
-  if command -v mpirun > /dev/null && [ "$(dpkg-query -W -f='${Status}\n' libboost-program-options-dev \
-      libspdlog-dev libgtest-dev libopenmpi-dev zlib1g-dev 2> /dev/null | grep -c ' installed$')" = 5 ]; then
-    system_deps=1
-  fi
-fi
-if [ "$system_deps" != 1 ] && [ -f "$ROOT/.gpu/env.sh" ]; then
-  # shellcheck disable=SC1091
-  . "$ROOT/.gpu/env.sh" "$ROOT/.gpu/debs" >> "$(log)" 2>&1
-fi
+# The libraries: the system's, or the Debian packages carried in .gpu/ (launch/gpu-env.sh; a
+# session has set them up already, and this returns at once).
+# shellcheck source=launch/gpu-env.sh
+. "$ROOT/launch/gpu-env.sh" >> "$(log)" 2>&1 || stop 1 "$(grep -m1 '^error:' "$(log)" | sed 's/^error: //')"
+echo "libraries: ${VIT_GPU_ENV:-}" >> "$(log)"
 command -v mpirun > /dev/null \
-  || stop 1 "no MPI: no mpirun on PATH and no .gpu/env.sh (launch/setup.sh installs Open MPI; a machine without a network gets it from .gpu/, see ../shared/gpu/README.md)"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  || stop 1 "no MPI: no mpirun on PATH (launch/setup.sh installs Open MPI; a machine without a network gets it from .gpu/, made by launch/gpu-prepare.sh)"
 torch_info="$("$python" - 2>> "$(log)" <<'EOF'
 import torch
 cuda = torch.version.cuda or ""
@@ -125,8 +123,8 @@ command -v ninja > /dev/null && generator=(-G Ninja)
 # The carried packages' CMake files by name: a machine with other versions in /usr (Boost 1.83
 # headers without program_options, say) would otherwise win the search.
 pinned=()
-if [ -n "${DEPS:-}" ]; then
-  for dir in "$DEPS"/usr/lib/x86_64-linux-gnu/cmake/{Boost-*,boost_program_options-*,boost_headers-*,GTest,fmt,spdlog}; do
+if [ "${VIT_GPU_ENV:-}" = carried ]; then
+  for dir in "$VIT_GPU_DEPS"/usr/lib/x86_64-linux-gnu/cmake/{Boost-*,boost_program_options-*,boost_headers-*,GTest,fmt,spdlog}; do
     [ -d "$dir" ] || continue
     name=$(basename "$dir"); name=${name%%-[0-9]*}
     pinned+=("-D${name}_DIR=$dir")
@@ -141,7 +139,7 @@ grep -Eq 'CUDA parts: (ON|TRUE|1)$' "$(log)" \
 passed "$build against $torch_cmake"
 
 step build
-targets=(vit-train vit-eval make-test-data gpu_train_test nccl_test communicator_gpu_test placement_test)
+targets=(vit-train vit-eval make-test-data gpu_train_test nccl_test communicator_gpu_test)
 run_logged cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" \
   || stop 1 "build failed (see build.log)"
 "$build/vit-train" --version >> "$(log)" 2>&1 || stop 1 "the built vit-train does not start (see build.log)"
@@ -160,24 +158,37 @@ if [ ! -d "$data" ] || ! VIT_OFFLINE=1 "$ROOT/launch/get-data.sh" mnist > "$out/
 fi
 note "- data: $data_note"
 
-train_args=(--data.dir "$data" --train.epochs 1 --log.progress lines --log.console_every_s 10)
-export VIT_TRAIN_BIN="$build/vit-train"
-# epoch_acc RUN_DIR: the test accuracy of the run's last epoch line.
-epoch_acc() {
-  python3 -c 'import json, sys
-print([m for m in map(json.loads, open(sys.argv[1])) if m["event"] == "epoch"][-1]["test_acc"])' \
-    "$1/metrics.jsonl"
+# A stalled collective ends a run within a minute, and a run that hangs anywhere else within
+# VIT_GPU_STEP_TIMEOUT seconds (default 150): the lease is short.
+train_args=(--data.dir "$data" --train.epochs 1 --log.progress lines --log.console_every_s 10
+            --dist.timeout_s 60)
+step_timeout=${VIT_GPU_STEP_TIMEOUT:-150}
+# train NP RUN_DIR ARGS...: one run of launch/train.sh within the step timeout, logged.
+train() {
+  local np=$1 dir=$2
+  shift 2
+  run_logged timeout -k 10 "$step_timeout" "$ROOT/launch/train.sh" -n "$np" "$ROOT/configs/mnist.ini" \
+    "${train_args[@]}" --run-dir "$dir" "$@"
 }
+export VIT_TRAIN_BIN="$build/vit-train"
+# epoch_acc RUN_DIR / epoch_speed RUN_DIR: the test accuracy / images/s of the run's last epoch
+# line; nothing (and status 0) when there is none: a lookup never ends the check.
+epoch_field() {
+  python3 -c 'import json, sys
+lines = [m for m in map(json.loads, open(sys.argv[1])) if m.get("event") == "epoch"]
+print(lines[-1][sys.argv[2]] if lines else "")' "$1/metrics.jsonl" "$2" 2>> "$(log)" || true
+}
+epoch_acc() { epoch_field "$1" test_acc; }
+epoch_speed() { epoch_field "$1" images_per_s; }
 
 # --- CPU reference -------------------------------------------------------------------------------
 step cpu-1
-if run_logged "$ROOT/launch/train.sh" -n 1 "$ROOT/configs/mnist.ini" "${train_args[@]}" \
-    --run-dir "$out/runs/cpu-1" --dist.device cpu; then
+cpu_acc=""
+if train 1 "$out/runs/cpu-1" --dist.device cpu; then
   cpu_acc=$(epoch_acc "$out/runs/cpu-1")
-  passed "test accuracy $cpu_acc"
+  if [ -n "$cpu_acc" ]; then passed "test accuracy $cpu_acc"; else failed "no epoch line"; fi
 else
-  cpu_acc=""
-  failed "1-rank CPU run failed"
+  failed "1-rank CPU run failed: $(grep -m1 '^error:' "$(log)" || tail -n 1 "$(log)")"
 fi
 
 [ "$gpus" -gt 0 ] || stop 2 "$no_gpu_line; dry run: every step before it passed"
@@ -198,10 +209,9 @@ fi
 # --- GPU training --------------------------------------------------------------------------------
 step gpu-1
 gpu_acc="" speed=""
-if run_logged "$ROOT/launch/train.sh" -n 1 "$ROOT/configs/mnist.ini" "${train_args[@]}" \
-    --run-dir "$out/runs/gpu-1" --dist.device cuda --dist.backend nccl; then
+if train 1 "$out/runs/gpu-1" --dist.device cuda --dist.backend nccl; then
   gpu_acc=$(epoch_acc "$out/runs/gpu-1")
-  speed=$(grep -o '"images_per_s":[0-9.e+]*' "$out/runs/gpu-1/metrics.jsonl" | tail -n 1 | cut -d: -f2)
+  speed=$(epoch_speed "$out/runs/gpu-1")
   if ! grep -q 'step captured after' "$out/runs/gpu-1/train.log"; then
     failed "trained, but the step was not captured as a CUDA graph: $(grep -m1 'train.cuda_graph' "$out/runs/gpu-1/train.log")"
   elif grep -q '| gradients .*nccl' "$out/runs/gpu-1/train.log"; then
@@ -214,15 +224,14 @@ else
 fi
 
 step gpu-eager
-if run_logged "$ROOT/launch/train.sh" -n 1 "$ROOT/configs/mnist.ini" "${train_args[@]}" \
-    --run-dir "$out/runs/gpu-eager" --dist.device cuda --dist.backend nccl --train.cuda_graph off; then
+if train 1 "$out/runs/gpu-eager" --dist.device cuda --dist.backend nccl --train.cuda_graph off; then
   eager_acc=$(epoch_acc "$out/runs/gpu-eager")
-  eager_speed=$(grep -o '"images_per_s":[0-9.e+]*' "$out/runs/gpu-eager/metrics.jsonl" | tail -n 1 | cut -d: -f2)
-  if [ -n "$gpu_acc" ] && python3 -c 'import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > 0.01)' \
+  eager_speed=$(epoch_speed "$out/runs/gpu-eager")
+  if [ -n "$gpu_acc" ] && [ -n "$eager_acc" ] && python3 -c 'import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > 0.01)' \
       "$gpu_acc" "$eager_acc"; then
     passed "test accuracy $eager_acc (graph: $gpu_acc), $eager_speed images/s (graph: ${speed:-n/a})"
   else
-    failed "eager steps: test accuracy $eager_acc, the graph's ${gpu_acc:-missing}"
+    failed "eager steps: test accuracy ${eager_acc:-missing}, the graph's ${gpu_acc:-missing}"
   fi
 else
   failed "1-rank GPU run with train.cuda_graph off failed: $(grep -m1 '^error:' "$(log)" || tail -n 1 "$(log)")"
@@ -230,8 +239,7 @@ fi
 
 step gpu-2
 shared_acc=""
-if run_logged "$ROOT/launch/train.sh" -n 2 "$ROOT/configs/mnist.ini" "${train_args[@]}" \
-    --run-dir "$out/runs/gpu-2" --dist.device cuda; then
+if train 2 "$out/runs/gpu-2" --dist.device cuda; then
   shared_acc=$(epoch_acc "$out/runs/gpu-2")
   if ! grep -q 'share the GPU' "$(log)"; then
     failed "2 ranks on one GPU trained without the warning that they share it"
@@ -239,8 +247,8 @@ if run_logged "$ROOT/launch/train.sh" -n 2 "$ROOT/configs/mnist.ini" "${train_ar
     failed "2 ranks on one GPU did not fall back to MPI"
   else
     refused=0
-    "$ROOT/launch/train.sh" -n 2 "$ROOT/configs/mnist.ini" "${train_args[@]}" \
-      --run-dir "$out/runs/gpu-2-nccl" --dist.device cuda --dist.backend nccl \
+    timeout -k 10 "$step_timeout" "$ROOT/launch/train.sh" -n 2 "$ROOT/configs/mnist.ini" \
+      "${train_args[@]}" --run-dir "$out/runs/gpu-2-nccl" --dist.device cuda --dist.backend nccl \
       > "$out/gpu-2-nccl.log" 2>&1 || refused=$?
     if [ "$refused" -eq 1 ] && grep -q '^error: dist.backend nccl: .*NCCL needs one rank per GPU' \
         "$out/gpu-2-nccl.log"; then
@@ -256,10 +264,11 @@ fi
 # --- vit-eval ------------------------------------------------------------------------------------
 step eval
 model="$out/runs/gpu-1/checkpoints/final.pt"
-if [ -s "$model" ]; then
+verdict=""
+if [ -s "$model" ] && [ -n "$gpu_acc" ]; then
   eval_ok=1
   for device in cuda cpu; do
-    "$build/vit-eval" --checkpoint "$model" --data.dir "$data" --dist.device "$device" --json \
+    timeout -k 10 "$step_timeout" "$build/vit-eval" --checkpoint "$model" --data.dir "$data" --dist.device "$device" --json \
       > "$out/eval-$device.json" 2>> "$(log)" || eval_ok=0
   done
   if [ "$eval_ok" -eq 1 ] && verdict=$(python3 - "$out/eval-cuda.json" "$out/eval-cpu.json" "$gpu_acc" 2>&1 <<'EOF'
@@ -276,11 +285,12 @@ EOF
     failed "vit-eval: ${verdict:-a run failed}"
   fi
 else
-  failed "no final.pt from gpu-1"
+  failed "no final.pt or no test accuracy from gpu-1"
 fi
 
 # --- compare -------------------------------------------------------------------------------------
 step compare
+verdict=""  # (not the eval step's)
 if [ -n "$cpu_acc" ] && [ -n "$gpu_acc" ] && verdict=$(python3 - "$cpu_acc" "$gpu_acc" "${shared_acc:-nan}" 2>&1 <<'EOF'
 import sys
 cpu, gpu, shared = map(float, sys.argv[1:])
@@ -298,4 +308,5 @@ note ""
 if [ "$failures" -gt 0 ]; then
   stop 1 "$failures step(s) failed ($((SECONDS - started)) s in all)"
 fi
+ended=1
 note "all steps passed in $((SECONDS - started)) s"
