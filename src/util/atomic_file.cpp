@@ -63,7 +63,11 @@ void replace_file_atomically(const std::string& path,
                                .string();
   std::error_code stale;
   fs::remove(temp, stale);  // a file or link left by a killed writer (remove never follows links)
-  ::close(create_new_file(temp));
+  try {
+    ::close(create_new_file(temp));
+  } catch (const Error& e) {
+    VIT_FAIL(path, ": cannot write (", e.what(), ")");
+  }
   try {
     write(temp);
     fsync_path(temp);
