@@ -345,6 +345,12 @@ void load_model_state(const std::string& path, VisionTransformer& model,
   if (file.get_int("model_crc") != state_crc(*model)) {
     throw CorruptCheckpoint(path + ": damaged file: model data checksum mismatch");
   }
+  // An intact file of a diverged model (written before vit-train refused to): every prediction
+  // would be class 0 at ~10% accuracy, reported as a result.
+  const std::string bad = nonfinite_tensor(*model);
+  VIT_CHECK(bad.empty(), path, ": the model's ", bad,
+            " holds a NaN or an infinity: its parameters are not finite (the run diverged), so "
+            "it cannot be scored; use an earlier checkpoint of the run");
 }
 
 }  // namespace vit

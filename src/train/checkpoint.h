@@ -75,8 +75,9 @@ StoredRun read_stored_run(const std::string& path);
 
 // Loads the parameters and buffers of a checkpoint or of a model file into `model` (on the CPU),
 // for evaluation; no optimizer or RNG state. Throws vit::Error listing the keys when the file's
-// stored model.* keys differ from config.model, naming the tensor when a shape differs, and
-// CorruptCheckpoint when the file is damaged.
+// stored model.* keys differ from config.model, naming the tensor when a shape differs or holds a
+// NaN or an infinity (the model of a diverged run), and CorruptCheckpoint when the file is
+// damaged.
 void load_model_state(const std::string& path, VisionTransformer& model, const TrainConfig& config);
 
 }  // namespace vit
