@@ -293,8 +293,8 @@ TEST_F(ConfigTest, EveryFloatingKeyRefusesNonFiniteValues) {
       expect_error({"--config", f, "--" + key + "=" + value}, {key, "finite"});
     }
   }
-  std::ofstream(dir_.file("inf.ini")) << "[data]\ndir = " << dir_.file("data")
-                                      << "\n[optim]\nweight_decay = inf\n";
+  std::ofstream(dir_.file("inf.ini"))
+      << "[data]\ndir = " << dir_.file("data") << "\n[optim]\nweight_decay = inf\n";
   expect_error({"--config", dir_.file("inf.ini")}, {"optim.weight_decay", "finite"});
 }
 

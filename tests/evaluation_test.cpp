@@ -244,7 +244,9 @@ TEST_F(EvalModelTest, AModelFileWithNonFiniteParametersIsRefused) {
   for (const auto& [key, value] : good.entries()) {
     std::visit([&, k = key](const auto& v) { file.put(k, v); }, value);
   }
-  for (const auto& item : poisoned->named_parameters()) file.put("model/" + item.key(), item.value());
+  for (const auto& item : poisoned->named_parameters()) {
+    file.put("model/" + item.key(), item.value());
+  }
   file.put("model_crc", static_cast<int64_t>(state_checksum(*poisoned)));
   file.save(path);
   VisionTransformer model = fresh_model(config_);

@@ -59,8 +59,8 @@ TEST(IsJsonObject, WholeObjectsOnly) {
   EXPECT_TRUE(is_json_object(JsonLine().add("x", std::nan("")).add("t", "a\"b\n").str()));
   for (const std::string& bad : std::vector<std::string>{
            "", "[]", "7", "{\"a\":}", "{\"a\":1,}", "{\"a\":01}", "{\"a\":1}}", "{a:1}",
-        "{\"a\":1} x", "{\"a\":nul}", std::string("{\"a\":\"\0\"}", 9),
-        std::string(6, '\0'), "{\"a\":\"\\q\"}", "{\"a\":" + std::string(100000, '[')}) {
+           "{\"a\":1} x", "{\"a\":nul}", std::string("{\"a\":\"\0\"}", 9), std::string(6, '\0'),
+           "{\"a\":\"\\q\"}", "{\"a\":" + std::string(100000, '[')}) {
     EXPECT_FALSE(is_json_object(bad)) << bad;
   }
 }

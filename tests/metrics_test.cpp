@@ -43,8 +43,9 @@ std::string read_all(const std::string& path) {
 TEST(DropLinesAfterStep, DropsATornLastLine) {
   testing::TempDir dir;
   const std::string path = dir.file("metrics.jsonl");
-  const std::string whole = "{\"event\":\"step\",\"step\":3,\"loss\":1.5}\n"
-                            "{\"event\":\"epoch\",\"step\":4,\"test_acc\":0.5}\n";
+  const std::string whole =
+      "{\"event\":\"step\",\"step\":3,\"loss\":1.5}\n"
+      "{\"event\":\"epoch\",\"step\":4,\"test_acc\":0.5}\n";
   for (const std::string& torn :
        {std::string("{\"event\":\"step\",\"step\":5,\"lo"), std::string("{\"event\":\"st"),
         std::string("{\"event\":\"step\",\"step\":2,\"loss\":1.5}"),  // its newline missing

@@ -277,8 +277,8 @@ void Trainer::check_finite() {
   }
   const double loss = grads_->loss_slot().item<double>();
   const double norm = grads_->gradients().to(torch::kFloat64).norm().item<double>();
-  diverged(when, detail::concat("the loss (", loss, ", mean over the ranks) or the gradients (norm ",
-                                norm, ") are not finite"));
+  diverged(when, detail::concat("the loss (", loss, ", mean over the ranks) or the gradients ",
+                                "(norm ", norm, ") are not finite"));
 }
 
 void Trainer::check_parameters_finite() {
