@@ -267,6 +267,49 @@ TEST_F(ConfigTest, ResumeModesAgainstTheRunDirectory) {
                {"--resume", "gone.pt", "no such checkpoint file"});
 }
 
+// Issue 29: the optimizer's keys are checked as the step uses them, as floats: 1e39 is a finite
+// double and an infinite float, which made every parameter NaN in one step with no error.
+TEST_F(ConfigTest, OptimizerKeysMustFitTheFloatTheStepUses) {
+  const std::string f = ini("");
+  expect_error({"--config", f, "--optim.lr", "1e39"}, {"optim.lr", "1e+39", "float"});
+  expect_error({"--config", f, "--optim.lr", "1e-50"}, {"optim.lr", "float"});
+  expect_error({"--config", f, "--optim.weight_decay", "1e39"}, {"optim.weight_decay", "float"});
+  // Below 1 as a double, 1 as a float: Adam's bias correction would divide by zero.
+  expect_error({"--config", f, "--optim.beta2", "0.99999999999"}, {"optim.beta2", "float"});
+  expect_error({"--config", f, "--optim.momentum", "0.999999999999"}, {"optim.momentum", "float"});
+  // The largest float is fine, and so is a value the float rounds a little.
+  EXPECT_NO_THROW(parse({"--config", f, "--optim.lr", "3e38"}));
+  EXPECT_NO_THROW(parse({"--config", f, "--optim.lr", "0.1", "--optim.beta2", "0.9999"}));
+  EXPECT_NO_THROW(parse({"--config", f, "--optim.weight_decay", "1e-50"}));  // 0 as a float: none
+}
+
+// Issue 29: every floating key refuses NaN and infinities, whatever its range says.
+TEST_F(ConfigTest, EveryFloatingKeyRefusesNonFiniteValues) {
+  const std::string f = ini("");
+  for (const std::string key :
+       {"optim.lr", "optim.weight_decay", "optim.beta1", "optim.beta2", "optim.momentum",
+        "optim.min_lr_ratio", "dist.timeout_s", "log.console_every_s"}) {
+    for (const std::string value : {"inf", "-inf", "nan"}) {
+      expect_error({"--config", f, "--" + key + "=" + value}, {key, "finite"});
+    }
+  }
+  std::ofstream(dir_.file("inf.ini"))
+      << "[data]\ndir = " << dir_.file("data") << "\n[optim]\nweight_decay = inf\n";
+  expect_error({"--config", dir_.file("inf.ini")}, {"optim.weight_decay", "finite"});
+}
+
+// Issue 29: durations have a documented maximum (dist.timeout_s 1e12 overflowed the conversion
+// to the clock's nanoseconds and timed out after ~6 s).
+TEST_F(ConfigTest, DurationKeysHaveAMaximum) {
+  const std::string f = ini("");
+  const std::string most = std::to_string(static_cast<int64_t>(kMaxDurationS));
+  for (const std::string key : {"dist.timeout_s", "log.console_every_s"}) {
+    expect_error({"--config", f, "--" + key, "1e12"}, {key, "at most " + most});
+    EXPECT_NO_THROW(parse({"--config", f, "--" + key, most}));
+  }
+  EXPECT_GE(kMaxDurationS, 7 * 24 * 3600.0);  // a week: more than any collective may take
+}
+
 // The key table carries every key once, in the order of entries(), with its role; vit-eval's
 // lists come from it.
 TEST(KeyTable, EveryKeyWithItsRoleAndEvalUse) {

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <variant>
 
+#include "dist/replicas.h"  // state_checksum
 #include "dist/solo_communicator.h"
 #include "eval/eval_config.h"
 #include "eval/eval_report.h"
@@ -224,6 +225,41 @@ TEST_F(EvalModelTest, AModelFileOfABiggerModelIsRefused) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("holds blocks.1."), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("which the model lacks"), std::string::npos) << e.what();
+  }
+}
+
+// Issue 29: a file whose parameters are NaN (written by a vit-train before the fix, or by hand)
+// scored 10% with status 0 in vit-eval and vit-predict; it is refused, naming the file.
+TEST_F(EvalModelTest, AModelFileWithNonFiniteParametersIsRefused) {
+  auto trainer = trained();
+  const std::string path = dir_.file("nan-final.pt");
+  save_model(trainer->model(), path, config_);
+  VisionTransformer poisoned = fresh_model(config_);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : poisoned->parameters()) p.fill_(std::nan(""));
+  }
+  TensorFile file;
+  const TensorFile good = TensorFile::load(path);
+  for (const auto& [key, value] : good.entries()) {
+    std::visit([&, k = key](const auto& v) { file.put(k, v); }, value);
+  }
+  for (const auto& item : poisoned->named_parameters()) {
+    file.put("model/" + item.key(), item.value());
+  }
+  file.put("model_crc", static_cast<int64_t>(state_checksum(*poisoned)));
+  file.save(path);
+  VisionTransformer model = fresh_model(config_);
+  try {
+    load_model_state(path, model, config_);
+    FAIL() << "no error";
+  } catch (const CorruptFile&) {
+    FAIL() << "a well-formed file, not a damaged one";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(message.rfind(path + ": ", 0), 0u) << message;
+    EXPECT_NE(message.find("not finite"), std::string::npos) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   }
 }
 

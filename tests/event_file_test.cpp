@@ -206,6 +206,44 @@ TEST(DropEventsAfterStep, KeepsStepsUpToTheCheckpoint) {
   EXPECT_TRUE(drop_events_after_step(dir.file("absent"), 4).empty());
 }
 
+// Issue 29: one damaged record in the middle of a file dropped every record after it on resume.
+// Only the damaged record goes; the intact later ones up to the checkpoint's step stay.
+TEST(DropEventsAfterStep, ADamagedRecordCostsItselfAlone) {
+  testing::TempDir dir;
+  const std::string tb = dir.file("tb");
+  std::string path;
+  std::vector<size_t> starts;  // where the record of each step starts
+  {
+    EventFileWriter writer(tb);
+    path = writer.path();
+    for (int step = 1; step <= 6; ++step) {
+      starts.push_back(read_bytes(path).size());
+      writer.write_scalars(step, {{"x", 1.0f * step}});
+    }
+  }
+  const std::string good = read_bytes(path);
+  for (const size_t offset : {size_t{2}, size_t{20}}) {  // its length field; its payload
+    std::string damaged = good;
+    damaged[starts[2] + offset] ^= 0x10;  // the record of step 3
+    write_bytes(path, damaged);
+    const EventFileContents contents = read_event_file(path);
+    EXPECT_NE(contents.problem.find("at byte " + std::to_string(starts[2])), std::string::npos)
+        << contents.problem;
+    ASSERT_EQ(contents.events.size(), 6u) << contents.problem;  // the version and 5 of 6 steps
+
+    const std::vector<std::string> changes = drop_events_after_step(tb, 5);
+    ASSERT_EQ(changes.size(), 1u);
+    EXPECT_NE(changes[0].find("dropped 1 event(s) after step 5"), std::string::npos) << changes[0];
+    EXPECT_NE(changes[0].find("and 1 damaged record(s) ("), std::string::npos) << changes[0];
+    const EventFileContents kept = read_event_file(path);
+    EXPECT_TRUE(kept.problem.empty()) << kept.problem;
+    std::vector<int64_t> steps;
+    for (const TbEvent& event : kept.events) steps.push_back(event.step);
+    EXPECT_EQ(steps, (std::vector<int64_t>{0, 1, 2, 4, 5}));
+    EXPECT_EQ(kept.events.back().scalars.at(0).value, 5.0f);
+  }
+}
+
 TEST(IsEventFileName, AsTensorBoardButNotOurTemporaryFiles) {
   EXPECT_TRUE(is_event_file_name("events.out.tfevents.1700000000.host.1.0"));
   EXPECT_TRUE(is_event_file_name("x.tfevents.y"));

@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <vector>
 
 namespace vit {
 namespace {
@@ -43,6 +45,24 @@ TEST(JsonNumber, ShortestExactAndSixDigits) {
   EXPECT_EQ(json_number_short(1234567.0), "1.23457e+06");
   EXPECT_EQ(json_number_short(std::numeric_limits<double>::infinity()), "null");
   EXPECT_EQ(json_quote("tab\there"), "\"tab\\there\"");
+}
+
+// What tells a whole metrics.jsonl line from one torn by a crash mid-write.
+TEST(IsJsonObject, WholeObjectsOnly) {
+  const std::string line = JsonLine().add("event", "step").add("step", 7).add("loss", 0.5).str();
+  EXPECT_TRUE(is_json_object(line));
+  for (size_t cut = 0; cut < line.size(); ++cut) {
+    EXPECT_FALSE(is_json_object(line.substr(0, cut))) << line.substr(0, cut);
+  }
+  EXPECT_TRUE(is_json_object("{}"));
+  EXPECT_TRUE(is_json_object(R"( {"a": [1, -2.5e+3, true, null], "b": {"c": "\u00e9\n"}} )"));
+  EXPECT_TRUE(is_json_object(JsonLine().add("x", std::nan("")).add("t", "a\"b\n").str()));
+  for (const std::string& bad : std::vector<std::string>{
+           "", "[]", "7", "{\"a\":}", "{\"a\":1,}", "{\"a\":01}", "{\"a\":1}}", "{a:1}",
+           "{\"a\":1} x", "{\"a\":nul}", std::string("{\"a\":\"\0\"}", 9), std::string(6, '\0'),
+           "{\"a\":\"\\q\"}", "{\"a\":" + std::string(100000, '[')}) {
+    EXPECT_FALSE(is_json_object(bad)) << bad;
+  }
 }
 
 }  // namespace

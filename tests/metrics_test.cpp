@@ -6,7 +6,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "test_util.h"
@@ -28,6 +30,38 @@ TEST(MetricsWriter, AppendsAcrossWriters) {
   EXPECT_EQ(a, R"({"n":1})");
   EXPECT_EQ(b, R"({"n":2})");
   EXPECT_FALSE(std::getline(in, c));
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Issue 29: a job killed in the middle of a line (kill -9 mid-write) left it torn, and the resumed
+// run glued its first line onto it. On resume a torn last line is dropped: one cut short, or one
+// whose bytes a crash left as zeros.
+TEST(DropLinesAfterStep, DropsATornLastLine) {
+  testing::TempDir dir;
+  const std::string path = dir.file("metrics.jsonl");
+  const std::string whole =
+      "{\"event\":\"step\",\"step\":3,\"loss\":1.5}\n"
+      "{\"event\":\"epoch\",\"step\":4,\"test_acc\":0.5}\n";
+  for (const std::string& torn :
+       {std::string("{\"event\":\"step\",\"step\":5,\"lo"), std::string("{\"event\":\"st"),
+        std::string("{\"event\":\"step\",\"step\":2,\"loss\":1.5}"),  // its newline missing
+        std::string(12, '\0') + "\n", std::string("{\"event\":\"step\",\"st\n")}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << whole << torn;
+    drop_lines_after_step(path, 4);
+    EXPECT_EQ(read_all(path), whole) << torn;
+    MetricsWriter(path).write(JsonLine().add("event", "step").add("step", 5));
+    EXPECT_EQ(read_all(path), whole + "{\"event\":\"step\",\"step\":5}\n") << torn;
+  }
+  // Whole lines are kept as they are; those beyond the step go.
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << whole;
+  drop_lines_after_step(path, 4);
+  EXPECT_EQ(read_all(path), whole);
+  drop_lines_after_step(path, 3);
+  EXPECT_EQ(read_all(path), "{\"event\":\"step\",\"step\":3,\"loss\":1.5}\n");
 }
 
 TEST(TensorboardTag, EveryScalarOfBothLineKindsAndNoClash) {

@@ -3,13 +3,17 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <limits>
 
 #include "dist/solo_communicator.h"
 #include "test_util.h"
 #include "train/checkpoint_dir.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 #include "util/error.h"
 
@@ -171,6 +175,91 @@ TEST_F(TrainerTest, ANonFiniteLossOrGradientStopsTheRunAndKeepsTheCheckpoints) {
   }
   EXPECT_THROW(broken.fit(nullptr), Error);
   EXPECT_EQ(broken.step(), 0);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> files_in(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Issue 29: a state with a non-finite parameter (an update the gradient check cannot see: an
+// infinite float learning rate, an infinite weight decay) is never saved: no checkpoint written,
+// none pruned, LATEST and the final model left alone.
+TEST_F(TrainerTest, ANonFiniteParameterIsNeverSavedAndPrunesNothing) {
+  config_.checkpoint.keep_last = 1;
+  std::filesystem::create_directories(dir_.file("ck"));
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
+  trainer.train_step(torch::arange(32));
+  trainer.save(&checkpoints, 0, 0);
+  save_model(trainer.model(), dir_.file("ck/final.pt"), config_);
+  const std::string latest = read_text(dir_.file("ck/LATEST"));
+  const std::string final_model = read_text(dir_.file("ck/final.pt"));
+  trainer.train_step(torch::arange(32, 64));
+  {
+    torch::NoGradGuard no_grad;
+    trainer.model()->parameters()[2].view(-1)[1] = std::numeric_limits<float>::infinity();
+  }
+  try {
+    trainer.save(&checkpoints, 0, 0);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("step 2: training diverged"), std::string::npos) << message;
+    EXPECT_NE(message.find("nothing was written and no checkpoint pruned"), std::string::npos)
+        << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+  EXPECT_EQ(files_in(dir_.file("ck")),
+            (std::vector<std::string>{"LATEST", "final.pt", "step-00000001.pt"}));
+  EXPECT_EQ(read_text(dir_.file("ck/LATEST")), latest);
+  // The file layer refuses too: the final model and a checkpoint written directly.
+  EXPECT_THROW(save_model(trainer.model(), dir_.file("ck/final.pt"), config_), Error);
+  EXPECT_EQ(read_text(dir_.file("ck/final.pt")), final_model);
+  torch::optim::SGD sgd(trainer.model()->parameters(), torch::optim::SGDOptions(0.1));
+  EXPECT_THROW(
+      write_checkpoint(dir_.file("ck/other.pt"), trainer.model(), sgd, trainer.state(), config_),
+      Error);
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("ck/other.pt")));
+}
+
+// Issue 29: an infinite weight decay passes the gradient check (it is applied in the update) and
+// made every parameter NaN; the run resumed with it wrote a NaN checkpoint, pruned the good one
+// (keep_last 1) and then said "nothing was written and no checkpoint pruned". Now that is true.
+TEST_F(TrainerTest, ADivergenceInTheUpdateKeepsTheGoodCheckpoints) {
+  config_.checkpoint.every_steps = 1;
+  config_.checkpoint.keep_last = 1;
+  config_.train.max_steps = 3;
+  std::filesystem::create_directories(dir_.file("ck"));
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  Trainer good(config_, load_dataset(config_.data), solo_, torch::kCPU);
+  good.fit(nullptr, &checkpoints);
+  const std::string latest = read_text(dir_.file("ck/LATEST"));
+  ASSERT_EQ(latest, "step-00000003.pt\n");
+
+  TrainConfig bad = config_;  // (validate() refuses it; the trainer must not rely on that alone)
+  bad.optim.weight_decay = std::numeric_limits<double>::infinity();
+  bad.train.max_steps = 6;
+  Trainer resumed(bad, load_dataset(bad.data), solo_, torch::kCPU);
+  resumed.resume("auto", checkpoints);
+  ASSERT_EQ(resumed.step(), 3);
+  try {
+    resumed.fit(nullptr, &checkpoints);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("training diverged"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(files_in(dir_.file("ck")), (std::vector<std::string>{"LATEST", "step-00000003.pt"}));
+  EXPECT_EQ(read_text(dir_.file("ck/LATEST")), latest);
 }
 
 TEST_F(TrainerTest, GradientsLiveInOneFlatBuffer) {

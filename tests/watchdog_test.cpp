@@ -6,11 +6,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <string>
 #include <thread>
 
+#include "util/duration.h"
 #include "util/signals.h"
 
 namespace vit {
@@ -113,6 +115,21 @@ TEST(Watchdog, CollectivesThatFinishInTimeNeverFire) {
   // Disarmed for longer than the deadline: nothing happens either.
   std::this_thread::sleep_for(milliseconds(400));
   EXPECT_GT(rounds, 4);
+}
+
+// Issue 29: a timeout beyond the clock's nanosecond range (1e12 s) overflowed into a deadline in
+// the past, and the job ended at once; it is clamped instead, so it never fires.
+TEST(Watchdog, AHugeTimeoutDoesNotOverflowIntoAnEarlyDeadline) {
+  for (const double timeout_s : {1e12, 1e300}) {
+    Watchdog dog(timeout_s, 0);
+    const auto armed = dog.arm("a barrier");
+    std::this_thread::sleep_for(milliseconds(300));
+  }
+  EXPECT_EQ(seconds_to_duration(1e12), seconds_to_duration(kLongestDurationS));
+  EXPECT_GT(seconds_to_duration(1e12), seconds_to_duration(1e6));
+  EXPECT_EQ(seconds_to_duration(-1), std::chrono::steady_clock::duration::zero());
+  EXPECT_EQ(seconds_to_duration(std::nan("")), std::chrono::steady_clock::duration::zero());
+  EXPECT_EQ(seconds_to_duration(0.25), milliseconds(250));
 }
 
 TEST(Watchdog, ZeroTimeoutIsOff) {

@@ -41,6 +41,12 @@ struct Rule {
   // Integers: the largest value that makes sense, so that a typo or a hostile value is one error
   // instead of an overflow, a run of 0 steps or an allocation of gigabytes.
   int64_t max = std::numeric_limits<int64_t>::max();
+  // Reals (which must all be finite): the largest value that makes sense (durations).
+  double max_real = std::numeric_limits<double>::max();
+  // Reals: the step computes with the value as a float (the optimizer's keys), so the value is
+  // checked again as that float: 1e39 is a finite double and an infinite float, 0.99999999999 a
+  // beta below 1 as a double and 1 as a float.
+  bool as_float = false;
 };
 Rule any() { return {}; }
 Rule positive(int64_t max = std::numeric_limits<int64_t>::max()) {
@@ -54,6 +60,16 @@ Rule below_one() { return {Rule::Kind::kBelowOne, {}}; }
 Rule up_to_one() { return {Rule::Kind::kUpToOne, {}}; }
 Rule one_of(std::vector<const char*> allowed) { return {Rule::Kind::kOneOf, std::move(allowed)}; }
 Rule auto_or_count() { return {Rule::Kind::kAutoOrCount, {}}; }
+// `rule` for a real the step computes with as a float.
+Rule in_float(Rule rule) {
+  rule.as_float = true;
+  return rule;
+}
+// `rule` for a number of seconds: at most kMaxDurationS.
+Rule duration(Rule rule) {
+  rule.max_real = kMaxDurationS;
+  return rule;
+}
 
 constexpr int64_t kMaxImagesPerStep = int64_t{1} << 20;  // batch sizes, micro-batches
 constexpr int64_t kMaxSteps = int64_t{1} << 40;
@@ -73,15 +89,35 @@ void check_rule(const char* key, int64_t value, const Rule& rule) {
   VIT_CHECK(value <= rule.max, key, ": at most ", rule.max, ", got ", value);
 }
 
-void check_rule(const char* key, double value, const Rule& rule) {
+std::string format_value(double value);
+
+// The range of `rule` for a finite real; `as` ends the message ("" or what became of the value).
+void check_range(const char* key, double value, const Rule& rule, const std::string& as) {
   using Kind = Rule::Kind;
-  VIT_CHECK(rule.kind != Kind::kAboveZero || (std::isfinite(value) && value > 0), key,
-            ": must be > 0, got ", value);
-  VIT_CHECK(rule.kind != Kind::kNonNegative || value >= 0, key, ": must be >= 0, got ", value);
+  VIT_CHECK(rule.kind != Kind::kAboveZero || value > 0, key, ": must be > 0, got ", value, as);
+  VIT_CHECK(rule.kind != Kind::kNonNegative || value >= 0, key, ": must be >= 0, got ", value, as);
   VIT_CHECK(rule.kind != Kind::kBelowOne || (value >= 0 && value < 1), key,
-            ": must be in [0, 1), got ", value);
+            ": must be in [0, 1), got ", value, as);
   VIT_CHECK(rule.kind != Kind::kUpToOne || (value >= 0 && value <= 1), key,
-            ": must be in [0, 1], got ", value);
+            ": must be in [0, 1], got ", value, as);
+  // (the limits are whole numbers of seconds: written as such, not as 2.592e+06)
+  VIT_CHECK(value <= rule.max_real, key, ": at most ",
+            std::to_string(static_cast<int64_t>(rule.max_real)), ", got ", format_value(value), as);
+}
+
+void check_rule(const char* key, double value, const Rule& rule) {
+  // NaN passes no comparison and an infinity passes ">= 0": neither is a setting.
+  VIT_CHECK(std::isfinite(value), key, ": must be a finite number, got ", value);
+  check_range(key, value, rule, "");
+  if (!rule.as_float) return;
+  // Compared before the conversion: converting a double beyond the float range is undefined.
+  constexpr double kFloatMax = std::numeric_limits<float>::max();
+  VIT_CHECK(std::abs(value) <= kFloatMax, key, ": ", value,
+            " does not fit the float the step computes with (at most ", kFloatMax, ")");
+  const double as_float = static_cast<float>(value);
+  check_range(key, as_float, rule,
+              " as the float the step computes with (" + format_value(value) + " becomes " +
+                  format_value(as_float) + ")");
 }
 
 void check_rule(const char* key, const std::string& value, const Rule& rule) {
@@ -120,13 +156,16 @@ void visit_fields(Config& c, Visit&& v) {
     Role::kModelShape, Eval::kStored, positive(64));
   v("optim.name", c.optim.name, "optimizer: adam | adamw | sgd", Role::kOptimizer, Eval::kUnused,
     one_of({"adam", "adamw", "sgd"}));
-  v("optim.lr", c.optim.lr, "peak learning rate", Role::kOptimizer, Eval::kUnused, above_zero());
+  v("optim.lr", c.optim.lr, "peak learning rate", Role::kOptimizer, Eval::kUnused,
+    in_float(above_zero()));
   v("optim.weight_decay", c.optim.weight_decay, "weight decay (decoupled for adamw)",
-    Role::kOptimizer, Eval::kUnused, non_negative());
-  v("optim.beta1", c.optim.beta1, "adam/adamw beta1", Role::kOptimizer, Eval::kUnused, below_one());
-  v("optim.beta2", c.optim.beta2, "adam/adamw beta2", Role::kOptimizer, Eval::kUnused, below_one());
+    Role::kOptimizer, Eval::kUnused, in_float(non_negative()));
+  v("optim.beta1", c.optim.beta1, "adam/adamw beta1", Role::kOptimizer, Eval::kUnused,
+    in_float(below_one()));
+  v("optim.beta2", c.optim.beta2, "adam/adamw beta2", Role::kOptimizer, Eval::kUnused,
+    in_float(below_one()));
   v("optim.momentum", c.optim.momentum, "sgd momentum", Role::kOptimizer, Eval::kUnused,
-    below_one());
+    in_float(below_one()));
   v("optim.schedule", c.optim.schedule, "learning-rate schedule after warm-up: constant | cosine",
     Role::kOptimizer, Eval::kUnused, one_of({"constant", "cosine"}));
   v("optim.warmup_steps", c.optim.warmup_steps, "linear warm-up steps", Role::kOptimizer,
@@ -178,8 +217,9 @@ void visit_fields(Config& c, Visit&& v) {
     Eval::kMachine, one_of({"auto", "mpi", "nccl"}));
   v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank mod GPUs>)", Role::kMachine,
     Eval::kMachine, one_of({"auto", "cpu", "cuda"}));
-  v("dist.timeout_s", c.dist.timeout_s, "seconds before a stuck collective aborts the job",
-    Role::kMachine, Eval::kUnused, above_zero());
+  v("dist.timeout_s", c.dist.timeout_s,
+    "seconds before a stuck collective aborts the job (at most 2592000: 30 days)", Role::kMachine,
+    Eval::kUnused, duration(above_zero()));
   v("dist.debug", c.dist.debug, "check bit-identical replicas after each epoch (true | false)",
     Role::kJob, Eval::kUnused, any());
   v("checkpoint.every_steps", c.checkpoint.every_steps, "also checkpoint every N steps (0: off)",
@@ -194,8 +234,8 @@ void visit_fields(Config& c, Visit&& v) {
     "a step line in metrics.jsonl every N steps (0: off; auto: about 50 per epoch)", Role::kJob,
     Eval::kUnused, auto_or_count());
   v("log.console_every_s", c.log.console_every_s,
-    "seconds between step lines on the console (0: every step line)", Role::kJob, Eval::kUnused,
-    non_negative());
+    "seconds between step lines on the console (0: every step line; at most 2592000)", Role::kJob,
+    Eval::kUnused, duration(non_negative()));
   v("log.progress", c.log.progress,
     "auto | bar | lines: live bar on a terminal (auto: when stdout is one), else lines", Role::kJob,
     Eval::kUnused, one_of({"auto", "bar", "lines"}));

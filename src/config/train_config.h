@@ -170,6 +170,11 @@ void validate(TrainConfig& config);
 // The resolved config as an INI file that parse_args accepts back.
 std::string to_ini(const TrainConfig& config);
 
+// The longest duration a key in seconds (dist.timeout_s, log.console_every_s) may give: 30 days,
+// longer than any collective or console pause should take, and far within the range of the
+// clocks' nanosecond counts (292 years), which a larger value overflowed.
+inline constexpr double kMaxDurationS = 30.0 * 24 * 3600;
+
 // Step lines per epoch that log.every_steps = auto aims at.
 inline constexpr int64_t kAutoStepLinesPerEpoch = 50;
 

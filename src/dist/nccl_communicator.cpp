@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "dist/mpi_context.h"
+#include "util/duration.h"
 #include "util/error.h"
 
 #if NCCL_VERSION_CODE < NCCL_VERSION(2, 10, 0)
@@ -42,8 +43,7 @@ ncclDataType_t nccl_type(const torch::Tensor& t, int rank) {
 }
 
 Clock::time_point deadline_after(double seconds) {
-  return Clock::now() +
-         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  return Clock::now() + seconds_to_duration(seconds);
 }
 
 // Sleeps between polls: short against a step's milliseconds, long enough to leave a core free.

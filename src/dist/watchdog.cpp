@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "util/duration.h"
 #include "util/signals.h"
 
 namespace vit {
@@ -17,9 +18,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Clock::duration seconds(double s) {
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-}
+Clock::duration seconds(double s) { return seconds_to_duration(s); }
 
 double env_seconds(const char* name) {
   const char* text = std::getenv(name);

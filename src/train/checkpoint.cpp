@@ -224,6 +224,14 @@ void read_optimizer(const TensorFile& file, torch::optim::Optimizer& optimizer,
   }
 }
 
+// Never a file of a diverged model: it would replace a good one (LATEST, final.pt), and pruning
+// after it would delete good ones.
+void check_finite_before_writing(const std::string& path, const VisionTransformer& model) {
+  const std::string bad = nonfinite_tensor(*model);
+  VIT_CHECK(bad.empty(), path, ": not written: the model's ", bad,
+            " holds a NaN or an infinity (a diverged model)");
+}
+
 // Tests pause here (VIT_TEST_CHECKPOINT_DELAY_MS) to kill a rank in the middle of a write.
 void test_delay() {
   if (const char* ms = std::getenv("VIT_TEST_CHECKPOINT_DELAY_MS")) {
@@ -233,9 +241,29 @@ void test_delay() {
 
 }  // namespace
 
+std::string nonfinite_tensor(const torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> names;
+  std::vector<torch::Tensor> finite;
+  const auto note = [&](const std::string& name, const torch::Tensor& tensor) {
+    names.push_back(name);
+    finite.push_back(torch::isfinite(tensor).all().to(torch::kCPU, /*non_blocking=*/false));
+  };
+  for (const auto& item : module.named_parameters()) note(item.key(), item.value());
+  for (const auto& item : module.named_buffers()) note(item.key(), item.value());
+  if (finite.empty()) return "";
+  const torch::Tensor all = torch::stack(finite);
+  const auto flags = all.accessor<bool, 1>();
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!flags[static_cast<int64_t>(i)]) return names[i];
+  }
+  return "";
+}
+
 void write_checkpoint(const std::string& path, VisionTransformer& model,
                       torch::optim::Optimizer& optimizer, const TrainState& state,
                       const TrainConfig& config) {
+  check_finite_before_writing(path, model);
   TensorFile file;
   file.put("format", kCheckpointFormat);
   file.put("kind", std::string(kCheckpointKind));
@@ -294,6 +322,7 @@ TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
 
 void write_model_file(const std::string& path, VisionTransformer& model,
                       const TrainConfig& config) {
+  check_finite_before_writing(path, model);
   TensorFile file;
   file.put("format", kCheckpointFormat);
   file.put("kind", std::string(kModelKind));
@@ -331,6 +360,12 @@ void load_model_state(const std::string& path, VisionTransformer& model,
   if (file.get_int("model_crc") != state_crc(*model)) {
     throw CorruptCheckpoint(path + ": damaged file: model data checksum mismatch");
   }
+  // An intact file of a diverged model (written before vit-train refused to): every prediction
+  // would be class 0 at ~10% accuracy, reported as a result.
+  const std::string bad = nonfinite_tensor(*model);
+  VIT_CHECK(bad.empty(), path, ": the model's ", bad,
+            " holds a NaN or an infinity: its parameters are not finite (the run diverged), so "
+            "it cannot be scored; use an earlier checkpoint of the run");
 }
 
 }  // namespace vit

@@ -37,7 +37,12 @@ struct TrainState {
 // back to an older checkpoint on this error, and only on this one.
 using CorruptCheckpoint = CorruptFile;
 
-// Writes the checkpoint file (atomically) at `path`.
+// The name of the first parameter or buffer of `module` that holds a NaN or an infinity, or ""
+// when all are finite. One host sync for the whole module.
+std::string nonfinite_tensor(const torch::nn::Module& module);
+
+// Writes the checkpoint file (atomically) at `path`. Throws vit::Error naming the file and the
+// tensor, with nothing written, when a parameter or buffer is not finite (a diverged model).
 void write_checkpoint(const std::string& path, VisionTransformer& model,
                       torch::optim::Optimizer& optimizer, const TrainState& state,
                       const TrainConfig& config);
@@ -61,7 +66,7 @@ struct StoredRun {
 
 // Writes the trained model alone (checkpoints/final.pt) atomically: its parameters and buffers
 // as "model/<name>" tensors, plus the config as "config/<key>" texts, so that vit-eval needs
-// nothing but the file.
+// nothing but the file. Refuses a model that is not finite as write_checkpoint does.
 void write_model_file(const std::string& path, VisionTransformer& model, const TrainConfig& config);
 
 // Reads what `path` (a checkpoint or a model file) stores about its run. Throws CorruptCheckpoint
@@ -70,8 +75,9 @@ StoredRun read_stored_run(const std::string& path);
 
 // Loads the parameters and buffers of a checkpoint or of a model file into `model` (on the CPU),
 // for evaluation; no optimizer or RNG state. Throws vit::Error listing the keys when the file's
-// stored model.* keys differ from config.model, naming the tensor when a shape differs, and
-// CorruptCheckpoint when the file is damaged.
+// stored model.* keys differ from config.model, naming the tensor when a shape differs or holds a
+// NaN or an infinity (the model of a diverged run), and CorruptCheckpoint when the file is
+// damaged.
 void load_model_state(const std::string& path, VisionTransformer& model, const TrainConfig& config);
 
 }  // namespace vit

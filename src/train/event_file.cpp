@@ -88,6 +88,49 @@ std::string tfrecord_frame(const std::string& payload) {
   return frame;
 }
 
+namespace {
+
+// The record at byte `at` of `bytes`: its payload, its event and its end, or why it is damaged.
+struct Record {
+  std::string problem;  // "" when intact
+  bool framed = false;  // its length is intact (checked): a damaged payload can be stepped over
+  size_t end = 0;       // (when framed) where the next record starts
+  std::string payload;
+  TbEvent event;
+};
+
+Record read_record(const std::string& bytes, size_t at) {
+  Record record;
+  const auto where = [at] { return " at byte " + std::to_string(at); };  // (built only if needed)
+  if (bytes.size() - at < kHeaderBytes) {
+    record.problem = "truncated record" + where();
+    return record;
+  }
+  const char* header = bytes.data() + at;
+  if (get_le(header + 8, 4) != masked_crc32c(header, 8)) {
+    record.problem = "length checksum mismatch" + where();
+    return record;
+  }
+  const uint64_t length = get_le(header, 8);
+  if (length > bytes.size() - at - kHeaderBytes ||
+      bytes.size() - at - kHeaderBytes - length < kFooterBytes) {
+    record.problem = "truncated record" + where();
+    return record;
+  }
+  record.framed = true;
+  record.end = at + kHeaderBytes + length + kFooterBytes;
+  record.payload = bytes.substr(at + kHeaderBytes, length);
+  if (get_le(bytes.data() + at + kHeaderBytes + length, 4) !=
+      masked_crc32c(record.payload.data(), record.payload.size())) {
+    record.problem = "data checksum mismatch" + where();
+  } else if (!decode(record.payload, record.event)) {
+    record.problem = "record" + where() + " is not an Event";
+  }
+  return record;
+}
+
+}  // namespace
+
 EventFileContents read_event_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   VIT_CHECK(in, path, ": cannot open for reading");
@@ -95,39 +138,26 @@ EventFileContents read_event_file(const std::string& path) {
   VIT_CHECK(!in.bad(), path, ": read failed");
 
   EventFileContents contents;
+  contents.size = bytes.size();
   size_t at = 0;
   while (at < bytes.size()) {
-    const std::string where = " at byte " + std::to_string(at);
-    if (bytes.size() - at < kHeaderBytes) {
-      contents.problem = "truncated record" + where;
-      break;
+    Record record = read_record(bytes, at);
+    if (record.problem.empty()) {
+      contents.events.push_back(std::move(record.event));
+      contents.payloads.push_back(std::move(record.payload));
+      at = record.end;
+      contents.intact_bytes = at;
+      continue;
     }
-    const char* header = bytes.data() + at;
-    if (get_le(header + 8, 4) != masked_crc32c(header, 8)) {
-      contents.problem = "length checksum mismatch" + where;
-      break;
-    }
-    const uint64_t length = get_le(header, 8);
-    if (length > bytes.size() - at - kHeaderBytes ||
-        bytes.size() - at - kHeaderBytes - length < kFooterBytes) {
-      contents.problem = "truncated record" + where;
-      break;
-    }
-    std::string payload = bytes.substr(at + kHeaderBytes, length);
-    if (get_le(bytes.data() + at + kHeaderBytes + length, 4) !=
-        masked_crc32c(payload.data(), payload.size())) {
-      contents.problem = "data checksum mismatch" + where;
-      break;
-    }
-    TbEvent event;
-    if (!decode(payload, event)) {
-      contents.problem = "record" + where + " is not an Event";
-      break;
-    }
-    contents.events.push_back(std::move(event));
-    contents.payloads.push_back(std::move(payload));
-    at += kHeaderBytes + length + kFooterBytes;
-    contents.intact_bytes = at;
+    contents.problem += (contents.problem.empty() ? "" : "; ") + record.problem;
+    // A damaged record costs itself alone: a record whose length is intact is stepped over, else
+    // the next offset where an intact record starts (its length and payload checksums agree and
+    // it decodes) is searched for; none found, the rest of the file is a damaged tail.
+    size_t next = record.framed ? record.end : at + 1;
+    while (next < bytes.size() && !read_record(bytes, next).problem.empty()) ++next;
+    if (next >= bytes.size()) break;
+    ++contents.skipped;
+    at = next;
   }
   return contents;
 }
@@ -164,7 +194,11 @@ std::vector<std::string> drop_events_after_step(const std::string& dir, int64_t 
     write_text_atomically(path, kept);
     std::string change = path + ": dropped " + std::to_string(dropped) + " event(s) after step " +
                          std::to_string(step);
-    if (!contents.problem.empty()) change += " and a damaged tail (" + contents.problem + ")";
+    if (contents.skipped > 0) {
+      change += " and " + std::to_string(contents.skipped) + " damaged record(s)";
+    }
+    if (contents.intact_bytes < contents.size) change += " and a damaged tail";
+    if (!contents.problem.empty()) change += " (" + contents.problem + ")";
     changes.push_back(change);
   }
   return changes;

@@ -38,20 +38,25 @@ struct TbEvent {
 struct EventFileContents {
   std::vector<TbEvent> events;
   std::vector<std::string> payloads;  // the serialized events, as stored, same order as events
-  uint64_t intact_bytes = 0;          // length of the whole records from the file's start
-  // Empty, or why reading stopped before the end ("truncated record at byte N", a CRC mismatch):
-  // a writer killed mid-record leaves a truncated one, which TensorBoard skips too.
+  uint64_t intact_bytes = 0;          // where the last intact record ends
+  uint64_t size = 0;                  // of the file
+  // Empty, or the damage found, "; "-joined ("truncated record at byte N", a CRC mismatch): a
+  // writer killed mid-record leaves a truncated one, which TensorBoard skips too; a damaged record
+  // before intact ones is skipped alone (`skipped` counts those).
   std::string problem;
+  int64_t skipped = 0;
 };
 
-// Reads every intact record of `path`; throws vit::Error naming it when it cannot be read.
+// Reads every intact record of `path`, stepping over damaged ones (to the next intact record);
+// throws vit::Error naming it when it cannot be read.
 EventFileContents read_event_file(const std::string& path);
 
 // True for the names TensorBoard takes for event files.
 bool is_event_file_name(const std::string& file_name);
 
 // For a run resumed from the checkpoint of `step`: rewrites, atomically, each event file of `dir`
-// that has events beyond `step` or a damaged tail, keeping the intact events up to `step`, so
+// that has events beyond `step` or damage, keeping the intact events up to `step` (those after a
+// damaged record too), so
 // that no step is there twice once the run has written them again. Returns one line per file it
 // changed, for the log. A missing `dir` is no error (a run from before event files).
 std::vector<std::string> drop_events_after_step(const std::string& dir, int64_t step);

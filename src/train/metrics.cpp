@@ -2,24 +2,45 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <vector>
 
 #include "train/event_file.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/json.h"
 
 namespace vit {
 
 void drop_lines_after_step(const std::string& path, int64_t step) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return;
-  static const std::regex step_field(R"("step":(\d+))");
-  std::string kept, line;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  VIT_CHECK(!in.bad(), path, ": read failed");
+  std::vector<std::string> lines;
+  for (size_t at = 0; at < text.size();) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    lines.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  // A job killed in the middle of a line leaves it torn: without its newline, or cut short and
+  // not a JSON object. The resumed run's first line would be glued onto it; it is dropped, as a
+  // torn record of the event files is.
   bool dropped = false;
-  while (std::getline(in, line)) {
+  if (!lines.empty() && (text.back() != '\n' || !is_json_object(lines.back()))) {
+    spdlog::warn("{}: dropped its last line, torn by a write that did not finish ({} bytes)", path,
+                 lines.back().size());
+    lines.pop_back();
+    dropped = true;
+  }
+  static const std::regex step_field(R"("step":(\d+))");
+  std::string kept;
+  for (const std::string& line : lines) {
     std::smatch match;
     if (std::regex_search(line, match, step_field) && std::stoll(match[1]) > step) {
       dropped = true;

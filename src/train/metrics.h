@@ -15,7 +15,8 @@ namespace vit {
 class EventFileWriter;
 
 // Removes the lines of `path` whose "step" is beyond `step` (atomically), so that a run resumed
-// from the checkpoint of `step` does not write lines that are already there twice.
+// from the checkpoint of `step` does not write lines that are already there twice; and a torn
+// last line (no newline at its end, or not a JSON object), with a warning.
 void drop_lines_after_step(const std::string& path, int64_t step);
 
 // The same for the TensorBoard event files of `tb_dir` (logs each file it rewrites); nothing in a

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <limits>
 
 #include "dist/replicas.h"
 #include "model/fused_attention.h"
@@ -76,6 +77,11 @@ Trainer::Trainer(const TrainConfig& config, Dataset data, Communicator& comm, to
       model_(build_model(config, data_, device)),
       sampler_(data_.train.size(), comm.rank(), comm.world_size(), config.train.seed) {
   state_.world_size = comm.world_size();
+  // The step computes in float: validate() checked optim.lr as one, optim.lr_scaling may take it
+  // beyond (an infinite learning rate makes every parameter NaN in one step).
+  VIT_CHECK(optim_.lr <= std::numeric_limits<float>::max(), "optim.lr: ", config.optim.lr,
+            " times the world size ", comm.world_size(),
+            " (optim.lr_scaling linear) does not fit the float the step computes with");
   set_attention_kernel(parse_attention_kernel(config.train.attention));
   broadcast_module(*model_, comm_);
   params_ = model_->parameters();
@@ -269,10 +275,24 @@ void Trainer::check_finite() {
   }
   const double loss = grads_->loss_slot().item<double>();
   const double norm = grads_->gradients().to(torch::kFloat64).norm().item<double>();
-  VIT_FAIL(when, ": training diverged: the loss (", loss,
-           ", mean over the ranks) or the gradients (norm ", norm,
-           ") are not finite; nothing was written and no checkpoint pruned: lower optim.lr (",
-           config_.optim.lr, ") or raise optim.warmup_steps, and resume from the last checkpoint");
+  diverged(when, detail::concat("the loss (", loss, ", mean over the ranks) or the gradients ",
+                                "(norm ", norm, ") are not finite"));
+}
+
+void Trainer::check_parameters_finite() {
+  // The gradient check cannot see an update that is not finite itself (a learning rate or weight
+  // decay too large for the floats it is applied in): the parameters are checked before anything
+  // is written from them. The replicas are equal, so every rank decides alike.
+  const std::string bad = nonfinite_tensor(*model_);
+  if (bad.empty()) return;
+  diverged("step " + std::to_string(state_.step),
+           "the parameter " + bad + " is not finite after the optimizer's update");
+}
+
+void Trainer::diverged(const std::string& when, const std::string& what) const {
+  VIT_FAIL(when, ": training diverged: ", what,
+           "; nothing was written and no checkpoint pruned: lower optim.lr (", config_.optim.lr,
+           ") or raise optim.warmup_steps, and resume from the last checkpoint");
 }
 
 EvalResult Trainer::evaluate(const Split& split) {
@@ -322,6 +342,7 @@ void Trainer::save(const CheckpointDir* checkpoints, double local_loss, int64_t 
     comm_.synchronize();  // (with dist.timeout_s: graph replays are not waited for elsewhere)
     check_finite();       // never a checkpoint of a diverged run
   }
+  check_parameters_finite();  // nor of a diverged update: no file written or pruned
   TrainState state = state_;
   state.epoch_loss_sum = comm_.sum(local_loss);
   state.epoch_images = comm_.sum(local_images);
@@ -517,6 +538,7 @@ EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_st
     comm_.synchronize();
     check_finite();
   }
+  check_parameters_finite();  // (before the epoch's line, as after a diverged step)
   EpochResult result;
   result.epoch = run.epoch + 1;
   result.step = state_.step;

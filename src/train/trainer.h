@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/train_config.h"
@@ -152,6 +153,10 @@ class Trainer {
   // Throws vit::Error when the step's all-reduced loss or gradients hold a NaN or an Inf (on a
   // GPU: when one of the steps since the last check did).
   void check_finite();
+  // Throws vit::Error (the divergence message) when a parameter or buffer is not finite.
+  void check_parameters_finite();
+  // Throws the divergence error: `when` it was found, `what` was not finite.
+  [[noreturn]] void diverged(const std::string& when, const std::string& what) const;
   // A periodic checkpoint after step b of an epoch of `steps` (checkpoint.every_steps).
   bool checkpoint_due(int64_t b, int64_t steps) const;
   // Loss over the ranks, evaluation, the replica check (dist.debug), the epoch's log and metrics

@@ -1,10 +1,142 @@
 #include "util/json.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
 namespace vit {
+namespace {
+
+// A recursive-descent check of JSON syntax (no values built). `depth` bounds the nesting, so a
+// line of a million '[' is refused instead of overflowing the stack.
+class JsonSyntax {
+ public:
+  explicit JsonSyntax(const std::string& text) : text_(text) {}
+
+  bool object_alone() {
+    skip_space();
+    if (!object(0)) return false;
+    skip_space();
+    return at_ == text_.size();
+  }
+
+ private:
+  static constexpr int kMaxDepth = 64;
+
+  bool value(int depth) {
+    if (at_ >= text_.size()) return false;
+    switch (text_[at_]) {
+      case '{': return object(depth);
+      case '[': return array(depth);
+      case '"': return string();
+      case 't': return literal("true");
+      case 'f': return literal("false");
+      case 'n': return literal("null");
+      default: return number();
+    }
+  }
+
+  bool object(int depth) {
+    if (depth > kMaxDepth || !take('{')) return false;
+    skip_space();
+    if (take('}')) return true;
+    for (;;) {
+      skip_space();
+      if (!string()) return false;
+      skip_space();
+      if (!take(':')) return false;
+      skip_space();
+      if (!value(depth + 1)) return false;
+      skip_space();
+      if (take('}')) return true;
+      if (!take(',')) return false;
+    }
+  }
+
+  bool array(int depth) {
+    if (depth > kMaxDepth || !take('[')) return false;
+    skip_space();
+    if (take(']')) return true;
+    for (;;) {
+      skip_space();
+      if (!value(depth + 1)) return false;
+      skip_space();
+      if (take(']')) return true;
+      if (!take(',')) return false;
+    }
+  }
+
+  bool string() {
+    if (!take('"')) return false;
+    while (at_ < text_.size()) {
+      const auto ch = static_cast<unsigned char>(text_[at_++]);
+      if (ch == '"') return true;
+      if (ch < 0x20) return false;  // a control character (a NUL of a torn write) must be escaped
+      if (ch != '\\') continue;
+      if (at_ >= text_.size()) return false;
+      const char escaped = text_[at_++];
+      if (escaped == 'u') {
+        for (int i = 0; i < 4; ++i) {
+          if (at_ >= text_.size() || !std::isxdigit(static_cast<unsigned char>(text_[at_++]))) {
+            return false;
+          }
+        }
+      } else if (std::string("\"\\/bfnrt").find(escaped) == std::string::npos) {
+        return false;
+      }
+    }
+    return false;  // unterminated
+  }
+
+  bool number() {
+    take('-');
+    if (take('0')) {
+      // no leading zeros
+    } else if (!digits()) {
+      return false;
+    }
+    if (take('.') && !digits()) return false;
+    if (take('e') || take('E')) {
+      if (!take('+')) take('-');
+      if (!digits()) return false;
+    }
+    return true;
+  }
+
+  bool digits() {
+    const size_t start = at_;
+    while (at_ < text_.size() && text_[at_] >= '0' && text_[at_] <= '9') ++at_;
+    return at_ > start;
+  }
+
+  bool literal(const char* word) {
+    const std::string expected(word);
+    if (text_.compare(at_, expected.size(), expected) != 0) return false;
+    at_ += expected.size();
+    return true;
+  }
+
+  bool take(char ch) {
+    if (at_ >= text_.size() || text_[at_] != ch) return false;
+    ++at_;
+    return true;
+  }
+
+  void skip_space() {
+    while (at_ < text_.size() &&
+           (text_[at_] == ' ' || text_[at_] == '\t' || text_[at_] == '\n' || text_[at_] == '\r')) {
+      ++at_;
+    }
+  }
+
+  const std::string& text_;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+bool is_json_object(const std::string& text) { return JsonSyntax(text).object_alone(); }
 
 std::string json_number(double value) {
   if (!std::isfinite(value)) return "null";

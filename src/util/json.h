@@ -20,6 +20,10 @@ std::string json_number(double value);
 // `value` with 6 significant digits (printf %.6g); "null" when not finite.
 std::string json_number_short(double value);
 
+// Whether `text` is exactly one JSON object (RFC 8259 syntax; whitespace around it allowed): how a
+// reader of metrics.jsonl tells a whole line from one torn by a crash mid-write.
+bool is_json_object(const std::string& text);
+
 // Builds one flat JSON object: JsonLine().add("event", "epoch").add("epoch", 1).str(). Doubles
 // are written with json_number_short.
 class JsonLine {
