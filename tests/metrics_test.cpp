@@ -64,6 +64,16 @@ TEST(DropLinesAfterStep, DropsATornLastLine) {
   EXPECT_EQ(read_all(path), "{\"event\":\"step\",\"step\":3,\"loss\":1.5}\n");
 }
 
+// A run that starts fresh where a job was killed before its first checkpoint (--resume auto finds
+// none, so no lines are dropped by step) appends to the file too: the writer drops the torn line.
+TEST(MetricsWriter, DropsATornLastLineBeforeAppending) {
+  testing::TempDir dir;
+  const std::string path = dir.file("metrics.jsonl");
+  std::ofstream(path, std::ios::binary) << "{\"event\":\"step\",\"step\":1}\n{\"event\":\"st";
+  MetricsWriter(path).write(JsonLine().add("event", "step").add("step", 1));
+  EXPECT_EQ(read_all(path), "{\"event\":\"step\",\"step\":1}\n{\"event\":\"step\",\"step\":1}\n");
+}
+
 TEST(TensorboardTag, EveryScalarOfBothLineKindsAndNoClash) {
   EXPECT_EQ(tensorboard_tag("step", "loss"), "train/loss");
   EXPECT_EQ(tensorboard_tag("step", "lr"), "train/lr");

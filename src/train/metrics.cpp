@@ -17,38 +17,62 @@
 
 namespace vit {
 
-void drop_lines_after_step(const std::string& path, int64_t step) {
+namespace {
+
+// The lines of `path` (none when it does not exist), without a torn last one: a job killed in the
+// middle of a line leaves it without its newline, or cut short and not a JSON object (a crash can
+// also leave zeros). Sets `torn` when there was one (and warns).
+std::vector<std::string> whole_lines(const std::string& path, bool& torn) {
+  torn = false;
+  std::vector<std::string> lines;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return;
+  if (!in) return lines;
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   VIT_CHECK(!in.bad(), path, ": read failed");
-  std::vector<std::string> lines;
   for (size_t at = 0; at < text.size();) {
     const size_t end = std::min(text.find('\n', at), text.size());
     lines.push_back(text.substr(at, end - at));
     at = end + 1;
   }
-  // A job killed in the middle of a line leaves it torn: without its newline, or cut short and
-  // not a JSON object. The resumed run's first line would be glued onto it; it is dropped, as a
-  // torn record of the event files is.
-  bool dropped = false;
   if (!lines.empty() && (text.back() != '\n' || !is_json_object(lines.back()))) {
     spdlog::warn("{}: dropped its last line, torn by a write that did not finish ({} bytes)", path,
                  lines.back().size());
     lines.pop_back();
-    dropped = true;
+    torn = true;
   }
+  return lines;
+}
+
+std::string joined(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const std::string& line : lines) text += line + "\n";
+  return text;
+}
+
+// Rewrites `path` without a torn last line, if it has one: the next line appended would be glued
+// onto it (as the event files drop a torn record).
+void drop_torn_last_line(const std::string& path) {
+  bool torn = false;
+  const std::vector<std::string> lines = whole_lines(path, torn);
+  if (torn) write_text_atomically(path, joined(lines));
+}
+
+}  // namespace
+
+void drop_lines_after_step(const std::string& path, int64_t step) {
+  bool dropped = false;
+  std::vector<std::string> lines = whole_lines(path, dropped);
   static const std::regex step_field(R"("step":(\d+))");
-  std::string kept;
-  for (const std::string& line : lines) {
+  std::vector<std::string> kept;
+  for (std::string& line : lines) {
     std::smatch match;
     if (std::regex_search(line, match, step_field) && std::stoll(match[1]) > step) {
       dropped = true;
     } else {
-      kept += line + "\n";
+      kept.push_back(std::move(line));
     }
   }
-  if (dropped) write_text_atomically(path, kept);
+  if (dropped) write_text_atomically(path, joined(kept));
 }
 
 void drop_tensorboard_after_step(const std::string& tb_dir, int64_t step) {
@@ -98,6 +122,7 @@ std::string tensorboard_tag(const std::string& event, const std::string& key) {
 
 MetricsWriter::MetricsWriter(const std::string& path, const std::string& tb_dir) : path_(path) {
   check_output_path(path);
+  drop_torn_last_line(path);  // (a run that starts fresh in the folder of a killed one, too)
   out_.open(path, std::ios::app);
   VIT_CHECK(out_, path, ": cannot open for appending");
   if (tb_dir.empty()) return;

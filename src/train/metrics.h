@@ -36,8 +36,10 @@ std::string tensorboard_tag(const std::string& event, const std::string& key);
 
 class MetricsWriter {
  public:
-  // Opens `path` for appending, and when `tb_dir` is given (and the build has them) a new event
-  // file in that folder; throws vit::Error naming the file or folder when that fails.
+  // Opens `path` for appending (first dropping a torn last line, as drop_lines_after_step does: a
+  // job killed before its first checkpoint leaves one too), and when `tb_dir` is given (and the
+  // build has them) a new event file in that folder; throws vit::Error naming the file or folder
+  // when that fails.
   explicit MetricsWriter(const std::string& path, const std::string& tb_dir = "");
   ~MetricsWriter();
   // Appends `line`; its numbers with a tag (tensorboard_tag) go to the event file at its "step".
