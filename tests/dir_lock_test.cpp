@@ -7,21 +7,18 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 
 #include "test_util.h"
 #include "util/error.h"
+#include "util/input_file.h"
 
 namespace vit {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+std::string read_text(const std::string& path) { return read_small_file(path, 4096, "a file"); }
 
 TEST(DirLock, NamesItsHolder) {
   testing::TempDir dir;

@@ -39,6 +39,19 @@ std::map<std::string, std::string> parse_lines(const std::string& text) {
   return out;
 }
 
+// "rank R <verb> <its text>; ...; rank 0 <verb> <rank 0's>" for the ranks whose text differs
+// from rank 0's as a whole; "" when none does.
+std::string whole_disagreement(const std::vector<std::string>& per_rank, const char* verb) {
+  std::string out;
+  for (size_t r = 1; r < per_rank.size(); ++r) {
+    if (per_rank[r] != per_rank[0]) {
+      out += (out.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) + " " + verb +
+             " " + per_rank[r];
+    }
+  }
+  return out.empty() ? "" : out + "; rank 0 " + verb + " " + per_rank[0];
+}
+
 }  // namespace
 
 std::string shared_config_text(const TrainConfig& config) {
@@ -74,14 +87,7 @@ std::string config_disagreement(const std::vector<std::string>& per_rank) {
 }
 
 std::string data_disagreement(const std::vector<std::string>& per_rank) {
-  std::string out;
-  for (size_t r = 1; r < per_rank.size(); ++r) {
-    if (per_rank[r] != per_rank[0]) {
-      out += (out.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) + " loaded " +
-             per_rank[r];
-    }
-  }
-  return out.empty() ? "" : out + "; rank 0 loaded " + per_rank[0];
+  return whole_disagreement(per_rank, "loaded");
 }
 
 std::string resume_digest(const std::string& resumed_from, int64_t step, uint64_t model_checksum) {
@@ -93,14 +99,7 @@ std::string resume_digest(const std::string& resumed_from, int64_t step, uint64_
 }
 
 std::string resume_disagreement(const std::vector<std::string>& per_rank) {
-  std::string out;
-  for (size_t r = 1; r < per_rank.size(); ++r) {
-    if (per_rank[r] != per_rank[0]) {
-      out += (out.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) + " resumed " +
-             per_rank[r];
-    }
-  }
-  return out.empty() ? "" : out + "; rank 0 resumed " + per_rank[0];
+  return whole_disagreement(per_rank, "resumed");
 }
 
 bool agree_on_resume(const std::string& digest, const MpiContext& mpi) {
