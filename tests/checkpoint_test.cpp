@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "dist/replicas.h"
+#include "data/idx.h"
 #include "dist/solo_communicator.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -129,6 +130,35 @@ TEST_F(CheckpointTest, ModelShapeMismatchListsTheKeys) {
     EXPECT_NE(message.find("model.hidden_d (checkpoint 8, config 16)"), std::string::npos) << message;
     EXPECT_NE(message.find("model.n_blocks (checkpoint 2, config 3)"), std::string::npos) << message;
     EXPECT_EQ(message.find("model.n_heads"), std::string::npos) << message;
+  }
+}
+
+TEST_F(CheckpointTest, ACheckpointOfAnotherImageSizeIsNamedAsSuchNotAsDamaged) {
+  auto a = trainer(config_);
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  a->save(&checkpoints, 0, 0);
+  // The same model.* keys on 32x32 images: 7x7 patches of 5x5 pixels, not 4x4.
+  const std::string big = dir_.file("big");
+  testing::write_synthetic_dataset(big, 64, 16);
+  for (const char* name : {"train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"}) {
+    const torch::Tensor small = read_idx_images(big + "/" + name).squeeze(1);  // (N, 28, 28)
+    write_idx(big + "/" + name, torch::constant_pad_nd(small, {2, 2, 2, 2}).contiguous());
+  }
+  TrainConfig other = config_;
+  other.data.dir = big;
+  auto b = trainer(other);
+  try {
+    b->resume(checkpoints.path_for(0), checkpoints);
+    FAIL() << "no error";
+  } catch (const CorruptCheckpoint& e) {
+    FAIL() << "another image size is not a damaged file: " << e.what();
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(checkpoints.path_for(0)), std::string::npos) << message;
+    EXPECT_NE(message.find("patches of 16 values, this run's images (1x32x32) give patches of 25"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("another size"), std::string::npos) << message;
   }
 }
 

@@ -30,6 +30,7 @@ class VisionTransformerImpl : public torch::nn::Module {
   torch::nn::ModuleList blocks() const { return blocks_; }  // a handle, shares the blocks
   const torch::Tensor& positions() const { return positions_; }
   PatchEmbed& patch_embed() { return patch_embed_; }
+  const ImageShape& image() const { return image_; }
 
  private:
   ImageShape image_;

@@ -106,6 +106,30 @@ void put_model(TensorFile& file, VisionTransformer& model) {
   file.put("model_crc", state_crc(*model));
 }
 
+// An intact file whose model does not fit this run's: not damage (--resume auto must not fall
+// back past it), but a difference to name.
+class ModelMismatch : public Error {
+ public:
+  using Error::Error;
+};
+
+std::string mismatch_text(const std::string& path, const std::string& name,
+                          const torch::Tensor& stored, const torch::Tensor& target,
+                          const ImageShape& image) {
+  if (name == "patch_embed.linear.weight" && stored.dim() == 2 && target.dim() == 2 &&
+      stored.size(0) == target.size(0) && stored.scalar_type() == target.scalar_type()) {
+    // The width agrees (a model.* key would differ otherwise): the patches do not.
+    return detail::concat(path, ": its model takes patches of ", stored.size(1),
+                          " values, this run's images (", image.channels, "x", image.height,
+                          "x", image.width, ") give patches of ", target.size(1),
+                          ": it was trained on images of another size or channel count (see "
+                          "data.dataset and data.dir)");
+  }
+  return detail::concat(path, ": ", name, " has shape ", stored.sizes(), " (",
+                        stored.scalar_type(), "), the model ", target.sizes(), " (",
+                        target.scalar_type(), ") (set the model.* keys of the run that wrote it)");
+}
+
 // The one place the model's tensors are read: "model/<name>" for each parameter and buffer,
 // checked against the model's shape, then handed to `place` with the model's tensor. A
 // "model/..." entry the model lacks is an error too (a bigger model's file).
@@ -118,10 +142,9 @@ void read_model_tensors(
     VIT_CHECK(file.has(key), path, ": holds no ", name,
               " (set the model.* keys of the run that wrote it)");
     const torch::Tensor& stored = file.get_tensor(key);
-    VIT_CHECK(stored.sizes() == target.sizes() && stored.scalar_type() == target.scalar_type(),
-              path, ": ", name, " has shape ", stored.sizes(), " (", stored.scalar_type(),
-              "), the model ", target.sizes(), " (", target.scalar_type(),
-              ") (set the model.* keys of the run that wrote it)");
+    if (stored.sizes() != target.sizes() || stored.scalar_type() != target.scalar_type()) {
+      throw ModelMismatch(mismatch_text(path, name, stored, target, model->image()));
+    }
     place(target, stored);
     ++used;
   };
@@ -313,6 +336,8 @@ TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
     at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: shares the state
     generator.set_state(file.get_tensor("rng"));
     VIT_CHECK(file.get_int("model_crc") == state_crc(*model), "model data checksum mismatch");
+  } catch (const ModelMismatch&) {
+    throw;
   } catch (const std::exception& e) {
     const std::string text = e.what();
     throw CorruptCheckpoint(path + ": damaged checkpoint: " + text.substr(0, text.find('\n')));
