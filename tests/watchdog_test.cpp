@@ -34,6 +34,20 @@ TEST(WatchdogDeathTest, AStuckCollectiveEndsTheProcessWithOneLine) {
       "another rank stopped answering");
 }
 
+TEST(WatchdogDeathTest, StuckLocalWorkEndsTheProcessNamingItsLikelyCause) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Watchdog dog(0.3, 0, {}, "a resource limit?");
+        const auto armed = dog.arm("the first training step");
+        std::this_thread::sleep_for(milliseconds(5000));  // a BLAS call that spins
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(1),
+      "^error: rank 0: the first training step did not finish within 0.3 s: "
+      "a resource limit\\?\n$");
+}
+
 TEST(WatchdogDeathTest, TheErrorNamesTheRanksThatDoNotAnswer) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(

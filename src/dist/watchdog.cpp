@@ -41,8 +41,11 @@ double mpirun_notice_s() {
 
 }  // namespace
 
-Watchdog::Watchdog(double timeout_s, int rank, Diagnose diagnose)
-    : timeout_s_(timeout_s), rank_(rank), diagnose_(std::move(diagnose)) {
+Watchdog::Watchdog(double timeout_s, int rank, Diagnose diagnose, std::string local_cause)
+    : timeout_s_(timeout_s),
+      rank_(rank),
+      diagnose_(std::move(diagnose)),
+      local_cause_(std::move(local_cause)) {
   if (timeout_s_ > 0) thread_ = std::thread([this] { watch(); });
 }
 
@@ -119,6 +122,12 @@ void Watchdog::watch() {
 }
 
 void Watchdog::fail(const char* what) {
+  if (!local_cause_.empty()) {
+    std::fprintf(stderr, "error: rank %d: %s did not finish within %g s: %s\n", rank_, what,
+                 timeout_s_, local_cause_.c_str());
+    std::fflush(stderr);
+    ::_exit(1);  // stuck in a computation that a stop signal cannot interrupt
+  }
   const Report report = diagnose_ ? diagnose_(2.0) : Report{};
   const std::string silent =
       !report.silent.empty() ? report.silent

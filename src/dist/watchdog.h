@@ -31,8 +31,10 @@ class Watchdog {
   // Asks the other ranks, waiting at most the given seconds.
   using Diagnose = std::function<Report(double wait_s)>;
 
-  // `timeout_s` <= 0: never fires (no thread). `diagnose` may be empty.
-  Watchdog(double timeout_s, int rank, Diagnose diagnose = {});
+  // `timeout_s` <= 0: never fires (no thread). `diagnose` may be empty. For work a rank does alone
+  // (the first training step), `local_cause` says why it may be stuck, and the error gives it
+  // instead of naming other ranks.
+  Watchdog(double timeout_s, int rank, Diagnose diagnose = {}, std::string local_cause = "");
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -64,6 +66,7 @@ class Watchdog {
   double timeout_s_;
   int rank_;
   Diagnose diagnose_;
+  std::string local_cause_;  // set: the work is this rank's own, not a collective
   std::mutex mutex_;
   std::condition_variable changed_;
   bool stopping_ = false;

@@ -77,6 +77,13 @@ Trainer::Trainer(const TrainConfig& config, Dataset data, Communicator& comm, to
       model_(build_model(config, data_, device)),
       sampler_(data_.train.size(), comm.rank(), comm.world_size(), config.train.seed) {
   state_.world_size = comm.world_size();
+  // A process short of memory can stall in a step for good, deaf to stop signals (OpenBLAS spins
+  // when it cannot map a thread's buffers): steps and evaluations are bounded, at twice
+  // dist.timeout_s so that a stuck collective inside one is named by its own watchdog first.
+  stall_dog_ = std::make_unique<Watchdog>(
+      2 * config.dist.timeout_s, comm.rank(), Watchdog::Diagnose{},
+      "this rank computes alone here, waiting for no other (2 x dist.timeout_s); a resource limit "
+      "(ulimit -v, ulimit -u) or an overloaded machine can stall it");
   // The step computes in float: validate() checked optim.lr as one, optim.lr_scaling may take it
   // beyond (an infinite learning rate makes every parameter NaN in one step).
   VIT_CHECK(optim_.lr <= std::numeric_limits<float>::max(), "optim.lr: ", config.optim.lr,
@@ -436,7 +443,10 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
       const int64_t count = std::min(per_rank_step, run->order.size(0) - b * per_rank_step);
       const double lr = learning_rate(optim_, state_.step, total_steps);
       set_learning_rate(*optimizer_, lr);
-      const auto step_loss = train_step(run->order.narrow(/*dim=*/0, b * per_rank_step, count));
+      const auto step_loss = [&] {
+        const auto armed = stall_dog_->arm("a training step");
+        return train_step(run->order.narrow(/*dim=*/0, b * per_rank_step, count));
+      }();
       run->loss_sum += step_loss;
       run->images += count;
       run->session_images += count;
@@ -547,7 +557,10 @@ EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_st
   const int64_t all_images = comm_.sum(run.images);
   result.images_per_s = static_cast<double>(comm_.sum(run.session_images)) / result.epoch_s;
   result.train_loss = comm_.sum(run.loss_sum.item<double>()) / static_cast<double>(all_images);
-  result.test = evaluate(data_.test);
+  {
+    const auto armed = stall_dog_->arm("the evaluation");
+    result.test = evaluate(data_.test);
+  }
   if (config_.dist.debug) check_replicas_now(result.epoch);
   spdlog::info("epoch {}/{} done: train_loss {:.4f} test_loss {:.4f} test_acc {:.2f}% "
                "{:.0f} img/s {:.1f} s (all-reduce {:.1f}%)",

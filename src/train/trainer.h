@@ -16,6 +16,7 @@
 #include "data/dataset.h"
 #include "data/sampler.h"
 #include "dist/communicator.h"
+#include "dist/watchdog.h"
 #include "model/vit.h"
 #include "train/checkpoint.h"
 #include "train/checkpoint_dir.h"
@@ -123,6 +124,7 @@ class Trainer {
   int64_t checked_step_ = 0;
 
   std::chrono::steady_clock::time_point last_console_line_;  // console step lines go by time
+  std::unique_ptr<Watchdog> stall_dog_;  // bounds each step and evaluation
 
   class ThroughputWindow;  // images and all-reduce time since the last step line
   struct EpochRun;         // one epoch as it runs (its order, counts, progress bar)
