@@ -52,6 +52,21 @@ vit_train="${VIT_TRAIN_BIN:-$ROOT/build/vit-train}"  # tests point this at their
 [ -x "$vit_train" ] || die "$vit_train not built: run launch/setup.sh first"
 command -v mpirun >/dev/null || die "mpirun not found: run launch/setup.sh (installs openmpi-bin)"
 
+# mpirun and its ranks need file descriptors (sockets to the ranks, shared memory, the run's
+# files): below a few dozen mpirun fails with a page about missing network interfaces. A low soft
+# limit is raised towards the hard one (vit-train does the same for itself); a hard limit below
+# what a rank needs is one line here.
+need_files=256
+hard_files=$(ulimit -Hn)
+if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt 4096 ]; then
+  if [ "$hard_files" = unlimited ] || [ "$hard_files" -ge 4096 ]; then ulimit -Sn 4096
+  else ulimit -Sn "$hard_files"; fi
+fi
+[ "$(ulimit -Sn)" = unlimited ] || [ "$(ulimit -Sn)" -ge "$need_files" ] \
+  || die "the open-file limit (ulimit -n) is $(ulimit -Sn) (hard limit $hard_files), below the" \
+    "$need_files a rank needs for MPI's connections and its files: raise it (ulimit -n 4096," \
+    "or the batch system's limit)"
+
 cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc alone obeys OMP_NUM_THREADS
 flags=()
 if [ -n "$hostfile" ]; then

@@ -18,6 +18,7 @@
 #include "dist/replicas.h"  // state_checksum
 #include "train/checkpoint.h"
 #include "train/checkpoint_dir.h"
+#include "train/memory_budget.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
 #include "train/startup_report.h"
@@ -25,6 +26,7 @@
 #include "util/error.h"
 #include "util/heap.h"
 #include "util/log.h"
+#include "util/resource_limits.h"
 #include "util/signals.h"
 #include "util/threads.h"
 #include "util/versions.h"
@@ -56,6 +58,22 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   vit::Dataset data = vit::load_dataset(config.data);
   // Before the start-up broadcast: ranks of other model shapes would corrupt memory there.
   if (!vit::agree_on_inputs(config, data, mpi)) return 1;
+  // Before the model and the first step allocate: a run its machine cannot hold ends here, with
+  // the keys that make it large, not later by the out-of-memory killer.
+  if (!vit::succeeded_on_all_ranks(mpi.rank(), [&] {
+        const vit::ImageShape image{data.train.images.size(1), data.train.images.size(2),
+                                    data.train.images.size(3)};
+        const vit::MemoryEstimate estimate = vit::estimate_memory(
+            config, image, data.train.size(), data.test.size(), threads.intra_op);
+        spdlog::debug("memory estimate per rank: {} (data {}, model {}, step {}, evaluation {})",
+                      vit::format_bytes(estimate.total()), vit::format_bytes(estimate.data),
+                      vit::format_bytes(estimate.model), vit::format_bytes(estimate.activations),
+                      vit::format_bytes(estimate.evaluation));
+        const std::string warning = vit::check_memory_here(estimate, config, mpi.local_size());
+        if (!warning.empty() && mpi.local_rank() == 0) spdlog::warn("{}", warning);
+      })) {
+    return 1;
+  }
   vit::StartupFacts facts;
   facts.data_source = data.source;
   facts.train_images = data.train.size();
@@ -140,6 +158,8 @@ int main(int argc, char** argv) {
   vit::ignore_broken_pipes();
   std::unique_ptr<vit::MpiContext> mpi;
   try {
+    // Before MPI starts: Open MPI out of file descriptors aborts with a page of text.
+    vit::ensure_open_files(vit::kMinOpenFiles, 4096);
     mpi = std::make_unique<vit::MpiContext>(&argc, &argv);
     // A bad config is bad on every rank alike: rank 0 alone reports it, and all exit without
     // aborting the job.

@@ -204,6 +204,9 @@ void visit_fields(Config& c, Visit&& v) {
   v("train.precision", c.train.precision,
     "fp32 | bf16: matrix products in bfloat16 under autocast, float32 weights and optimizer",
     Role::kMachine, Eval::kUnused, one_of({"fp32", "bf16"}));
+  v("train.memory_check", c.train.memory_check,
+    "refuse | warn | off: a run whose estimated memory exceeds what its machine has free",
+    Role::kMachine, Eval::kUnused, one_of({"refuse", "warn", "off"}));
   v("data.dataset", c.data.dataset, "data set: mnist | fashion-mnist", Role::kData, Eval::kStored,
     one_of({"mnist", "fashion-mnist"}));
   v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)", Role::kData,
@@ -218,7 +221,9 @@ void visit_fields(Config& c, Visit&& v) {
   v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank mod GPUs>)", Role::kMachine,
     Eval::kMachine, one_of({"auto", "cpu", "cuda"}));
   v("dist.timeout_s", c.dist.timeout_s,
-    "seconds before a stuck collective aborts the job (at most 2592000: 30 days)", Role::kMachine,
+    "seconds before a stuck collective aborts the job (a step or evaluation: twice that; at "
+    "most 2592000: 30 days)",
+    Role::kMachine,
     Eval::kUnused, duration(above_zero()));
   v("dist.debug", c.dist.debug, "check bit-identical replicas after each epoch (true | false)",
     Role::kJob, Eval::kUnused, any());

@@ -61,6 +61,9 @@ struct TrainLoopConfig {
   // fp32 | bf16: matrix products under autocast to bfloat16; weights, optimizer and reductions
   // stay float32 (train/precision.h)
   std::string precision = "fp32";
+  // refuse | warn | off: what a run does when its estimated memory (train/memory_budget.h) is
+  // more than its machine has free, or more than the address-space limit allows
+  std::string memory_check = "refuse";
 };
 
 struct DataConfig {
