@@ -3,7 +3,8 @@
 // Input: one control byte, then the file's bytes. Control bit 0 clear: the bytes are the file as
 // they are (zlib reads a file that starts with gzip's magic as gzip, else as raw data). Bit 0 set:
 // the bytes are gzip-compressed first, so that mutations reach the IDX header and payload behind
-// the gzip layer. Both readers (images, labels of 10 classes) read the file; vit::Error is the
+// the gzip layer. Bit 1 set: the file is also read by read_small_file (util/input_file.h), the
+// reader of LATEST and SOURCE, with a bound of 256 bytes. Both readers (images, labels of 10 classes) read the file; vit::Error is the
 // expected answer to a bad file; anything else (a crash, a sanitizer report, another exception)
 // is a finding, with one exception below.
 //
@@ -31,6 +32,7 @@
 #include "data/idx.h"
 #include "fuzz_file.h"
 #include "util/error.h"
+#include "util/input_file.h"
 
 namespace {
 
@@ -129,7 +131,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const bool compress = data[0] & 1;
+  const uint8_t control = data[0];
+  const bool compress = control & 1;
   ++data;
   --size;
   if (compress) {
@@ -139,5 +142,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     file().write(data, size);
   }
   read_both(file().path());
+  if (control & 2) {
+    // The small-file reader that LATEST and SOURCE go through: the file whole within its bound,
+    // or a vit::Error; never more than the bound.
+    constexpr uint64_t kBound = 256;
+    try {
+      const std::string text = vit::read_small_file(file().path(), kBound, "a small file");
+      const std::string written(reinterpret_cast<const char*>(data), size);
+      if (text.size() > kBound || (!compress && text != written)) {
+        std::fprintf(stderr, "idx_fuzz: read_small_file returned %zu bytes\n", text.size());
+        std::abort();
+      }
+    } catch (const vit::Error&) {
+    }
+  }
   return 0;
 }

@@ -5,7 +5,10 @@
 // length (header bytes 16..23) are checked before its entries are parsed, so mutated files would
 // almost never get past them; the control byte repairs them first, to fuzz the entry parser too:
 //   bit 0: write the CRC-32 of all but the last 4 bytes into the last 4 (little-endian);
-//   bit 1: write the file's real body length into the header (before the CRC, as a writer would).
+//   bit 1: write the file's real body length into the header (before the CRC, as a writer would);
+//   bit 2: also write the bytes to a file and read it with TensorFile::load, which checks the
+//          header and the declared size against the file's before reading: it must agree with
+//          decode.
 // CorruptFile (a vit::Error) is the expected answer to a bad file. A file that decodes must
 // encode and decode back to the same entries (the format's round trip); a difference aborts.
 #include <zlib.h>
@@ -16,6 +19,7 @@
 #include <cstring>
 #include <string>
 
+#include "fuzz_file.h"
 #include "train/tensor_file.h"
 #include "util/error.h"
 
@@ -85,10 +89,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         crc32_z(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), bytes.size() - 4));
     std::memcpy(bytes.data() + bytes.size() - 4, &crc, sizeof crc);
   }
+  bool decoded = false;
+  size_t entries = 0;
   try {
     const auto file = vit::TensorFile::decode(bytes, "fuzz");
     check_round_trip(file);
+    decoded = true;
+    entries = file.entries().size();
   } catch (const vit::Error&) {
+  }
+  if (control & 4) {
+    // The same bytes as a file on disk: TensorFile::load checks the header against the file's
+    // size before it reads the body, and must answer as decode did.
+    static const vit::fuzz::FuzzFile on_disk("tensor_file", ".pt");
+    on_disk.write(bytes.data(), bytes.size());
+    bool loaded = false;
+    try {
+      const auto file = vit::TensorFile::load(on_disk.path());
+      loaded = true;
+      if (file.entries().size() != entries) fail("load and decode disagree on the entries");
+    } catch (const vit::Error&) {
+    }
+    if (loaded != decoded) fail(loaded ? "load accepts what decode refuses" : "load refuses what decode accepts");
   }
   return 0;
 }
