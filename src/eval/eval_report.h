@@ -24,7 +24,7 @@ struct ReportContext {
 
 std::string text_report(const Evaluation& evaluation, const ReportContext& context);
 
-// One JSON object (keys listed in the README), ending in a newline.
+// One JSON object (keys listed in docs/evaluation.md), ending in a newline.
 std::string json_report(const Evaluation& evaluation, const ReportContext& context);
 
 }  // namespace vit

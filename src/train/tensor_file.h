@@ -8,7 +8,7 @@
 //   entry: u8 kind  u16 key bytes  key  value
 //     kind 1 int64: 8 bytes   kind 2 double: 8 bytes   kind 3 text: u32 bytes, bytes
 //     kind 4 tensor: u8 dtype  u8 dims (<= 8)  dims x u64 sizes  u64 data bytes  data (C order)
-// A Python reader needs struct and zlib alone (see README, "Files").
+// A Python reader needs struct and zlib alone (see docs/checkpoints.md).
 #pragma once
 
 #include <torch/torch.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks a metrics.jsonl against the contract of DESIGN.md / README.md.
+"""Checks a metrics.jsonl against the contract of DESIGN.md / docs/run-directory.md.
 
 Usage: check_metrics.py METRICS_FILE [--world N] [--epochs N]
 

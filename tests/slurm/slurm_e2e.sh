@@ -8,7 +8,7 @@
 #     its last epoch line equals that of the same job run without interruption.
 # The daemons are stopped at exit, whatever happens. Every wait is bounded: each budget below is
 # 6x or more the slowest of 10 runs on the 2-core development machine, 5 of them with two busy
-# loops beside the test (figures in the README), and VIT_SLURM_SLACK (default 1) multiplies them
+# loops beside the test (figures in docs/slurm.md), and VIT_SLURM_SLACK (default 1) multiplies them
 # all on a slower machine; the whole test stops itself after 480 s (10x the slowest run).
 # VIT_KEEP_WORK=1 keeps the job logs, run dirs and daemon logs.
 # Usage: slurm_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
