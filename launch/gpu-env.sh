@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # gpu-env.sh -- sourced by launch/gpu-session.sh, launch/gpu-check.sh and bench/gpu-compare.sh:
-# makes Open MPI, Boost.Program_options, spdlog, fmt, GoogleTest, zlib, libpng and protobuf
-# available for a CUDA build on a GPU machine, which reaches no package registry.
+# makes Open MPI, Boost.Program_options, spdlog, fmt, GoogleTest, zlib, libpng, protobuf and
+# libsodium available for a CUDA build on a GPU machine, which reaches no package registry.
 #
 #   . launch/gpu-env.sh      (from any folder; returns 1 with one line on stderr when it fails)
 #
@@ -23,7 +23,7 @@ _vit_gpu_env() {
     want=0
     if command -v mpirun > /dev/null && [ "$(dpkg-query -W -f='${Status}\n' \
         libboost-program-options-dev libspdlog-dev libgtest-dev libopenmpi-dev zlib1g-dev \
-        2> /dev/null | grep -c ' installed$')" = 5 ]; then
+        libsodium-dev 2> /dev/null | grep -c ' installed$')" = 6 ]; then
       want=1
     fi
   fi
@@ -34,7 +34,7 @@ _vit_gpu_env() {
   fi
   debs="$root/.gpu/debs"
   if ! compgen -G "$debs/*.deb" > /dev/null; then
-    echo "error: gpu-env: this machine lacks Open MPI, Boost.Program_options, spdlog or GoogleTest, and $debs holds no .deb files (make them with launch/gpu-prepare.sh and carry .gpu)" >&2
+    echo "error: gpu-env: this machine lacks Open MPI, Boost.Program_options, spdlog, GoogleTest or libsodium, and $debs holds no .deb files (make them with launch/gpu-prepare.sh and carry .gpu)" >&2
     return 1
   fi
   export VIT_GPU_DEPS=${VIT_GPU_DEPS:-/opt/vit-gpu-deps}

@@ -6,8 +6,8 @@
 # Usage: launch/gpu-prepare.sh
 #
 #   .gpu/debs    the Debian packages of the non-Torch dependencies (Open MPI, Boost.Program_options,
-#                spdlog, fmt, GoogleTest, zlib, libpng, protobuf; about 25 MiB), by apt-get download;
-#                launch/gpu-env.sh unpacks them there
+#                spdlog, fmt, GoogleTest, zlib, libpng, protobuf, libsodium; about 25 MiB), by
+#                apt-get download; launch/gpu-env.sh unpacks them there
 #   data/mnist   MNIST, verified (launch/get-data.sh mnist)
 # Both are ignored by git, so the call must carry them. Ignored paths travel up to 64 MiB in all:
 # the script fails when they do not fit. Idempotent: what is complete is kept. Then prints the
@@ -38,6 +38,9 @@ PACKAGES=(
   libpng-dev libpng16-16
   # protobuf and its compiler, of one version: the TensorBoard event files
   libprotobuf-dev libprotobuf32 libprotobuf-lite32 protobuf-compiler libprotoc32
+  # libsodium: the peer probe's keyed MAC. pkg-config is not carried: its libsodium.pc names /usr,
+  # so CMake looks for sodium.h and the library on its search path (gpu-env.sh's CMAKE_PREFIX_PATH)
+  libsodium-dev libsodium23
 )
 CARRY_LIMIT_MIB=64
 
