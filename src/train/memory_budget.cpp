@@ -13,8 +13,8 @@ namespace {
 constexpr uint64_t kFloat = 4;
 constexpr uint64_t kMiB = 1024 * 1024;
 // A rank's own memory before any of the run's tensors: LibTorch, OpenBLAS and Open MPI loaded and
-// started, measured as the resident size of a run of the seed model (see the README's failure
-// table), rounded up.
+// started: the peak resident size of a smoke run (docs/measurements.md: 190 to 290 MiB),
+// rounded up.
 constexpr uint64_t kRuntimeBytes = 256 * kMiB;
 // Address space a rank maps beyond what it maps at the check: a share of glibc's malloc arenas
 // (64 MiB each), thread stacks and OpenBLAS's buffers, for the first thread and for each further
@@ -55,7 +55,7 @@ double parameters(const Shape& s) {
 // Floats one image keeps through a training step: per block the normalised inputs, q, k and v,
 // the MLP's hidden layer before and after its activation, the residual sums and their gradients,
 // one copy of the attention weights; plus the patches and the embedding. Fitted to the peak
-// resident size of real runs (README, failure table): 10% to 20% above it with widths 64 to 256,
+// resident size of real runs (docs/measurements.md): 0% to 30% above it with widths 64 to 256,
 // 50 and 197 tokens, either attention kernel.
 double train_floats_per_image(const Shape& s) {
   const double td = s.tokens * s.width;
