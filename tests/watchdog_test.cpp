@@ -99,6 +99,31 @@ TEST(WatchdogDeathTest, ALostMachineWaitsForMpirunsStopSignal) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
+// The step's own watchdog (twice the timeout) must not end the process while the collective's
+// waits for mpirun to give a lost machine up: that exit would leave mpirun waiting for the lost
+// machine's daemon for many minutes. Only the collective's line is printed.
+TEST(WatchdogDeathTest, AStepsWatchdogDoesNotCutALostMachinesWaitShort) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        ::setenv("OMPI_MCA_oob_tcp_keepalive_time", "40", 1);
+        const StopSignals signals;
+        Watchdog step(0.6, 0, {}, "computing alone");
+        Watchdog collective(0.2, 0, [](double) {
+          return Watchdog::Report{"rank 1 (pid 7 on b) is unreachable", true};
+        });
+        const auto step_armed = step.arm("a training step");
+        const auto armed = collective.arm("the gradient all-reduce");
+        std::this_thread::sleep_for(milliseconds(2000));  // the step's deadline passes
+        std::raise(SIGTERM);  // mpirun, once its keepalives gave the machine up
+        std::this_thread::sleep_for(milliseconds(60000));
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(1),
+      "^error: rank 0: the gradient all-reduce did not finish[^\n]*lost machine up, 45 s at "
+      "most\\)\n$");
+}
+
 TEST(Watchdog, AsksWhoAnswersOnlyWhenACollectiveIsSlow) {
   std::atomic<int> asked{0};
   Watchdog dog(1.0, 0, [&](double) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -122,6 +123,12 @@ void Watchdog::watch() {
 }
 
 void Watchdog::fail(const char* what) {
+  // One watchdog ends the process: a second that reaches its deadline meanwhile (a step's, while
+  // a collective's waits for mpirun to give a lost machine up) must not cut that wait short.
+  static std::atomic<bool> ending{false};
+  if (ending.exchange(true)) {
+    while (true) std::this_thread::sleep_for(std::chrono::seconds(60));
+  }
   if (!local_cause_.empty()) {
     std::fprintf(stderr, "error: rank %d: %s did not finish within %g s: %s\n", rank_, what,
                  timeout_s_, local_cause_.c_str());
