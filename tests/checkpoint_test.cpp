@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <regex>
+#include <variant>
 
 #include "dist/replicas.h"
 #include "data/idx.h"
@@ -159,6 +160,36 @@ TEST_F(CheckpointTest, ACheckpointOfAnotherImageSizeIsNamedAsSuchNotAsDamaged) {
               std::string::npos)
         << message;
     EXPECT_NE(message.find("another size"), std::string::npos) << message;
+  }
+}
+
+// A model-shape key added after a file was written: the file lacks it, and its default stands for
+// it (the file's model was built as the default builds one), so old files keep loading.
+TEST_F(CheckpointTest, AModelKeyTheFileLacksTakesItsDefault) {
+  auto a = trainer(config_);
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  a->save(&checkpoints, 0, 0);
+  const std::string path = checkpoints.path_for(0);
+  // The file as a version without model.mlp_ratio would have written it.
+  const TensorFile stored = TensorFile::load(path);
+  TensorFile older;
+  for (const auto& [key, value] : stored.entries()) {
+    if (key != "config/model.mlp_ratio") std::visit([&](const auto& v) { older.put(key, v); }, value);
+  }
+  older.save(path);
+  EXPECT_NO_THROW(trainer(config_)->resume(path, checkpoints));
+  TrainConfig other = config_;
+  other.model.mlp_ratio = 2;
+  try {
+    trainer(other)->resume(path, checkpoints);
+    FAIL() << "no error";
+  } catch (const CorruptCheckpoint& e) {
+    FAIL() << "not damage: " << e.what();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "model.mlp_ratio (checkpoint not stored: 4 by default, config 2)"),
+              std::string::npos)
+        << e.what();
   }
 }
 

@@ -1,9 +1,11 @@
 #include "train/checkpoint.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -70,22 +72,35 @@ std::string kind_of(const TensorFile& file, const std::string& path) {
   return kind;
 }
 
-// The config keys that shape the model: a checkpoint only fits a model built with the same ones.
+// The config keys that shape the model (their role says so): a checkpoint only fits a model built
+// with the same ones.
 std::vector<std::pair<std::string, std::string>> shape_keys(const TrainConfig& config) {
+  std::map<std::string, std::string> values;
+  for (const auto& entry : config.entries()) values.insert(entry);
   std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& entry : config.entries()) {
-    if (entry.first.rfind("model.", 0) == 0) out.push_back(entry);
+  for (const KeyInfo& key : config_keys()) {
+    if (key.role == KeyRole::kModelShape) out.emplace_back(key.name, values.at(key.name));
   }
   return out;
 }
 
-// The stored model.* keys that differ from config.model, as "key (checkpoint A, config B)", or
-// "" when they all agree; a key the file lacks counts as "(missing)".
+// The stored model-shape keys that differ from config.model, as "key (checkpoint A, config B)", or
+// "" when they all agree. A key the file lacks was added after the file was written: the file's
+// model was built as that key's default builds one, so the default stands for it.
 std::string differing_shape_keys(const TensorFile& file, const TrainConfig& config) {
+  const auto defaults = shape_keys(TrainConfig{});
   std::string differing;
   for (const auto& [key, value] : shape_keys(config)) {
     const std::string name = "config/" + key;
-    const std::string have = file.has(name) ? file.get_text(name) : "(missing)";
+    std::string have;
+    if (file.has(name)) {
+      have = file.get_text(name);
+    } else {
+      const auto default_value = std::find_if(defaults.begin(), defaults.end(),
+                                              [&](const auto& d) { return d.first == key; });
+      have = "not stored: " + default_value->second + " by default";
+      if (default_value->second == value) continue;
+    }
     if (have != value) {
       differing += (differing.empty() ? "" : ", ") + key + " (checkpoint " + have + ", config " +
                    value + ")";
