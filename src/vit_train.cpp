@@ -65,10 +65,12 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
                                     data.train.images.size(3)};
         const vit::MemoryEstimate estimate = vit::estimate_memory(
             config, image, data.train.size(), data.test.size(), threads.intra_op);
-        spdlog::debug("memory estimate per rank: {} (data {}, model {}, step {}, evaluation {})",
-                      vit::format_bytes(estimate.total()), vit::format_bytes(estimate.data),
-                      vit::format_bytes(estimate.model), vit::format_bytes(estimate.activations),
-                      vit::format_bytes(estimate.evaluation));
+        spdlog::debug(
+            "memory estimate per rank: {} (data {}, model {}, step {}, evaluation {}); mapped "
+            "now: {} MiB",
+            vit::format_bytes(estimate.total()), vit::format_bytes(estimate.data),
+            vit::format_bytes(estimate.model), vit::format_bytes(estimate.activations),
+            vit::format_bytes(estimate.evaluation), vit::mapped_bytes() >> 20);
         const std::string warning = vit::check_memory_here(estimate, config, mpi.local_size());
         if (!warning.empty() && mpi.local_rank() == 0) spdlog::warn("{}", warning);
       })) {
