@@ -42,16 +42,15 @@ std::optional<uint64_t> cgroup_number(const std::string& path) {
   }
 }
 
-// This process's cgroup v2 folder ("0::/path" in /proc/self/cgroup), or "".
-std::string cgroup_dir() {
+}  // namespace
+
+std::string cgroup_v2_dir() {
   std::ifstream in("/proc/self/cgroup");
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("0::", 0) == 0) return "/sys/fs/cgroup" + line.substr(3);
   }
   return "";
 }
-
-}  // namespace
 
 void ensure_open_files(uint64_t needed, uint64_t wanted) {
   rlimit limit{};
@@ -84,7 +83,7 @@ std::optional<AvailableMemory> available_memory() {
   if (const auto available = kib_field("/proc/meminfo", "MemAvailable:")) {
     out = AvailableMemory{*available, "MemAvailable"};
   }
-  const std::string dir = cgroup_dir();
+  const std::string dir = cgroup_v2_dir();
   if (!dir.empty()) {
     const auto max = cgroup_number(dir + "/memory.max");
     const auto current = cgroup_number(dir + "/memory.current");

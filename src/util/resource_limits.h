@@ -37,6 +37,10 @@ struct AvailableMemory {
 };
 std::optional<AvailableMemory> available_memory();
 
+// This process's cgroup v2 folder under /sys/fs/cgroup (from /proc/self/cgroup's "0::" line), or ""
+// when it is in none (cgroup v1 only, or no cgroups).
+std::string cgroup_v2_dir();
+
 // "1.5 GiB", "820 MiB": for messages.
 std::string format_bytes(uint64_t bytes);
 

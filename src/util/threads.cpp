@@ -10,18 +10,19 @@
 #include <thread>
 
 #include "util/error.h"
+#include "util/resource_limits.h"
 
 namespace vit {
 namespace {
 
 // The cgroup's cpuset file of this process: cgroup v2 ("0::/PATH"), else v1 ("N:cpuset:/PATH").
 std::string cpuset_text() {
+  const std::string v2_dir = cgroup_v2_dir();
+  const std::string v2 = v2_dir.empty() ? "" : v2_dir + "/cpuset.cpus.effective";
   std::ifstream cgroups("/proc/self/cgroup");
   std::string line;
-  std::string v2, v1;
+  std::string v1;
   while (std::getline(cgroups, line)) {
-    if (line.rfind("0::", 0) == 0)
-      v2 = "/sys/fs/cgroup" + line.substr(3) + "/cpuset.cpus.effective";
     const auto at = line.find(":cpuset:");
     if (at != std::string::npos) {
       v1 = "/sys/fs/cgroup/cpuset" + line.substr(at + 8) + "/cpuset.effective_cpus";
