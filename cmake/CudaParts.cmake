@@ -3,7 +3,7 @@
 # with the CUDA toolkit and nccl.h installed, they are still compiled, into an object library
 # that nothing links (vit_cuda_syntax, part of `all`), so a CPU-only build and CI catch syntax
 # and type errors in code that only GPU machines run.
-set(VIT_CUDA_SOURCES dist/nccl_communicator.cpp train/graph_step.cpp)  # relative to src/
+set(VIT_CUDA_SOURCES parallel/nccl_communicator.cpp train/graph_step.cpp)  # relative to src/
 list(TRANSFORM VIT_CUDA_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/src/)
 list(APPEND CMAKE_MODULE_PATH ${PROJECT_SOURCE_DIR}/cmake)
 
@@ -28,7 +28,7 @@ endif()
 # A full compile rather than -fsyntax-only: with no object file written, Ninja would rerun the
 # check on every build; an object file makes it incremental (depfile) and cacheable (ccache).
 # Sources of vit_core with a VIT_WITH_CUDA branch are compiled here a second time, with it.
-set(VIT_CUDA_BRANCH_SOURCES dist/placement.cpp util/versions.cpp train/trainer.cpp)
+set(VIT_CUDA_BRANCH_SOURCES parallel/placement.cpp util/versions.cpp train/trainer.cpp)
 list(TRANSFORM VIT_CUDA_BRANCH_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/src/)
 add_library(vit_cuda_syntax OBJECT ${VIT_CUDA_SOURCES} ${VIT_CUDA_BRANCH_SOURCES})
 add_dependencies(vit_cuda_syntax vit_revision)

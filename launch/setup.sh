@@ -23,7 +23,7 @@ die() { echo "error: $*" >&2; exit 1; }
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # libprotobuf-dev and protobuf-compiler: the TensorBoard event files (their CRC-32C is Boost's).
-# libsodium-dev (found through pkg-config): the peer probe's keyed MAC (src/dist/peer_probe).
+# libsodium-dev (found through pkg-config): the peer probe's keyed MAC (src/parallel/peer_probe).
 PACKAGES=(libtorch-dev libopenmpi-dev openmpi-bin libboost-program-options-dev libspdlog-dev
           libgtest-dev zlib1g-dev libpng-dev libprotobuf-dev protobuf-compiler libsodium-dev cmake
           g++ ninja-build ccache libopenblas0-pthread pkg-config gnuplot-nox)

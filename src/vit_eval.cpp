@@ -13,10 +13,10 @@
 #include <string>
 
 #include "data/dataset.h"
-#include "dist/cpu_share.h"
-#include "dist/mpi_context.h"
-#include "dist/placement.h"
-#include "dist/rank_agreement.h"
+#include "parallel/cpu_share.h"
+#include "parallel/mpi_context.h"
+#include "parallel/placement.h"
+#include "parallel/rank_agreement.h"
 #include "eval/eval_config.h"
 #include "eval/eval_report.h"
 #include "eval/evaluation.h"

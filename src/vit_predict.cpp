@@ -10,7 +10,7 @@
 #include <iostream>
 
 #include "data/dataset.h"         // kNumClasses
-#include "dist/rank_agreement.h"  // describe_error: one line, without LibTorch's backtrace
+#include "parallel/rank_agreement.h"  // describe_error: one line, without LibTorch's backtrace
 #include "eval/predict_config.h"
 #include "eval/prediction.h"
 #include "model/vit.h"

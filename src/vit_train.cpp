@@ -10,12 +10,12 @@
 
 #include "config/train_config.h"
 #include "data/dataset.h"
-#include "dist/cpu_share.h"
-#include "dist/input_agreement.h"
-#include "dist/mpi_context.h"
-#include "dist/placement.h"
-#include "dist/rank_agreement.h"
-#include "dist/replicas.h"  // state_checksum
+#include "parallel/cpu_share.h"
+#include "parallel/input_agreement.h"
+#include "parallel/mpi_context.h"
+#include "parallel/placement.h"
+#include "parallel/rank_agreement.h"
+#include "parallel/replicas.h"  // state_checksum
 #include "train/checkpoint.h"
 #include "train/checkpoint_dir.h"
 #include "train/memory_budget.h"

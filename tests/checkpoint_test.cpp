@@ -11,9 +11,9 @@
 #include <regex>
 #include <variant>
 
-#include "dist/replicas.h"
+#include "parallel/replicas.h"
 #include "data/idx.h"
-#include "dist/solo_communicator.h"
+#include "parallel/solo_communicator.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/checkpoint_dir.h"

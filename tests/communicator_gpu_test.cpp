@@ -6,7 +6,7 @@
 #include <mpi.h>
 #include <torch/torch.h>
 
-#include "dist/mpi_communicator.h"
+#include "parallel/mpi_communicator.h"
 #include "test_util.h"
 
 namespace vit {

@@ -7,7 +7,7 @@
 #include <chrono>
 #include <thread>
 
-#include "dist/mpi_communicator.h"
+#include "parallel/mpi_communicator.h"
 
 namespace vit {
 namespace {

@@ -1,5 +1,5 @@
-// dist/cpu_share: ranks share CPUs when they are on one host and their masks overlap.
-#include "dist/cpu_share.h"
+// parallel/cpu_share: ranks share CPUs when they are on one host and their masks overlap.
+#include "parallel/cpu_share.h"
 
 #include <gtest/gtest.h>
 

@@ -7,9 +7,9 @@
 
 #include <cmath>
 
-#include "dist/mpi_communicator.h"
-#include "dist/replicas.h"
-#include "dist/solo_communicator.h"
+#include "parallel/mpi_communicator.h"
+#include "parallel/replicas.h"
+#include "parallel/solo_communicator.h"
 #include "test_util.h"
 #include "train/trainer.h"
 #include "util/error.h"

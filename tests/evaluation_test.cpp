@@ -13,8 +13,8 @@
 #include <sstream>
 #include <variant>
 
-#include "dist/replicas.h"  // state_checksum
-#include "dist/solo_communicator.h"
+#include "parallel/replicas.h"  // state_checksum
+#include "parallel/solo_communicator.h"
 #include "eval/eval_config.h"
 #include "eval/eval_report.h"
 #include "eval/image_grid.h"

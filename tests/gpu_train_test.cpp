@@ -10,13 +10,13 @@
 #include <filesystem>
 #include <string>
 
-#include "dist/solo_communicator.h"
+#include "parallel/solo_communicator.h"
 #include "test_util.h"
 #include "train/checkpoint_dir.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #ifdef VIT_WITH_CUDA
-#include "dist/nccl_communicator.h"
+#include "parallel/nccl_communicator.h"
 #endif
 
 namespace vit {

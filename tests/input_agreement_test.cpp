@@ -1,6 +1,6 @@
-// dist/input_agreement: what each rank was given, compared with rank 0's; the differences named
+// parallel/input_agreement: what each rank was given, compared with rank 0's; the differences named
 // by key and rank. (The collective itself: mpi.train, with ranks given other keys and data.)
-#include "dist/input_agreement.h"
+#include "parallel/input_agreement.h"
 
 #include <gtest/gtest.h>
 

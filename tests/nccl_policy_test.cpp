@@ -1,10 +1,10 @@
 // The NCCL back end's set-up decisions, checked on any build: what a GPU run does with one rank
 // and with several is fixed here, before a GPU ever sees it.
-#include "dist/nccl_policy.h"
+#include "parallel/nccl_policy.h"
 
 #include <gtest/gtest.h>
 
-#include "dist/solo_communicator.h"
+#include "parallel/solo_communicator.h"
 
 namespace vit {
 namespace {

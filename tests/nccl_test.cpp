@@ -12,7 +12,7 @@
 
 #include "test_util.h"
 #ifdef VIT_WITH_CUDA
-#include "dist/nccl_communicator.h"
+#include "parallel/nccl_communicator.h"
 #include "util/error.h"
 #include "util/versions.h"
 #endif

@@ -1,10 +1,10 @@
-// dist/peer_probe: a probe tells a rank that answers from one whose process is stopped (its
+// parallel/peer_probe: a probe tells a rank that answers from one whose process is stopped (its
 // machine accepts, nobody replies), one that is gone (refused) and one whose machine cannot be
 // reached; an answer is a MAC under the job's key over the prober's fresh nonce, so a wrong key, a
 // wrong rank or a replayed reply is no answer, and a client that sends no challenge learns
 // nothing; the responder listens only where it is told, and does not spin when it runs out of
 // descriptors; the message names rank, pid and host.
-#include "dist/peer_probe.h"
+#include "parallel/peer_probe.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
-// The placement decision (dist/placement): one device kind and one back end for all ranks, from the
+// The placement decision (parallel/placement): one device kind and one back end for all ranks, from the
 // sites the ranks gathered; errors name the ranks. Sites are made up here, so GPU machines with
 // shared and mixed GPUs are tested on a CPU.
-#include "dist/placement.h"
+#include "parallel/placement.h"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "data/dataset.h"
-#include "dist/solo_communicator.h"
+#include "parallel/solo_communicator.h"
 #include "eval/eval_config.h"
 #include "eval/png_image.h"
 #include "eval/predict_config.h"

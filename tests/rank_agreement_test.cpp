@@ -1,6 +1,6 @@
-// dist/rank_agreement under mpiexec: a step that fails on one rank fails on all, reported once by
+// parallel/rank_agreement under mpiexec: a step that fails on one rank fails on all, reported once by
 // that rank with its number; describe_error keeps the first line of a message.
-#include "dist/rank_agreement.h"
+#include "parallel/rank_agreement.h"
 
 #include <c10/util/Exception.h>
 #include <gtest/gtest.h>

@@ -1,13 +1,13 @@
-// dist/replicas: broadcast_module's collective calls, seen through a communicator that records
+// parallel/replicas: broadcast_module's collective calls, seen through a communicator that records
 // them (the MPI test distributed_test checks the broadcast's content on real ranks).
-#include "dist/replicas.h"
+#include "parallel/replicas.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 #include "util/error.h"
 
 namespace vit {

@@ -10,7 +10,7 @@
 #include <iterator>
 #include <limits>
 
-#include "dist/solo_communicator.h"
+#include "parallel/solo_communicator.h"
 #include "test_util.h"
 #include "train/checkpoint_dir.h"
 #include "train/run_dir.h"

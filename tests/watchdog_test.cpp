@@ -1,6 +1,6 @@
-// dist/watchdog: a collective that outlives its deadline ends the process with one error line
+// parallel/watchdog: a collective that outlives its deadline ends the process with one error line
 // (status 1); one that finishes in time, however often, never does.
-#include "dist/watchdog.h"
+#include "parallel/watchdog.h"
 
 #include <gtest/gtest.h>
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "data/dataset.h"
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 #include "model/vit.h"
 
 namespace vit {

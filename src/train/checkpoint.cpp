@@ -9,7 +9,7 @@
 #include <sstream>
 #include <thread>
 
-#include "dist/replicas.h"  // state_checksum
+#include "parallel/replicas.h"  // state_checksum
 #include "train/optimizer.h"  // state_key
 #include "train/tensor_file.h"
 #include "util/error.h"

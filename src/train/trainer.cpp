@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <limits>
 
-#include "dist/replicas.h"
+#include "parallel/replicas.h"
 #include "model/fused_attention.h"
 #include "train/fused_optimizer.h"
 #include "train/optimizer.h"

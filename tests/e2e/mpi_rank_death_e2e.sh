@@ -70,7 +70,7 @@ kill -KILL "$victim" 2>/dev/null || true
 [ "$rc" -eq 1 ] || { tail -20 "$work/hung.txt"; fail "hung rank: exit $rc, not 1"; }
 grep -Eq '^error: rank 0: .* did not finish within dist.timeout_s = 3 s' "$work/hung.txt" \
   || { tail -20 "$work/hung.txt"; fail "hung rank: no watchdog line from rank 0"; }
-# ... naming the stopped rank, found by asking each rank outside MPI (dist/peer_probe)
+# ... naming the stopped rank, found by asking each rank outside MPI (parallel/peer_probe)
 grep -Eq "^error: rank 0: .*rank 1 \(pid $victim on [^)]*\) does not answer \(the process is stopped" \
   "$work/hung.txt" || { tail -20 "$work/hung.txt"; fail "hung rank: the error does not name rank 1"; }
 grep -Eq "\[warning\] rank 0: .* has waited 1.5 s: rank 1 \(pid $victim " "$work/hung.txt" \

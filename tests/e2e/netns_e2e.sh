@@ -6,7 +6,7 @@
 #  1. Two hosts train: "2 rank(s) on 2 machine(s)", and metrics equal to the same job on one
 #     machine (shared memory).
 #  2. Host 2's link is cut in the middle of training: rank 0 names rank 1 as unreachable (asked
-#     outside MPI, dist/peer_probe), and the job ends with an error within dist.timeout_s
+#     outside MPI, parallel/peer_probe), and the job ends with an error within dist.timeout_s
 #     (train.sh's TCP keepalives let mpirun give the lost machine up), twice: with a timeout
 #     longer than the keepalives (a warning names rank 1) and a shorter one (the error does).
 #  3. The link is restored and the job resumed (--resume auto): its metrics equal the

@@ -1,4 +1,4 @@
-#include "dist/replicas.h"
+#include "parallel/replicas.h"
 
 #include <zlib.h>  // crc32_z
 

@@ -1,4 +1,4 @@
-#include "dist/peer_probe.h"
+#include "parallel/peer_probe.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 #include <sstream>
 #include <utility>
 
-#include "dist/mpi_context.h"
+#include "parallel/mpi_context.h"
 #include "util/error.h"
 
 namespace vit {

@@ -2,7 +2,7 @@
 // Every collective is the identity.
 #pragma once
 
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 
 namespace vit {
 

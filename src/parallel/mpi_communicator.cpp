@@ -1,9 +1,9 @@
-#include "dist/mpi_communicator.h"
+#include "parallel/mpi_communicator.h"
 
 #include <chrono>
 #include <limits>
 
-#include "dist/mpi_context.h"
+#include "parallel/mpi_context.h"
 #include "util/error.h"
 
 namespace vit {

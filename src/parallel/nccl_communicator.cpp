@@ -1,4 +1,4 @@
-#include "dist/nccl_communicator.h"
+#include "parallel/nccl_communicator.h"
 
 #include <c10/cuda/CUDACachingAllocator.h>  // recordStream: buffers in use on stream_
 #include <c10/cuda/CUDAFunctions.h>         // device_count, current_device
@@ -8,7 +8,7 @@
 #include <exception>
 #include <thread>
 
-#include "dist/mpi_context.h"
+#include "parallel/mpi_context.h"
 #include "util/duration.h"
 #include "util/error.h"
 
@@ -104,7 +104,7 @@ NcclCommunicator::NcclCommunicator(MPI_Comm comm, torch::Device device, double t
   last_op_ = "init";
 #if VIT_NCCL_NONBLOCKING
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
-  // A world of one blocks: nothing to wait for, and it may be captured (dist/nccl_policy.h).
+  // A world of one blocks: nothing to wait for, and it may be captured (parallel/nccl_policy.h).
   config.blocking = nccl_blocking(world_size()) ? 1 : 0;
   check_nccl(ncclCommInitRankConfig(&comm_, world_size(), id, rank(), &config),
              "ncclCommInitRankConfig");

@@ -1,17 +1,17 @@
-#include "dist/placement.h"
+#include "parallel/placement.h"
 
 #include <spdlog/spdlog.h>
 
 #include <map>
 #include <utility>
 
-#include "dist/mpi_communicator.h"
-#include "dist/rank_agreement.h"
+#include "parallel/mpi_communicator.h"
+#include "parallel/rank_agreement.h"
 #include "util/error.h"
 #ifdef VIT_WITH_CUDA
 #include <cuda_runtime_api.h>  // cudaDeviceGetPCIBusId
 
-#include "dist/nccl_communicator.h"
+#include "parallel/nccl_communicator.h"
 #endif
 
 namespace vit {

@@ -14,10 +14,10 @@
 #include <string>
 #include <type_traits>
 
-#include "dist/communicator.h"
-#include "dist/mpi_communicator.h"
-#include "dist/nccl_policy.h"
-#include "dist/peer_probe.h"
+#include "parallel/communicator.h"
+#include "parallel/mpi_communicator.h"
+#include "parallel/nccl_policy.h"
+#include "parallel/peer_probe.h"
 
 namespace vit {
 
@@ -42,7 +42,7 @@ class NcclCommunicator : public Communicator {
   void broadcast(torch::Tensor& buffer, int root) override;
   // CUDA graphs: the all-reduce straight on the current (capturing) stream, which NCCL supports
   // with a blocking communicator; no events, no timing. synchronize() then waits for the current
-  // stream as well. Only a world of one is captured (dist/nccl_policy.h says why).
+  // stream as well. Only a world of one is captured (parallel/nccl_policy.h says why).
   std::string capture_obstacle() const override { return nccl_capture_obstacle(world_size()); }
   void all_reduce_mean_captured(torch::Tensor& buffer) override;
   // Timed on the GPU: CUDA events on stream_ just before and after each all-reduce, read once

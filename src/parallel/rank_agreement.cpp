@@ -1,11 +1,11 @@
-#include "dist/rank_agreement.h"
+#include "parallel/rank_agreement.h"
 
 #include <c10/util/Exception.h>  // c10::Error: LibTorch's errors carry a backtrace
 #include <mpi.h>
 
 #include <cstdio>
 
-#include "dist/mpi_context.h"
+#include "parallel/mpi_context.h"
 
 namespace vit {
 

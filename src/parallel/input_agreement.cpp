@@ -1,4 +1,4 @@
-#include "dist/input_agreement.h"
+#include "parallel/input_agreement.h"
 
 #include <filesystem>
 
@@ -7,8 +7,8 @@
 #include <map>
 #include <sstream>
 
-#include "dist/mpi_context.h"
-#include "dist/rank_agreement.h"
+#include "parallel/mpi_context.h"
+#include "parallel/rank_agreement.h"
 #include "util/error.h"
 
 namespace vit {

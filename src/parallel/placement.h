@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "config/train_config.h"
-#include "dist/communicator.h"
-#include "dist/mpi_context.h"
+#include "parallel/communicator.h"
+#include "parallel/mpi_context.h"
 
 namespace vit {
 

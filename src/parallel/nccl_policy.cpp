@@ -1,4 +1,4 @@
-#include "dist/nccl_policy.h"
+#include "parallel/nccl_policy.h"
 
 namespace vit {
 

@@ -2,7 +2,7 @@
 // stopped answering (a host whose network link is gone, a process stopped by the system): the
 // job would hang until the batch system's limit. The watchdog, a thread of its own, is armed
 // around each collective. When one has waited a few seconds (min(5 s, timeout / 2)) it asks the
-// other ranks directly (the `diagnose` callback, dist/peer_probe.h) and, if some do not answer,
+// other ranks directly (the `diagnose` callback, parallel/peer_probe.h) and, if some do not answer,
 // logs a warning naming them; when one outlives dist.timeout_s it prints one error line naming
 // this rank, the collective and the ranks that do not answer, and ends the process with status 1,
 // on which mpirun ends the whole job. When a machine is lost, mpirun cannot end the job that way

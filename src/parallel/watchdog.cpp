@@ -1,4 +1,4 @@
-#include "dist/watchdog.h"
+#include "parallel/watchdog.h"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>

@@ -7,9 +7,9 @@
 
 #include <memory>
 
-#include "dist/communicator.h"
-#include "dist/peer_probe.h"
-#include "dist/watchdog.h"
+#include "parallel/communicator.h"
+#include "parallel/peer_probe.h"
+#include "parallel/watchdog.h"
 
 namespace vit {
 
@@ -17,7 +17,7 @@ class MpiCommunicator : public Communicator {
  public:
   // `comm` is borrowed, not freed: it must outlive this object. A collective that takes longer
   // than `timeout_s` (> 0) ends the process with one error line naming the ranks that do not
-  // answer (dist/watchdog.h, dist/peer_probe.h).
+  // answer (parallel/watchdog.h, parallel/peer_probe.h).
   explicit MpiCommunicator(MPI_Comm comm, double timeout_s = 0);
 
   int rank() const override { return rank_; }

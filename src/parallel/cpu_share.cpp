@@ -1,4 +1,4 @@
-#include "dist/cpu_share.h"
+#include "parallel/cpu_share.h"
 
 #include <algorithm>
 #include <iterator>

@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 
 namespace vit {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/mpi_context.h"
+#include "parallel/mpi_context.h"
 #include "util/threads.h"
 
 namespace vit {

@@ -1,4 +1,4 @@
-#include "dist/mpi_context.h"
+#include "parallel/mpi_context.h"
 
 #include <algorithm>
 
