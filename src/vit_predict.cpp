@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "data/dataset.h"         // kNumClasses
@@ -14,6 +15,7 @@
 #include "eval/predict_config.h"
 #include "eval/prediction.h"
 #include "model/vit.h"
+#include "util/error.h"
 #include "train/checkpoint.h"
 
 namespace {
@@ -38,10 +40,25 @@ int predict(const vit::PredictConfig& config) {
   vit::load_model_state(config.model_file, model, config.run);
   model->eval();
   if (!config.json) std::printf("model %s\n", config.model_file.c_str());
+  vit::PredictOptions options;
+  options.invert = config.invert;
+  options.prepare = config.prepare;
+  options.digits = config.run.data.dataset == "mnist";
+  if (!config.save_input.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(config.save_input, ec);
+    VIT_CHECK(!ec, "--save-input: ", config.save_input, ": cannot create directory: ", ec.message());
+  }
   int status = 0;
   for (const std::string& path : config.images) {
     try {
-      const vit::Prediction prediction = vit::predict_image(model, shape, path, config.invert);
+      const vit::Prediction prediction = vit::predict_image(model, shape, path, options);
+      for (const std::string& warning : prediction.warnings) spdlog::warn("{}: {}", path, warning);
+      if (!config.save_input.empty()) {
+        vit::save_input_png(prediction, config.save_input + "/" +
+                                            std::filesystem::path(path).stem().string() +
+                                            ".input.png");
+      }
       const std::string line = config.json ? vit::prediction_json(prediction, config.model_file)
                                            : vit::prediction_text(prediction);
       std::fputs(line.c_str(), stdout);

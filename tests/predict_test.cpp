@@ -10,6 +10,7 @@
 #include "parallel/solo_communicator.h"
 #include "eval/eval_config.h"
 #include "eval/png_image.h"
+#include "eval/png_read.h"
 #include "eval/predict_config.h"
 #include "eval/prediction.h"
 #include "test_util.h"
@@ -137,7 +138,7 @@ TEST_F(PredictTest, APngOfATestImageScoresAsTheModelDoesOnItsPixels) {
     const std::string path = dir_.file("test-" + std::to_string(i) + ".png");
     write_png(path, image);
 
-    const Prediction prediction = predict_image(model, shape, path, Invert::kAuto);
+    const Prediction prediction = predict_image(model, shape, path, PredictOptions{});
     torch::NoGradGuard no_grad;
     const auto logits = model->forward(to_float_images(test.images.narrow(0, i, 1)))[0];
     const auto expected = logits.to(torch::kFloat64).softmax(0);
@@ -152,6 +153,57 @@ TEST_F(PredictTest, APngOfATestImageScoresAsTheModelDoesOnItsPixels) {
     EXPECT_FALSE(prediction.resized);
     EXPECT_FALSE(prediction.inverted);
   }
+}
+
+TEST_F(PredictTest, APhotoIsPreparedAsADigitAndTheInputSavedIsWhatTheModelSaw) {
+  if (!png_supported()) GTEST_SKIP() << "built without libpng (VIT_PNG)";
+  auto trainer = trained();
+  VisionTransformer& model = trainer->model();
+  model->eval();
+  const ImageShape shape = run_image_shape(config_.data);
+  // A dark bar and a stem on grey paper, in the top left of a 200x150 photo.
+  RgbImage photo(200, 150, {180, 180, 180});
+  photo.fill(20, 15, 40, 8, {30, 30, 30});
+  photo.fill(52, 15, 8, 50, {30, 30, 30});
+  const std::string path = dir_.file("photo.png");
+  write_png(path, photo);
+
+  const Prediction digit = predict_image(model, shape, path, PredictOptions{});
+  EXPECT_TRUE(digit.prepared);
+  EXPECT_TRUE(digit.inverted);
+  EXPECT_FALSE(digit.resized);
+  EXPECT_NEAR(digit.box.x, 20, 3);
+  EXPECT_NEAR(digit.box.y, 15, 3);
+  ASSERT_EQ(digit.input.sizes(), (std::vector<int64_t>{1, 28, 28}));
+  EXPECT_EQ(digit.input[0][0][0].item<int>(), 0);
+  EXPECT_EQ(digit.input.max().item<int>(), 255);
+  EXPECT_NE(prediction_text(digit).find("[digit at "), std::string::npos) << prediction_text(digit);
+  // The probabilities are the model's on exactly the input it reports (and saves).
+  {
+    torch::NoGradGuard no_grad;
+    const auto expected = model->forward(to_float_images(digit.input.unsqueeze(0)))[0]
+                              .to(torch::kFloat64)
+                              .softmax(0);
+    EXPECT_EQ(digit.probabilities[0], expected[0].item<double>());
+  }
+  const std::string saved = dir_.file("photo.input.png");
+  save_input_png(digit, saved);
+  const PixelImage back = read_png(saved, 1);
+  ASSERT_EQ(back.width, 28);
+  EXPECT_TRUE(torch::equal(
+      torch::from_blob(const_cast<uint8_t*>(back.samples.data()), {1, 28, 28}, torch::kUInt8),
+      digit.input));
+
+  // Resized whole instead: the paper stays, and a warning says so.
+  PredictOptions resize;
+  resize.prepare = Prepare::kResize;
+  const Prediction whole = predict_image(model, shape, path, resize);
+  EXPECT_FALSE(whole.prepared);
+  EXPECT_TRUE(whole.resized);
+  ASSERT_EQ(whole.warnings.size(), 1u);
+  EXPECT_NE(whole.warnings[0].find("background of"), std::string::npos) << whole.warnings[0];
+  EXPECT_NE(prediction_json(whole, "m.pt").find("\"warnings\":[\"the model's input"),
+            std::string::npos);
 }
 
 TEST(PredictionReport, TextAndJsonCarryTheNumbers) {
@@ -169,7 +221,7 @@ TEST(PredictionReport, TextAndJsonCarryTheNumbers) {
   EXPECT_EQ(prediction_json(p, "m.pt"),
             "{\"file\":\"a \\\"b\\\".png\",\"model\":\"m.pt\",\"predicted\":3,\"probability\":0.9,"
             "\"probabilities\":[0.01,0,0,0.9,0.09,0,0,0,0,0],\"width\":56,\"height\":28,"
-            "\"resized\":true,\"inverted\":true}\n");
+            "\"resized\":true,\"inverted\":true,\"prepared\":false,\"warnings\":[]}\n");
 }
 
 }  // namespace

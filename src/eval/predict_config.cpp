@@ -6,6 +6,7 @@
 
 #include "eval/eval_config.h"  // find_model_file, read_file_run, keys_used_as
 #include "eval/png_image.h"    // png_supported
+#include "eval/prediction.h"   // parse_prepare
 #include "util/error.h"
 
 namespace vit {
@@ -15,6 +16,7 @@ PredictParseResult parse_predict_args(int argc, const char* const* argv, std::os
   PredictParseResult result;
   PredictConfig& config = result.config;
   std::string invert = "auto";
+  std::string prepare = "auto";
 
   po::options_description general("vit-predict: classify PNG images with a trained model");
   general.add_options()("help,h", "print this help and exit")(
@@ -25,7 +27,15 @@ PredictParseResult parse_predict_args(int argc, const char* const* argv, std::os
       "one JSON object per image and line instead of the text lines")(
       "invert", po::value(&invert)->default_value(invert)->value_name("auto|yes|no"),
       "make the image white on black, as MNIST is (255 - v); auto: when the mean of the image's "
-      "border pixels is above 127.5 (a dark digit on a light background)");
+      "border pixels is above 127.5 (a dark digit on a light background); with --prepare "
+      "digit: when the image's dark tail is longer than its bright one")(
+      "prepare", po::value(&prepare)->default_value(prepare)->value_name("auto|digit|resize"),
+      "digit: MNIST's preparation of a photo (ink found by its contrast with the paper, cropped, "
+      "fitted into 20x20, centred by mass, background 0); resize: the whole image padded and "
+      "resized; auto: an image of the model's size as it is, any other as digit (resize for a "
+      "fashion-mnist model)")(
+      "save-input", po::value(&config.save_input)->value_name("DIR"),
+      "write the model's input of each image to DIR/<image name>.input.png (DIR is created)");
   po::options_description keys(
       "Model keys, for model files that do not store them (default: as stored in the file)");
   for (const KeyInfo& key : keys_used_as(EvalUse::kStored)) {
@@ -55,14 +65,14 @@ PredictParseResult parse_predict_args(int argc, const char* const* argv, std::os
     po::store(parsed, vm);
     if (vm.count("help")) {
       help_out
-          << "usage: vit-predict --model RUN_DIR|FILE [--json] [--invert auto|yes|no] "
-             "IMAGE.png [IMAGE.png ...]\n\n"
+          << "usage: vit-predict --model RUN_DIR|FILE [--json] [--prepare auto|digit|resize] "
+             "[--invert auto|yes|no] [--save-input DIR] IMAGE.png [IMAGE.png ...]\n\n"
           << "Prints each image's predicted class and its 10 probabilities (softmax of the "
-             "logits).\nAn image is read as gray (RGB by luminance, alpha composited on white), "
-             "padded to a\nsquare with its border colour, resized to the model's 28x28 by area "
-             "averaging, inverted\nas --invert says, and scaled to [0, 1] as the training data "
-             "is. A bad image gives\none error line and exit status 1; the others are still "
-             "classified.\n\n"
+             "logits).\nAn image is read as gray (RGB by luminance, alpha composited on white). "
+             "A photo of a digit\nis prepared as MNIST's digits were (--prepare); an image of "
+             "the model's size is taken\nas it is, inverted as --invert says. Warnings (stderr) "
+             "say when the input still looks\nunlike the training images. A bad image gives one "
+             "error line and exit status 1; the\nothers are still classified.\n\n"
           << general << "\n"
           << keys << "\n";
       if (!png_supported()) {
@@ -82,6 +92,7 @@ PredictParseResult parse_predict_args(int argc, const char* const* argv, std::os
   VIT_CHECK(!config.images.empty(),
             "no image given (usage: vit-predict --model PATH IMAGE.png ...)");
   config.invert = parse_invert(invert, "--invert");
+  config.prepare = parse_prepare(prepare, "--prepare");
 
   config.model_file = find_model_file(config.model);
   std::vector<std::pair<std::string, std::string>> from_command_line;

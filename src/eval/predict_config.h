@@ -9,6 +9,7 @@
 
 #include "config/train_config.h"
 #include "eval/model_input.h"
+#include "eval/prediction.h"
 
 namespace vit {
 
@@ -17,6 +18,8 @@ struct PredictConfig {
   std::string model_file;           // the file it resolves to
   bool json = false;                // --json: one JSON object per image and line
   Invert invert = Invert::kAuto;    // --invert
+  Prepare prepare = Prepare::kAuto;  // --prepare
+  std::string save_input;           // --save-input DIR: the model's input of each image as a PNG
   std::vector<std::string> images;  // the PNG files, in the order given
   TrainConfig run;                  // the file's keys (model.* are what matter), validated
 };

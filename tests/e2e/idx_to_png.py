@@ -2,12 +2,18 @@
 struct), so that vit-predict's input is the test set's own pixels and not the output of code
 under test.
 
-Usage: idx_to_png.py IMAGES.idx[.gz] OUT_DIR COUNT
+Usage: idx_to_png.py IMAGES.idx[.gz] OUT_DIR COUNT [--photos]
   OUT_DIR/test-NNNN.png: the first COUNT images as 8-bit gray PNGs, pixel for pixel;
   OUT_DIR/variant-<kind>.png: image 0 in other colour types, bit depths and sizes that must
   decode to the same 28x28 pixels (gray16, rgb, rgba, gray_alpha, palette, double: each pixel
   2x2, inverted: 255 - v on a light background, which vit-predict inverts back).
+With --photos, instead OUT_DIR/photo-NNNN.png: each of the first COUNT images as a user's photo
+of a digit written on paper would show it: dark ink on grey paper (its level varying), enlarged 3
+to 7 times, rotated up to 10 degrees, anywhere in a 240x180 frame, with noise (seeded: the same
+files every run).
 """
+import math
+import random
 import gzip
 import os
 import struct
@@ -45,10 +51,50 @@ def write_png(path, width, height, colour_type, bit_depth, rows, palette=None):
         f.write(data)
 
 
+def sample(image, x, y):
+    """Bilinear sample of a 28x28 image at (x, y) in pixel units; 0 outside."""
+    x0, y0 = math.floor(x), math.floor(y)
+    fx, fy = x - x0, y - y0
+    total = 0.0
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            r, c = y0 + dy, x0 + dx
+            if 0 <= r < len(image) and 0 <= c < len(image[0]):
+                total += wy * wx * image[r][c]
+    return total
+
+
+def photo(image, rng, width=240, height=180):
+    scale = rng.uniform(3, 7)
+    angle = math.radians(rng.uniform(-10, 10))
+    paper, ink, noise = rng.uniform(140, 210), rng.uniform(20, 60), rng.uniform(3, 8)
+    side = 28 * scale
+    cx, cy = rng.uniform(side / 2, width - side / 2), rng.uniform(side / 2, height - side / 2)
+    cos, sin = math.cos(angle), math.sin(angle)
+    rows = []
+    for y in range(height):
+        row = bytearray()
+        for x in range(width):
+            # The frame's pixel centre, back into the digit's 28x28 pixels.
+            dx, dy = x + 0.5 - cx, y + 0.5 - cy
+            u = (cos * dx + sin * dy) / scale + 14 - 0.5
+            v = (-sin * dx + cos * dy) / scale + 14 - 0.5
+            darkness = sample(image, u, v) / 255 if -1 < u < 28 and -1 < v < 28 else 0.0
+            level = paper + (ink - paper) * darkness + rng.gauss(0, noise)
+            row.append(max(0, min(255, round(level))))
+        rows.append(bytes(row))
+    return rows
+
+
 def main():
     images_path, out, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     os.makedirs(out, exist_ok=True)
     images = read_idx_images(images_path)
+    if sys.argv[4:] == ["--photos"]:
+        rng = random.Random(7)
+        for i in range(count):
+            write_png(f"{out}/photo-{i:04d}.png", 240, 180, 0, 8, photo(images[i], rng))
+        return
     for i in range(count):
         image = images[i]
         write_png(f"{out}/test-{i:04d}.png", len(image[0]), len(image), 0, 8,

@@ -69,7 +69,8 @@ print(f"e2e predict: {correct} of 60 right, the same confusion matrix as vit-eva
 EOF2
 
 # --- one image in other colour types, bit depths, sizes and polarity: the same scores ---------
-"$vit_predict" --model "$run" --json "$work/png/test-0000.png" "$work"/png/variant-*.png \
+# (--prepare resize: the double-size one is not a photo to prepare but the same pixels enlarged.)
+"$vit_predict" --model "$run" --json --prepare resize "$work/png/test-0000.png" "$work"/png/variant-*.png \
   > "$work/variants.jsonl" 2> "$work/variants.err" \
   || { cat "$work/variants.err"; fail "vit-predict on the variants exited non-zero"; }
 python3 - "$work/variants.jsonl" <<'EOF2' || fail "a variant of test image 0 scores differently"
