@@ -27,6 +27,8 @@
 # last checkpoint: a stop as well, 75 here. mpirun runs in a session of its own, so that a Ctrl-C
 # or a hang-up reaches this script alone (mpirun's own handling of SIGINT and SIGTERM ends the job
 # with status 1 and kills the ranks after 1 s). kill -9 of this script leaves mpirun running.
+# Open MPI's boxes after a rank's non-zero exit are left out (launch/mpirun-filter.awk): an error
+# is the rank's one "error:" line, a stop train.sh's line, a rank killed one line naming it.
 # Exit status: mpirun's (0 done, 1 error, 75 stopped with a checkpoint, 128+N a rank killed by N).
 set -euo pipefail
 
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -n|--np) [ $# -ge 2 ] || die "train.sh: $1 needs a number"; ranks=$2; shift 2 ;;
     --hostfile) [ $# -ge 2 ] || die "train.sh: --hostfile needs a file"; hostfile=$2; shift 2 ;;
-    -h|--help) sed -n '2,30s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,32s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     --*) args+=("$1"); shift; if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then args+=("$1"); shift; fi ;;
     *) config=$1; shift ;;
   esac
@@ -116,8 +118,14 @@ for signal in TERM INT HUP USR1; do
   # shellcheck disable=SC2064  # the signal's name is fixed when the trap is set
   trap "forward SIG$signal" "$signal"
 done
+# mpirun's stderr (where the ranks' stderr arrives too) passes through launch/mpirun-filter.awk:
+# it drops Open MPI's boxes about a job whose rank exited non-zero (the rank has said why, or the
+# stop has been announced) and turns a rank killed by a signal into one line. The filter ignores
+# the stop signals, so that a Ctrl-C does not cut the pipe mpirun writes to.
+exec 3> >(trap '' INT TERM HUP USR1; exec awk -f "$ROOT/launch/mpirun-filter.awk" >&2)
+filter=$!
 setsid mpirun -n "$ranks" "${flags[@]}" "${extra[@]}" \
-  "$vit_train" --config "$config" "${args[@]}" < /dev/null &
+  "$vit_train" --config "$config" "${args[@]}" < /dev/null 2>&3 &
 pid=$!  # mpirun's own: setsid execs it (a background job is no process group leader)
 [ -z "$stop_signal" ] || resend  # a signal that came before $!
 # A wait cut short by a trap returns 128+N while mpirun runs on, and bash may run that trap only
@@ -129,6 +137,11 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 rc=0
 wait "$pid" || rc=$?
-[ -z "$resender" ] || kill -KILL "$resender" 2>/dev/null || true
+if [ -n "$resender" ]; then
+  kill -KILL "$resender" 2>/dev/null || true
+  wait "$resender" 2>/dev/null || true  # reaped quietly (bash would report it "Killed")
+fi
 [ -z "$stop_signal" ] || [ "$rc" -ne 138 ] || rc=75  # ranks that were still starting
+exec 3>&-
+wait "$filter" 2>/dev/null || true  # its last lines before this script's status
 exit "$rc"

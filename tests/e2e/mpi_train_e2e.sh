@@ -39,6 +39,8 @@ set -e
 [ "$(grep -c '^error:' "$work/bad.err")" -eq 1 ] || { cat "$work/bad.err"; fail "not one error line"; }
 grep -q '^error: model.hidden_d: 8 is not divisible by model.n_heads = 3' "$work/bad.err" \
   || { cat "$work/bad.err"; fail "error does not name the key"; }
+# ... and nothing else: no Open MPI boxes about the exit status (launch/mpirun-filter.awk).
+[ "$(wc -l < "$work/bad.err")" -eq 1 ] || { cat "$work/bad.err"; fail "more than the error line"; }
 
 # Placement the ranks cannot honour (no GPU here, or LibTorch without CUDA): one line, naming the
 # ranks for dist.device cuda, exit 1 on every rank, nothing written.

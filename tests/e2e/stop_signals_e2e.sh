@@ -57,6 +57,13 @@ grep -q '^train.sh: SIGTERM: ' "$work/launcher.log" || fail "train.sh did not sa
 start ctrl-c
 kill -INT -- "-$job"
 stopped ctrl-c 10
+# A stop is no failure: no Open MPI box about the status, no "Forwarding signal" lines (the
+# Ctrl-C reached launch/mpirun-filter.awk too, which must not have died of it).
+for log in launcher ctrl-c; do
+  if grep -Eq -- '^-{20,}$|^mpirun: Forwarding signal' "$work/$log.log"; then
+    cat "$work/$log.log"; fail "$log: mpirun's messages after a stop"
+  fi
+done
 
 # While mpirun starts: the run must not go on to its end (status 0).
 timeout 60 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" --data.dir "$work/data" \
