@@ -8,7 +8,9 @@
 #           pmix MPI plugin of Debian's slurm), starts its own munged with its own key and socket,
 #           writes slurm.conf (this host as the only node, its real CPUs and memory, partition
 #           "local") and starts slurmctld and slurmd; returns once the node is idle (at most
-#           about 40 s, else an error naming the log to read). Prints the SLURM_CONF to export.
+#           about 40 s, else an error naming the log to read). Prints the SLURM_CONF to export;
+#           where the system has no /etc/slurm/slurm.conf, links it to this cluster's config
+#           until stop, so that sbatch works in any new shell without SLURM_CONF.
 #   stop    cancels the jobs, stops the daemons it started and what they left running. Idempotent.
 #   status  exit 0 and one line when the node answers, else exit 1.
 #
@@ -149,6 +151,19 @@ PartitionName=local Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
+# A new shell has no SLURM_CONF, and sbatch then reads /etc/slurm/slurm.conf, or fails with a DNS
+# error looking for a controller. Where the system has no slurm.conf of its own, that name is
+# linked to this cluster's while it runs (stop removes the link; an existing file is left alone).
+system_conf=/etc/slurm/slurm.conf
+link_system_conf() {
+  [ ! -e "$system_conf" ] && [ ! -L "$system_conf" ] || return 0
+  mkdir -p "$(dirname "$system_conf")" && ln -s "$conf" "$system_conf" \
+    && say "linked $system_conf to $conf: new shells need no SLURM_CONF until stop"
+}
+unlink_system_conf() {
+  [ "$(readlink "$system_conf" 2>/dev/null)" != "$conf" ] || rm -f "$system_conf"
+}
+
 start() {
   [ "$(id -u)" -eq 0 ] || die "start needs root (SlurmUser=root, munged and slurmd as root)"
   mkdir -p "$dir"/{etc,state,spool,run,log,munge}
@@ -161,6 +176,7 @@ start() {
   done
   if [ -n "$(pid_of slurmctld)" ] && [ -n "$(pid_of slurmd)" ] && node_idle; then
     say "already running ($conf)"
+    link_system_conf
     echo "export SLURM_CONF=$conf"
     return 0
   fi
@@ -177,6 +193,7 @@ start() {
     die "node $node not idle within 20 s, see $dir/log/slurmd.log and slurmctld.log"
   }
   say "node $node idle: $(sinfo -h -n "$node" -o '%c CPUs, %m MB, partition %P')"
+  link_system_conf
   echo "export SLURM_CONF=$conf"
 }
 
@@ -210,6 +227,7 @@ stop() {
     pkill -KILL -P "$p" 2>/dev/null || true
     kill -KILL "$p" 2>/dev/null || true
   done
+  unlink_system_conf
   [ -n "$quiet" ] || say "stopped (files kept in $dir)"
 }
 

@@ -4,7 +4,9 @@
 #
 # Environment (all optional; sbatch passes the submitting shell's environment to the job):
 #   VIT_CONFIG      INI file                           (default: $VIT_ROOT/configs/mnist.ini)
-#   VIT_RUN_DIR     run directory                      (default: $VIT_ROOT/runs/slurm-$SLURM_JOB_NAME)
+#   VIT_RUN_DIR     run directory                      (default: runs/<job name>-<job id> in the
+#                                                        submit folder, beside the job's log; a
+#                                                        requeued job keeps its id, so its run dir)
 #   VIT_ARGS        extra overrides, split on spaces   (e.g. "--train.epochs 3 --data.dir /scratch/mnist")
 #   VIT_TRAIN_BIN   the vit-train program              (default: $VIT_ROOT/build/vit-train)
 #   VIT_SLURM_MPI   how the ranks are started          (default: pmix)
@@ -20,7 +22,7 @@
 vit_die() { echo "error: $*" >&2; exit 1; }
 
 VIT_CONFIG="${VIT_CONFIG:-$VIT_ROOT/configs/mnist.ini}"
-VIT_RUN_DIR="${VIT_RUN_DIR:-$VIT_ROOT/runs/slurm-${SLURM_JOB_NAME:-vit-train}}"
+VIT_RUN_DIR="${VIT_RUN_DIR:-${SLURM_SUBMIT_DIR:-.}/runs/${SLURM_JOB_NAME:-vit-train}-$SLURM_JOB_ID}"
 VIT_TRAIN_BIN="${VIT_TRAIN_BIN:-$VIT_ROOT/build/vit-train}"
 VIT_SLURM_MPI="${VIT_SLURM_MPI:-pmix}"
 # shellcheck disable=SC2206  # splitting VIT_ARGS into words is its documented meaning

@@ -120,6 +120,29 @@ grep -q '"epoch":2,"step":8,' "$run1/metrics.jsonl" || fail "train.sbatch: wrong
 [ -s "$run1/checkpoints/final.pt" ] || fail "train.sbatch: no final model"
 lap "train.sbatch, 2 tasks, 2 epochs"
 
+# The defaults a first try meets: a new shell without SLURM_CONF reaches the cluster (slurm-local.sh
+# linked /etc/slurm/slurm.conf, where the system had none), and two identical submissions without
+# VIT_RUN_DIR or --output each get their own run dir and log, runs/<job name>-<job id>, in the
+# submit folder.
+if [ "$(readlink /etc/slurm/slurm.conf 2>/dev/null)" = "$SLURM_CONF" ]; then
+  env -u SLURM_CONF sinfo -h > /dev/null || fail "sinfo without SLURM_CONF"
+fi
+mkdir -p "$work/submit/runs"
+twins=()
+for _ in 1 2; do
+  twins+=("$(cd "$work/submit" && VIT_ROOT="$src" VIT_CONFIG="$src/configs/smoke.ini" \
+             VIT_ARGS="--data.dir $work/data --train.epochs 1" timeout 30 sbatch --parsable \
+             --ntasks=1 "$src/slurm/train.sbatch")") || fail "sbatch train.sbatch (defaults)"
+done
+for twin in "${twins[@]}"; do
+  wait_job "$twin" COMPLETED 120
+  [ -s "$work/submit/runs/vit-train-$twin/checkpoints/final.pt" ] \
+    || fail "job $twin: no runs/vit-train-$twin/checkpoints/final.pt: $(ls "$work/submit/runs")"
+  grep -q "run dir $work/submit/runs/vit-train-$twin\$" "$work/submit/runs/vit-train-$twin.out" \
+    || fail "job $twin: its log is not runs/vit-train-$twin.out or names another run dir"
+done
+lap "train.sbatch twice with the defaults: runs/vit-train-<job id> each"
+
 # multinode.sbatch on the one node there is: its per-node check and its launch line.
 run1b="$work/run1b"
 job=$(cd "$src" && VIT_CONFIG=configs/smoke.ini VIT_RUN_DIR="$run1b" \
