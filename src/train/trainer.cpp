@@ -157,33 +157,6 @@ void Trainer::save(const CheckpointDir* checkpoints, double local_loss, int64_t 
   comm_.barrier();  // the other ranks wait only as long as the write lasts
 }
 
-// Images and all-reduce time since the last step line: what a step line reports.
-class Trainer::ThroughputWindow {
- public:
-  ThroughputWindow(int64_t step, double allreduce_s) : first_step_(step), allreduce_s_(allreduce_s) {}
-  void add(int64_t images) { images_ += images; }
-  struct Figures {
-    double images_per_s;  // of all ranks
-    double step_s;        // per step
-    double allreduce_s;   // per step
-  };
-  // The figures of the steps since the window opened; then it opens anew at `step`.
-  Figures close(int64_t step, double allreduce_s, int world) {
-    const double seconds = seconds_since(start_);
-    const auto steps = static_cast<double>(step - first_step_);
-    const Figures figures{static_cast<double>(images_ * world) / seconds, seconds / steps,
-                          (allreduce_s - allreduce_s_) / steps};
-    *this = ThroughputWindow(step, allreduce_s);
-    return figures;
-  }
-
- private:
-  Clock::time_point start_ = Clock::now();
-  int64_t first_step_;
-  double allreduce_s_;
-  int64_t images_ = 0;
-};
-
 // One epoch (or the rest of one, after a resume) as it runs.
 struct Trainer::EpochRun {
   int64_t epoch;        // 0-based

@@ -114,8 +114,7 @@ class Trainer {
   std::chrono::steady_clock::time_point last_console_line_;  // console step lines go by time
   std::unique_ptr<Watchdog> stall_dog_;  // bounds each step and evaluation
 
-  class ThroughputWindow;  // images and all-reduce time since the last step line
-  struct EpochRun;         // one epoch as it runs (its order, counts, progress bar)
+  struct EpochRun;  // one epoch as it runs (its order, counts, progress bar, step-line window)
 
   // Steps of this rank's samples from global `position` to the end of the epoch.
   int64_t steps_from(int64_t position) const;
