@@ -22,6 +22,7 @@
 #include "train/metrics.h"
 #include "train/run_dir.h"
 #include "train/startup_report.h"
+#include "train/step.h"  // samples_per_step
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/heap.h"
@@ -102,7 +103,7 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   facts.gradients = comm->name();
   facts.parameters = vit::count_parameters(*trainer.model());
   facts.steps_per_epoch = trainer.steps_per_epoch();
-  facts.global_batch = config.train.batch_size * config.train.accum_steps * mpi.world_size();
+  facts.global_batch = vit::samples_per_step(config.train) * mpi.world_size();
   facts.resumed_from = resumed_from;
   spdlog::info("start-up:\n{}", vit::startup_table(config, facts));
   if (!resumed_from.empty()) {

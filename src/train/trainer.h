@@ -22,12 +22,9 @@
 #include "train/checkpoint_dir.h"
 #include "train/flat_gradients.h"
 #include "train/metrics.h"
-#include "train/precision.h"
+#include "train/step.h"
 
 namespace vit {
-
-class FusedOptimizer;
-class GraphStep;  // GPU builds only (train/graph_step.h)
 
 struct EvalResult {
   double loss = 0;      // mean cross-entropy per image
@@ -77,17 +74,20 @@ class Trainer {
   void save(const CheckpointDir* checkpoints, double local_loss, int64_t local_images);
 
   // One optimizer step over the micro-batches of `indices` (this rank's samples of the step, at
-  // most accum_steps * batch_size): local forward/backward per micro-batch, one all-reduce, one
-  // optimizer update. Returns the summed loss of the samples (0-dim tensor, not synced). A full
-  // step replays the CUDA graph when the trainer uses one (uses_cuda_graph()).
-  torch::Tensor train_step(const torch::Tensor& indices);
+  // most samples_per_step(train)) at learning rate `lr`: the step engine's (train/step.h) run,
+  // counted in the state. Returns the summed loss of the samples (0-dim tensor, not synced).
+  torch::Tensor train_step(const torch::Tensor& indices, double lr);
+  // The same at the learning rate of the last step (optim.lr, scaled, before the first).
+  torch::Tensor train_step(const torch::Tensor& indices) {
+    return train_step(indices, engine_->learning_rate());
+  }
 
   // Whether full steps run as a CUDA graph (train.cuda_graph; decided at construction).
-  bool uses_cuda_graph() const { return use_graph_; }
+  bool uses_cuda_graph() const { return engine_->uses_cuda_graph(); }
   // Whether a step was captured as a graph (and later steps replay it).
-  bool graph_captured() const;
+  bool graph_captured() const { return engine_->graph_captured(); }
   // Why a step cannot be a CUDA graph on this rank ("" when it can).
-  std::string graph_obstacle() const;
+  std::string graph_obstacle() const { return engine_->graph_obstacle(); }
 
   // Scores `split` with every rank taking a contiguous share; collective.
   EvalResult evaluate(const Split& split);
@@ -98,7 +98,7 @@ class Trainer {
   const TrainState& state() const { return state_; }
   int64_t steps_per_epoch() const;
   torch::Device device() const { return device_; }
-  const FlatGradients& gradients() const { return *grads_; }
+  const FlatGradients& gradients() const { return engine_->gradients(); }
 
  private:
   const TrainConfig& config_;
@@ -107,39 +107,15 @@ class Trainer {
   OptimConfig optim_;  // config.optim with the learning rate scaled for the world size
   Dataset data_;
   VisionTransformer model_{nullptr};
-  std::unique_ptr<FlatGradients> grads_;
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  FusedOptimizer* fused_ = nullptr;  // optimizer_, when optim.fused is on
+  std::unique_ptr<TrainStep> engine_;  // the step itself: gradients, optimizer, graph, precision
   DistributedSampler sampler_;
   TrainState state_;
-  double allreduce_s_ = 0;  // accumulated time in all_reduce_mean
-  int workers_ = 1;         // threads that share each micro-batch (train.parallel = batch)
-  std::vector<torch::Tensor> params_;
-  Precision precision_ = Precision::kFp32;
-  bool use_graph_ = false;
-  std::unique_ptr<GraphStep> graph_;  // made at the first full step
-  // GPU: whether a step since the last check had a loss or gradient that is not finite (a device
-  // flag, read by check_finite() only where the host waits anyway); the last step checked.
-  torch::Tensor nonfinite_;
-  int64_t checked_step_ = 0;
 
   std::chrono::steady_clock::time_point last_console_line_;  // console step lines go by time
   std::unique_ptr<Watchdog> stall_dog_;  // bounds each step and evaluation
 
-  class ThroughputWindow;  // images and all-reduce time since the last step line
-  struct EpochRun;         // one epoch as it runs (its order, counts, progress bar)
+  struct EpochRun;  // one epoch as it runs (its order, counts, progress bar, step-line window)
 
-  // Forward and backward of one micro-batch (`indices`), its gradient weighted by `weight` and
-  // added to the flat gradient buffer; returns the summed loss of its images (0-dim, float64).
-  torch::Tensor accumulate(const torch::Tensor& indices, double weight);
-  // The gradients of a step's micro-batches in the flat buffer, the step's mean loss in its loss
-  // slot; returns the summed loss. No collective, no host sync.
-  torch::Tensor compute_gradients(const torch::Tensor& indices);
-  torch::Tensor eager_step(const torch::Tensor& indices);
-  torch::Tensor graph_step(const torch::Tensor& indices);
-  // After a step's all-reduce: the CPU checks at once (check_finite), a GPU notes it in
-  // nonfinite_ for the next check.
-  void note_finite();
   // Steps of this rank's samples from global `position` to the end of the epoch.
   int64_t steps_from(int64_t position) const;
   // Steps of the whole run (train.epochs, train.max_steps) as this world size sees it.
@@ -152,13 +128,6 @@ class Trainer {
                 double lr, MetricsWriter* metrics);
   // Whether a stop signal reached any rank. Collective.
   bool stop_requested();
-  // Throws vit::Error when the step's all-reduced loss or gradients hold a NaN or an Inf (on a
-  // GPU: when one of the steps since the last check did).
-  void check_finite();
-  // Throws vit::Error (the divergence message) when a parameter or buffer is not finite.
-  void check_parameters_finite();
-  // Throws the divergence error: `when` it was found, `what` was not finite.
-  [[noreturn]] void diverged(const std::string& when, const std::string& what) const;
   // A periodic checkpoint after step b of an epoch of `steps` (checkpoint.every_steps).
   bool checkpoint_due(int64_t b, int64_t steps) const;
   // Loss over the ranks, evaluation, the replica check (dist.debug), the epoch's log and metrics
