@@ -22,6 +22,7 @@
 #include "train/metrics.h"
 #include "train/run_dir.h"
 #include "train/startup_report.h"
+#include "train/train_inputs.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/heap.h"
@@ -37,7 +38,7 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   const bool leader = mpi.rank() == 0;
   std::unique_ptr<vit::RunDir> run_dir;
   if (leader) run_dir = std::make_unique<vit::RunDir>(vit::prepare_run_dir(config));
-  vit::setup_logging({config.log.level, mpi.rank(), leader ? run_dir->log() : ""});
+  vit::setup_logging({vit::to_string(config.log.level), mpi.rank(), leader ? run_dir->log() : ""});
 
   const vit::ThreadSetup threads =
       vit::configure_threads(config.train.threads, vit::gather_cpu_share(mpi));
@@ -169,6 +170,7 @@ int main(int argc, char** argv) {
     if (!vit::succeeded_on_all_ranks(mpi->rank(), [&] {
           parsed = std::make_unique<vit::ParseResult>(
               vit::parse_args(argc, argv, mpi->rank() == 0 ? std::cout : std::clog));
+          if (!parsed->help && !parsed->version) vit::check_train_inputs(parsed->config);
         })) {
       return 1;
     }

@@ -50,7 +50,7 @@ VisionTransformer build_model(const TrainConfig& config, const Dataset& data,
 
 OptimConfig scaled(const OptimConfig& optim, int world_size) {
   OptimConfig out = optim;
-  if (optim.lr_scaling == "linear") out.lr *= world_size;
+  if (optim.lr_scaling == LrScaling::kLinear) out.lr *= world_size;
   return out;
 }
 
@@ -89,34 +89,34 @@ Trainer::Trainer(const TrainConfig& config, Dataset data, Communicator& comm, to
   VIT_CHECK(optim_.lr <= std::numeric_limits<float>::max(), "optim.lr: ", config.optim.lr,
             " times the world size ", comm.world_size(),
             " (optim.lr_scaling linear) does not fit the float the step computes with");
-  set_attention_kernel(parse_attention_kernel(config.train.attention));
+  set_attention_kernel(config.train.attention);
   broadcast_module(*model_, comm_);
   params_ = model_->parameters();
   grads_ = std::make_unique<FlatGradients>(params_);
   // Batch parallelism: on a CPU the model is too small for LibTorch to keep several threads busy
   // inside each kernel (measured: 2 threads trained the seed model only 7% faster than 1), so
   // the threads take slices of the batch instead, each with single-threaded kernels.
-  const bool batch_parallel = config.train.parallel == "batch" ||
-                              (config.train.parallel == "auto" && device.is_cpu());
+  const bool batch_parallel = config.train.parallel == ParallelMode::kBatch ||
+                              (config.train.parallel == ParallelMode::kAuto && device.is_cpu());
   if (batch_parallel && torch::get_num_threads() > 1) workers_ = torch::get_num_threads();
-  spdlog::debug("train.parallel {}: {} thread(s) share each micro-batch", config.train.parallel,
-                workers_);
-  if (optim_.fused == "on") {
+  spdlog::debug("train.parallel {}: {} thread(s) share each micro-batch",
+                to_string(config.train.parallel), workers_);
+  if (optim_.fused == OnOff::kOn) {
     auto fused = std::make_unique<FusedOptimizer>(optim_, params_, grads_->gradients());
     fused_ = fused.get();
     optimizer_ = std::move(fused);
   } else {
     optimizer_ = make_optimizer(optim_, model_->parameters());
   }
-  precision_ = parse_precision(config.train.precision);
+  precision_ = config.train.precision;
   nonfinite_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kBool).device(device_));
   const std::string obstacle = graph_obstacle();
-  VIT_CHECK(config.train.cuda_graph != "on" || obstacle.empty(), "rank ", comm.rank(),
+  VIT_CHECK(config.train.cuda_graph != CudaGraphMode::kOn || obstacle.empty(), "rank ", comm.rank(),
             ": train.cuda_graph on: ", obstacle, " (train.cuda_graph auto steps eagerly there)");
-  use_graph_ = config.train.cuda_graph != "off" && obstacle.empty();
+  use_graph_ = config.train.cuda_graph != CudaGraphMode::kOff && obstacle.empty();
   if (use_graph_) fused_->use_device_scalars();
   if (device_.is_cuda()) {
-    spdlog::info("train.cuda_graph {}: {}", config.train.cuda_graph,
+    spdlog::info("train.cuda_graph {}: {}", to_string(config.train.cuda_graph),
                  use_graph_ ? "full steps replay one CUDA graph"
                             : "eager steps" + (obstacle.empty() ? "" : " (" + obstacle + ")"));
   }
