@@ -35,7 +35,8 @@ std::string error_of(const DistConfig& config, const std::vector<RankSite>& site
 
 TEST(Placement, CpuRanksUseMpi) {
   std::string warning;
-  EXPECT_EQ(to_string(plan_backend(dist("auto", "auto"), {cpu("a"), cpu("a")}, false, &warning)), "mpi");
+  EXPECT_EQ(to_string(plan_backend(dist("auto", "auto"), {cpu("a"), cpu("a")}, false, &warning)),
+            "mpi");
   EXPECT_EQ(to_string(plan_backend(dist("cpu", "mpi"), {cpu("a")}, true, &warning)), "mpi");
   EXPECT_EQ(warning, "");
 }
