@@ -62,7 +62,7 @@ int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
         "{} does not store the keys vit-eval reads (a file of an older vit-train); "
         "using data.dataset {}, data.dir {}, data.test_limit {} (set --data.* to match "
         "the run)",
-        config.checkpoint, run.data.dataset, run.data.dir, run.data.test_limit);
+        config.checkpoint, vit::to_string(run.data.dataset), run.data.dir, run.data.test_limit);
   }
   const vit::ThreadSetup threads =
       vit::configure_threads(run.train.threads, vit::gather_cpu_share(mpi));
@@ -92,7 +92,7 @@ int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
     vit::ReportContext context;
     context.file = config.checkpoint;
     context.stored = config.stored;
-    context.dataset = run.data.dataset;
+    context.dataset = vit::to_string(run.data.dataset);
     context.data_dir = run.data.dir;
     context.data_source = vit::read_data_source(run.data.dir);
     context.world_size = mpi.world_size();
@@ -107,7 +107,7 @@ int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
                               std::to_string(test.images.size(2)) + "x" +
                               std::to_string(test.images.size(3))}};
       for (const auto& [key, value] : run.entries()) {
-        if (key.rfind("model.", 0) == 0) metadata[key] = value;
+        if (vit::is_model_key(key)) metadata[key] = value;
       }
       vit::export_safetensors(model, metadata, config.export_path);
     }

@@ -43,7 +43,7 @@ int predict(const vit::PredictConfig& config) {
   vit::PredictOptions options;
   options.invert = config.invert;
   options.prepare = config.prepare;
-  options.digits = config.run.data.dataset == "mnist";
+  options.digits = config.run.data.dataset == vit::DatasetName::kMnist;
   if (!config.save_input.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(config.save_input, ec);

@@ -23,6 +23,7 @@
 #include "train/run_dir.h"
 #include "train/startup_report.h"
 #include "train/step.h"  // samples_per_step
+#include "train/train_inputs.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/heap.h"
@@ -38,7 +39,7 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   const bool leader = mpi.rank() == 0;
   std::unique_ptr<vit::RunDir> run_dir;
   if (leader) run_dir = std::make_unique<vit::RunDir>(vit::prepare_run_dir(config));
-  vit::setup_logging({config.log.level, mpi.rank(), leader ? run_dir->log() : ""});
+  vit::setup_logging({vit::to_string(config.log.level), mpi.rank(), leader ? run_dir->log() : ""});
 
   const vit::ThreadSetup threads =
       vit::configure_threads(config.train.threads, vit::gather_cpu_share(mpi));
@@ -170,6 +171,7 @@ int main(int argc, char** argv) {
     if (!vit::succeeded_on_all_ranks(mpi->rank(), [&] {
           parsed = std::make_unique<vit::ParseResult>(
               vit::parse_args(argc, argv, mpi->rank() == 0 ? std::cout : std::clog));
+          if (!parsed->help && !parsed->version) vit::check_train_inputs(parsed->config);
         })) {
       return 1;
     }

@@ -177,7 +177,15 @@ TEST_F(CheckpointTest, AModelKeyTheFileLacksTakesItsDefault) {
     if (key != "config/model.mlp_ratio") std::visit([&](const auto& v) { older.put(key, v); }, value);
   }
   older.save(path);
-  EXPECT_NO_THROW(trainer(config_)->resume(path, checkpoints));
+  // Resumes: the default of the key the file lacks stands for it, and the model and optimizer
+  // state are the file's.
+  auto resumed = trainer(config_);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : resumed->model()->parameters()) p.add_(0.5);  // only a resume undoes it
+  }
+  EXPECT_EQ(resumed->resume(path, checkpoints), path);
+  EXPECT_EQ(state_checksum(*resumed->model()), state_checksum(*a->model()));
   TrainConfig other = config_;
   other.model.mlp_ratio = 2;
   try {

@@ -9,6 +9,7 @@
 
 #include "config/train_config.h"
 #include "test_util.h"
+#include "train/train_inputs.h"
 #include "util/error.h"
 
 namespace vit {
@@ -16,13 +17,15 @@ namespace {
 
 using testing::TempDir;
 
-// Runs parse_args on {"vit-train", args...}.
+// Runs parse_args on {"vit-train", args...}, then check_train_inputs as vit-train does.
 ParseResult parse(std::vector<std::string> args) {
   args.insert(args.begin(), "vit-train");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
   std::ostringstream help;
-  return parse_args(static_cast<int>(argv.size()), argv.data(), help);
+  ParseResult result = parse_args(static_cast<int>(argv.size()), argv.data(), help);
+  if (!result.help && !result.version) check_train_inputs(result.config);
+  return result;
 }
 
 // Expects parsing to fail with a message containing every fragment.
@@ -57,11 +60,11 @@ TEST_F(ConfigTest, DefaultsAreTheTutorialsSettings) {
   EXPECT_EQ(c.model.hidden_d, 8);
   EXPECT_EQ(c.model.n_heads, 2);
   EXPECT_EQ(c.model.n_blocks, 2);
-  EXPECT_EQ(c.optim.name, "adam");
+  EXPECT_EQ(to_string(c.optim.name), "adam");
   EXPECT_DOUBLE_EQ(c.optim.lr, 0.005);
   EXPECT_EQ(c.train.batch_size, 128);
   EXPECT_EQ(c.train.epochs, 5);
-  EXPECT_EQ(c.data.dataset, "mnist");
+  EXPECT_EQ(to_string(c.data.dataset), "mnist");
 }
 
 TEST_F(ConfigTest, FileThenCommandLinePrecedence) {
@@ -101,13 +104,14 @@ TEST_F(ConfigTest, TheLastOfRepeatedOverridesWins) {
 
 TEST_F(ConfigTest, DataDirDefaultsToTheDatasetFolder) {
   TrainConfig c;
-  c.data.dataset = "fashion-mnist";
+  c.data.dataset = DatasetName::kFashionMnist;
   // Run from an empty folder: data/fashion-mnist does not exist there, and the error says so and
   // how to fetch it.
   const auto cwd = std::filesystem::current_path();
   std::filesystem::current_path(dir_.path());
   try {
-    validate(c);
+    validate(c);  // fills the default
+    check_train_inputs(c);
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("data.dir: data/fashion-mnist"), std::string::npos);
@@ -134,8 +138,8 @@ TEST_F(ConfigTest, BooleansAndDistKeys) {
                                "--optim.lr_scaling", "linear", "--train.accum_steps", "4"})
                             .config;
   EXPECT_TRUE(c.dist.debug);
-  EXPECT_EQ(c.dist.backend, "mpi");
-  EXPECT_EQ(c.optim.lr_scaling, "linear");
+  EXPECT_EQ(to_string(c.dist.backend), "mpi");
+  EXPECT_EQ(to_string(c.optim.lr_scaling), "linear");
   EXPECT_EQ(c.train.accum_steps, 4);
   EXPECT_NE(to_ini(c).find("debug = true"), std::string::npos);
   EXPECT_FALSE(parse({"--config", ini(""), "--dist.debug", "false"}).config.dist.debug);
@@ -329,6 +333,67 @@ TEST(KeyTable, EveryKeyWithItsRoleAndEvalUse) {
                                               "train.eval_batch_size", "data.dataset", "data.dir",
                                               "data.test_limit"}));
   EXPECT_EQ(machine, (std::vector<std::string>{"train.threads", "dist.backend", "dist.device"}));
+}
+
+// The roles decide what a checkpoint must match (model.*) and what the ranks of a job may have
+// of their own (parallel/input_agreement): data.dir and log.*.
+TEST(KeyTable, RolesNameTheModelShapeAndWhatARankMayHaveOfItsOwn) {
+  std::vector<std::string> per_rank;
+  for (const KeyInfo& key : config_keys()) {
+    if (key.role == KeyRole::kPerRank) per_rank.emplace_back(key.name);
+  }
+  EXPECT_EQ(per_rank, (std::vector<std::string>{"data.dir", "log.level", "log.every_steps",
+                                                "log.console_every_s", "log.progress"}));
+  EXPECT_TRUE(is_model_key("model.hidden_d"));
+  EXPECT_FALSE(is_model_key("optim.lr"));
+  EXPECT_FALSE(is_model_key("model.no_such_key"));
+  EXPECT_EQ(key_role("dist.backend"), KeyRole::kShared);
+  EXPECT_FALSE(key_role("no.such_key").has_value());
+}
+
+// An enumerated key's text is parsed once into its enum and written back as the same text: the
+// config.ini and the config a checkpoint stores stay what they were.
+TEST(Choices, NamesRoundTripAndUnknownTextIsNone) {
+  for (const auto& choice : ChoiceTable<OptimName>::kValues) {
+    EXPECT_EQ(parse_choice<OptimName>(choice.name), choice.value);
+    EXPECT_EQ(to_string(choice.value), choice.name);
+  }
+  EXPECT_EQ(parse_choice<DatasetName>("fashion-mnist"), DatasetName::kFashionMnist);
+  EXPECT_EQ(parse_choice<LogLevel>("warn"), LogLevel::kWarn);
+  EXPECT_FALSE(parse_choice<OptimName>("Adam").has_value());  // exact, as before
+  EXPECT_FALSE(parse_choice<OptimName>("").has_value());
+  EXPECT_EQ(choice_names<MemoryCheck>(), "refuse, warn, off");
+  TrainConfig c;
+  c.optim.name = OptimName::kAdamW;
+  c.train.precision = Precision::kBf16;
+  c.data.dataset = DatasetName::kFashionMnist;
+  const auto entries = c.entries();
+  const auto value_of = [&](const std::string& key) {
+    for (const auto& [k, v] : entries) {
+      if (k == key) return v;
+    }
+    return std::string("(missing)");
+  };
+  EXPECT_EQ(value_of("optim.name"), "adamw");
+  EXPECT_EQ(value_of("train.precision"), "bf16");
+  EXPECT_EQ(value_of("data.dataset"), "fashion-mnist");
+  EXPECT_EQ(value_of("optim.fused"), "on");
+  EXPECT_EQ(value_of("dist.device"), "auto");
+  // apply_entries (a checkpoint's stored config, vit-eval's keys) parses them back, and names an
+  // unknown value as validate() does.
+  TrainConfig back;
+  apply_entries(back, entries, "test");
+  EXPECT_EQ(back.optim.name, OptimName::kAdamW);
+  EXPECT_EQ(back.data.dataset, DatasetName::kFashionMnist);
+  try {
+    apply_entries(back, {{"train.parallel", "threads"}}, "test");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("train.parallel: unknown value 'threads' (allowed: auto, "
+                                         "batch, ops)") != std::string::npos,
+              true)
+        << e.what();
+  }
 }
 
 TEST(StepLineInterval, AutoAimsAtFiftyLinesPerEpochAndNumbersAreTakenAsGiven) {

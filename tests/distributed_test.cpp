@@ -45,7 +45,7 @@ class DistributedTest : public ::testing::Test {
     config_.train.max_steps = 5;
     config_.train.batch_size = 16;
     config_.train.eval_batch_size = 50;
-    config_.optim.name = "sgd";  // a linear update keeps float rounding differences small
+    config_.optim.name = OptimName::kSgd;  // a linear update keeps float rounding differences small
     config_.optim.lr = 0.05;
     config_.log.every_steps = "0";
   }
@@ -206,7 +206,7 @@ TEST_F(DistributedTest, LinearLearningRateScaling) {
   config_.train.max_steps = 1;
   config_.optim.momentum = 0;
   TrainConfig scaled = config_;
-  scaled.optim.lr_scaling = "linear";
+  scaled.optim.lr_scaling = LrScaling::kLinear;
   const auto distributed = params_after_training(scaled, world);
   if (rank_ == 0) {
     MpiCommunicator self(MPI_COMM_SELF);

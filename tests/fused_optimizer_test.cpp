@@ -33,7 +33,7 @@ std::vector<torch::Tensor> copies(const std::vector<torch::Tensor>& parameters) 
 
 OptimConfig config_of(const std::string& name, double weight_decay, double momentum = 0.9) {
   OptimConfig c;
-  c.name = name;
+  c.name = *parse_choice<OptimName>(name);
   c.lr = 0.01;
   c.weight_decay = weight_decay;
   c.momentum = momentum;
@@ -89,11 +89,11 @@ TEST_P(FusedOptimizerTest, StepsLikeLibTorchs) {
   for (size_t i = 0; i < reference_parameters.size() && !theirs.empty(); ++i) {
     auto* a = mine.at(state_key<decltype(mine)>(fused_parameters[i])).get();
     auto* b = theirs.at(state_key<decltype(theirs)>(reference_parameters[i])).get();
-    if (config.name == "sgd") {
+    if (config.name == OptimName::kSgd) {
       EXPECT_TRUE(torch::allclose(dynamic_cast<torch::optim::SGDParamState&>(*a).momentum_buffer(),
                                   dynamic_cast<torch::optim::SGDParamState&>(*b).momentum_buffer(),
                                   1e-5, 1e-6));
-    } else if (config.name == "adam") {
+    } else if (config.name == OptimName::kAdam) {
       auto& x = dynamic_cast<torch::optim::AdamParamState&>(*a);
       auto& y = dynamic_cast<torch::optim::AdamParamState&>(*b);
       EXPECT_EQ(x.step(), y.step());

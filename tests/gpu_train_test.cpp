@@ -27,7 +27,7 @@ TrainConfig small_run(const std::string& dir, const std::string& optimizer) {
   config.data.dir = dir;
   config.train.max_steps = 5;
   config.train.batch_size = 32;
-  config.optim.name = optimizer;
+  config.optim.name = *parse_choice<OptimName>(optimizer);
   config.optim.lr = optimizer == "sgd" ? 0.05 : 0.005;
   config.log.every_steps = "0";
   return config;
@@ -113,11 +113,11 @@ TEST_P(GpuGraph, ReplaysLikeEagerSteps) {
   TrainConfig config = small_run(dir.path().string(), GetParam());
   config.train.max_steps = 0;
   config.train.epochs = 2;
-  config.optim.schedule = "cosine";
+  config.optim.schedule = LrSchedule::kCosine;
   config.optim.warmup_steps = 5;
   TrainConfig eager = config, graph = config;
-  eager.train.cuda_graph = "off";
-  graph.train.cuda_graph = "on";
+  eager.train.cuda_graph = CudaGraphMode::kOff;
+  graph.train.cuda_graph = CudaGraphMode::kOn;
   const torch::Device cuda0(torch::kCUDA, 0);
   SoloCommunicator solo;
   Trainer a(eager, load_dataset(eager.data), solo, cuda0);
@@ -149,7 +149,7 @@ TEST(GpuGraphAuto, IsTheDefaultOnAGpuAndOffStepsEagerly) {
   SoloCommunicator solo;
   Trainer automatic(config, load_dataset(config.data), solo, torch::Device(torch::kCUDA, 0));
   EXPECT_TRUE(automatic.uses_cuda_graph()) << automatic.graph_obstacle();
-  config.optim.fused = "off";  // LibTorch's optimizers cannot be captured
+  config.optim.fused = OnOff::kOff;  // LibTorch's optimizers cannot be captured
   Trainer unfused(config, load_dataset(config.data), solo, torch::Device(torch::kCUDA, 0));
   EXPECT_FALSE(unfused.uses_cuda_graph());
   EXPECT_NE(unfused.graph_obstacle().find("optim.fused"), std::string::npos);
@@ -195,7 +195,7 @@ TEST(GpuPrecision, Bf16TrainsLikeFp32WithFloat32Weights) {
   fp32.train.max_steps = 0;
   fp32.train.epochs = 3;
   TrainConfig bf16 = fp32;
-  bf16.train.precision = "bf16";
+  bf16.train.precision = Precision::kBf16;
   const torch::Device cuda0(torch::kCUDA, 0);
   SoloCommunicator solo;
   Trainer a(fp32, load_dataset(fp32.data), solo, cuda0);
@@ -239,7 +239,7 @@ TEST(GpuNccl, TheTrainerWithNcclOnOneRankMatchesItWithout) {
   testing::TempDir dir;
   testing::write_synthetic_dataset(dir.path().string(), 256, 100);
   TrainConfig config = small_run(dir.path().string(), "adam");
-  config.train.cuda_graph = "off";  // the eager step's all-reduce is the one timed
+  config.train.cuda_graph = CudaGraphMode::kOff;  // the eager step's all-reduce is the one timed
   const torch::Device cuda0(torch::kCUDA, 0);
   SoloCommunicator solo;
   NcclCommunicator nccl(MPI_COMM_SELF, cuda0, /*timeout_s=*/60);
@@ -262,7 +262,7 @@ TEST(GpuNccl, TheGraphStepWithNcclOnOneRankMatchesItWithout) {
   testing::write_synthetic_dataset(dir.path().string(), 512, 100);
   TrainConfig config = small_run(dir.path().string(), "adam");
   config.train.max_steps = 10;
-  config.train.cuda_graph = "on";
+  config.train.cuda_graph = CudaGraphMode::kOn;
   const torch::Device cuda0(torch::kCUDA, 0);
   SoloCommunicator solo;
   NcclCommunicator nccl(MPI_COMM_SELF, cuda0, /*timeout_s=*/60);

@@ -19,7 +19,7 @@ std::string value_of(const TrainConfig& config, const std::string& key) {
 TEST(InputAgreement, TheSharedTextLeavesOutTheDataFolderAndLogging) {
   TrainConfig a, b;
   b.data.dir = "/elsewhere";
-  b.log.level = "debug";
+  b.log.level = LogLevel::kDebug;
   EXPECT_EQ(shared_config_text(a), shared_config_text(b));
   b.optim.lr = a.optim.lr * 2;
   EXPECT_NE(shared_config_text(a), shared_config_text(b));

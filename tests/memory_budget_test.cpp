@@ -90,11 +90,11 @@ TEST(MemoryBudget, RanksOnOneMachineShareItsMemory) {
 
 TEST(MemoryBudget, WarnReturnsTheLineAndOffChecksNothing) {
   TrainConfig config = large_run();
-  config.train.memory_check = "warn";
+  config.train.memory_check = MemoryCheck::kWarn;
   const std::string warning =
       check_memory(estimate(config), config, 1, 16 * kGiB, "MemAvailable", std::nullopt, 0);
   EXPECT_NE(warning.find("trying anyway"), std::string::npos) << warning;
-  config.train.memory_check = "off";
+  config.train.memory_check = MemoryCheck::kOff;
   EXPECT_EQ(check_memory(estimate(config), config, 1, 16 * kGiB, "MemAvailable", 1 << 20, 0), "");
 }
 
@@ -112,7 +112,7 @@ TEST(MemoryBudget, AnAddressSpaceLimitBelowTheNeedIsRefusedNamingTheLimit) {
   }
   EXPECT_EQ(check_memory(e, config, 1, 16 * kGiB, "MemAvailable", 8 * kGiB, mapped), "");
   TrainConfig warn = config;
-  warn.train.memory_check = "warn";
+  warn.train.memory_check = MemoryCheck::kWarn;
   EXPECT_NE(check_memory(e, warn, 1, 16 * kGiB, "MemAvailable", kGiB, mapped).find("ulimit -v"),
             std::string::npos);
 }

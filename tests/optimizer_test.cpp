@@ -19,7 +19,7 @@ TEST(LearningRate, ConstantWithWarmup) {
 TEST(LearningRate, CosineDecaysToTheFloor) {
   OptimConfig c;
   c.lr = 1.0;
-  c.schedule = "cosine";
+  c.schedule = LrSchedule::kCosine;
   c.warmup_steps = 10;
   c.min_lr_ratio = 0.1;
   EXPECT_DOUBLE_EQ(learning_rate(c, 10, 110), 1.0);               // start of decay
@@ -31,7 +31,7 @@ TEST(LearningRate, CosineDecaysToTheFloor) {
 TEST(Optimizer, FactoryMakesEachKindAndSetsTheLearningRate) {
   for (const std::string name : {"adam", "adamw", "sgd"}) {
     OptimConfig c;
-    c.name = name;
+    c.name = *parse_choice<OptimName>(name);
     auto w = torch::ones({3}, torch::requires_grad());
     auto optimizer = make_optimizer(c, {w});
     w.sum().backward();

@@ -17,8 +17,8 @@ RankSite gpu(const std::string& host, int index, const std::string& bus) {
 
 DistConfig dist(const std::string& device, const std::string& backend) {
   DistConfig config;
-  config.device = device;
-  config.backend = backend;
+  config.device = *parse_choice<DeviceKind>(device);
+  config.backend = *parse_choice<BackendChoice>(backend);
   return config;
 }
 
@@ -35,8 +35,9 @@ std::string error_of(const DistConfig& config, const std::vector<RankSite>& site
 
 TEST(Placement, CpuRanksUseMpi) {
   std::string warning;
-  EXPECT_EQ(plan_backend(dist("auto", "auto"), {cpu("a"), cpu("a")}, false, &warning), "mpi");
-  EXPECT_EQ(plan_backend(dist("cpu", "mpi"), {cpu("a")}, true, &warning), "mpi");
+  EXPECT_EQ(to_string(plan_backend(dist("auto", "auto"), {cpu("a"), cpu("a")}, false, &warning)),
+            "mpi");
+  EXPECT_EQ(to_string(plan_backend(dist("cpu", "mpi"), {cpu("a")}, true, &warning)), "mpi");
   EXPECT_EQ(warning, "");
 }
 
@@ -45,9 +46,9 @@ TEST(Placement, OneRankPerGpuUsesNccl) {
   // Same bus id on different hosts is no sharing; two GPUs on one host are two GPUs.
   const std::vector<RankSite> sites = {gpu("a", 0, "0000:17:00.0"), gpu("a", 1, "0000:65:00.0"),
                                        gpu("b", 0, "0000:17:00.0")};
-  EXPECT_EQ(plan_backend(dist("auto", "auto"), sites, true, &warning), "nccl");
-  EXPECT_EQ(plan_backend(dist("cuda", "nccl"), sites, true, &warning), "nccl");
-  EXPECT_EQ(plan_backend(dist("auto", "mpi"), sites, true, &warning), "mpi");
+  EXPECT_EQ(to_string(plan_backend(dist("auto", "auto"), sites, true, &warning)), "nccl");
+  EXPECT_EQ(to_string(plan_backend(dist("cuda", "nccl"), sites, true, &warning)), "nccl");
+  EXPECT_EQ(to_string(plan_backend(dist("auto", "mpi"), sites, true, &warning)), "mpi");
   EXPECT_EQ(warning, "");
 }
 
@@ -56,7 +57,7 @@ TEST(Placement, RanksSharingAGpuFallBackToMpiWithOneWarning) {
   const std::vector<RankSite> sites = {gpu("a", 0, "0000:17:00.0"), gpu("a", 0, "0000:17:00.0"),
                                        gpu("a", 1, "0000:65:00.0")};
   std::string warning;
-  EXPECT_EQ(plan_backend(dist("auto", "auto"), sites, true, &warning), "mpi");
+  EXPECT_EQ(to_string(plan_backend(dist("auto", "auto"), sites, true, &warning)), "mpi");
   EXPECT_NE(warning.find("ranks 0, 1 on host a share the GPU 0000:17:00.0"), std::string::npos)
       << warning;
   EXPECT_NE(warning.find("one rank per GPU"), std::string::npos) << warning;

@@ -6,21 +6,21 @@ namespace vit {
 namespace {
 
 TEST(ProgressMode, ExplicitSettingsWin) {
-  EXPECT_EQ(progress_mode("bar", "0", false, true), ProgressMode::kBar);
-  EXPECT_EQ(progress_mode("lines", "1", true, false), ProgressMode::kLines);
+  EXPECT_EQ(progress_mode(ProgressSetting::kBar, "0", false, true), ProgressMode::kBar);
+  EXPECT_EQ(progress_mode(ProgressSetting::kLines, "1", true, false), ProgressMode::kLines);
 }
 
 TEST(ProgressMode, AutoFollowsTheTerminal) {
-  EXPECT_EQ(progress_mode("auto", nullptr, true, false), ProgressMode::kBar);
-  EXPECT_EQ(progress_mode("auto", nullptr, false, false), ProgressMode::kLines);
+  EXPECT_EQ(progress_mode(ProgressSetting::kAuto, nullptr, true, false), ProgressMode::kBar);
+  EXPECT_EQ(progress_mode(ProgressSetting::kAuto, nullptr, false, false), ProgressMode::kLines);
 }
 
 TEST(ProgressMode, AutoUnderMpirunNeedsTheLauncherToSay) {
   // Open MPI gives ranks a pseudo-terminal even when the job's output goes to a file.
-  EXPECT_EQ(progress_mode("auto", nullptr, true, true), ProgressMode::kLines);
-  EXPECT_EQ(progress_mode("auto", "1", true, true), ProgressMode::kBar);
-  EXPECT_EQ(progress_mode("auto", "0", true, false), ProgressMode::kLines);
-  EXPECT_EQ(progress_mode("auto", "", true, false), ProgressMode::kBar);
+  EXPECT_EQ(progress_mode(ProgressSetting::kAuto, nullptr, true, true), ProgressMode::kLines);
+  EXPECT_EQ(progress_mode(ProgressSetting::kAuto, "1", true, true), ProgressMode::kBar);
+  EXPECT_EQ(progress_mode(ProgressSetting::kAuto, "0", true, false), ProgressMode::kLines);
+  EXPECT_EQ(progress_mode(ProgressSetting::kAuto, "", true, false), ProgressMode::kBar);
 }
 
 TEST(FormatDuration, MinutesAndHours) {

@@ -24,9 +24,9 @@ class StepTest : public ::testing::Test {
     auto [images, labels] = testing::synthetic_digits(64, /*seed=*/7);
     split_ = {images.unsqueeze(/*dim=*/1), labels.to(torch::kInt64)};
     config_.train.batch_size = 32;
-    config_.train.parallel = "ops";  // one thread per micro-batch: the hand-written step's order
-    config_.optim.name = "sgd";
-    config_.optim.fused = "off";
+    config_.train.parallel = ParallelMode::kOps;  // one thread per micro-batch: the hand-written step's order
+    config_.optim.name = OptimName::kSgd;
+    config_.optim.fused = OnOff::kOff;
   }
   // The seed model, the same for every call with the same seed.
   VisionTransformer model(int64_t seed = 1) const {
@@ -77,8 +77,8 @@ TEST_F(StepTest, AStepIsTheHandWrittenSgdStepToTheBit) {
 
 TEST_F(StepTest, TheFusedAdamIsTheHandWrittenAdam) {
   TrainConfig config = config_;
-  config.optim.name = "adam";
-  config.optim.fused = "on";
+  config.optim.name = OptimName::kAdam;
+  config.optim.fused = OnOff::kOn;
   VisionTransformer mine = model(), by_hand = model();
   TrainStep step = engine(config, mine);
   const double lr = 0.01, beta1 = config.optim.beta1, beta2 = config.optim.beta2, eps = 1e-8;
@@ -198,7 +198,7 @@ TEST_F(StepTest, NoGraphOnTheCpu) {
   EXPECT_FALSE(step.graph_captured());
   EXPECT_NE(step.graph_obstacle(), "");
   TrainConfig on = config_;
-  on.train.cuda_graph = "on";
+  on.train.cuda_graph = CudaGraphMode::kOn;
   EXPECT_THROW(engine(on, model()), Error);
 }
 

@@ -98,7 +98,7 @@ TEST_F(TrainerTest, MaxStepsEndsTheRunAndMetricsAreWritten) {
 TEST_F(TrainerTest, AccumulatedMicroBatchesEqualOneBatch) {
   // 2 micro-batches of 16 per step = 1 batch of 32: the same gradients up to float rounding.
   config_.train.max_steps = 6;
-  config_.optim.name = "sgd";
+  config_.optim.name = OptimName::kSgd;
   TrainConfig accumulated = config_;
   accumulated.train.batch_size = 16;
   accumulated.train.accum_steps = 2;
@@ -116,8 +116,8 @@ TEST_F(TrainerTest, BatchParallelThreadsMatchOneThreadAndRepeatToTheBit) {
   // train.parallel=batch: 2 threads each take half of every batch; their gradients are summed in
   // a fixed order, so two runs agree to the bit, and one thread agrees up to float rounding.
   config_.train.max_steps = 6;
-  config_.optim.name = "sgd";
-  config_.train.parallel = "batch";
+  config_.optim.name = OptimName::kSgd;
+  config_.train.parallel = ParallelMode::kBatch;
   const int threads = torch::get_num_threads();
   torch::set_num_threads(1);
   Trainer one(config_, load_dataset(config_.data), solo_, torch::kCPU);
@@ -140,7 +140,7 @@ TEST_F(TrainerTest, BatchParallelThreadsMatchOneThreadAndRepeatToTheBit) {
 // optimizer applies it: one error, no checkpoint written or pruned after it.
 TEST_F(TrainerTest, ANonFiniteLossOrGradientStopsTheRunAndKeepsTheCheckpoints) {
   TrainConfig config = config_;
-  config.optim.name = "sgd";
+  config.optim.name = OptimName::kSgd;
   config.optim.lr = 1e30;  // the first step throws the parameters far out of float range
   config.checkpoint.every_steps = 1;
   config.checkpoint.keep_last = 1;
@@ -276,9 +276,9 @@ TEST_F(TrainerTest, GradientsLiveInOneFlatBuffer) {
 TEST_F(TrainerTest, Bf16TrainsLikeFp32WithFloat32Weights) {
   for (const std::string parallel : {"ops", "batch"}) {
     TrainConfig fp32 = config_;
-    fp32.train.parallel = parallel;
+    fp32.train.parallel = *parse_choice<ParallelMode>(parallel);
     TrainConfig bf16 = fp32;
-    bf16.train.precision = "bf16";
+    bf16.train.precision = Precision::kBf16;
     Trainer a(fp32, load_dataset(fp32.data), solo_, torch::kCPU);
     Trainer b(bf16, load_dataset(bf16.data), solo_, torch::kCPU);
     const auto ra = a.fit(nullptr).epochs, rb = b.fit(nullptr).epochs;
@@ -306,7 +306,7 @@ TEST_F(TrainerTest, CudaGraphAutoStepsEagerlyOnTheCpuAndOnIsRefused) {
   EXPECT_FALSE(automatic.uses_cuda_graph());
   EXPECT_NE(automatic.graph_obstacle(), "");
   TrainConfig on = config_;
-  on.train.cuda_graph = "on";
+  on.train.cuda_graph = CudaGraphMode::kOn;
   try {
     Trainer trainer(on, load_dataset(on.data), solo_, torch::kCPU);
     FAIL() << "no error";

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "config/command_line.h"
 #include "util/error.h"
 #include "util/input_file.h"
 #include "util/log.h"
@@ -33,11 +34,9 @@ struct Rule {
     kAboveZero,    // a finite number > 0
     kBelowOne,     // in [0, 1)
     kUpToOne,      // in [0, 1]
-    kOneOf,        // one of `allowed`
     kAutoOrCount,  // "auto" or digits
   };
   Kind kind = Kind::kAny;
-  std::vector<const char*> allowed;
   // Integers: the largest value that makes sense, so that a typo or a hostile value is one error
   // instead of an overflow, a run of 0 steps or an allocation of gigabytes.
   int64_t max = std::numeric_limits<int64_t>::max();
@@ -50,16 +49,15 @@ struct Rule {
 };
 Rule any() { return {}; }
 Rule positive(int64_t max = std::numeric_limits<int64_t>::max()) {
-  return {Rule::Kind::kPositive, {}, max};
+  return {Rule::Kind::kPositive, max};
 }
 Rule non_negative(int64_t max = std::numeric_limits<int64_t>::max()) {
-  return {Rule::Kind::kNonNegative, {}, max};
+  return {Rule::Kind::kNonNegative, max};
 }
-Rule above_zero() { return {Rule::Kind::kAboveZero, {}}; }
-Rule below_one() { return {Rule::Kind::kBelowOne, {}}; }
-Rule up_to_one() { return {Rule::Kind::kUpToOne, {}}; }
-Rule one_of(std::vector<const char*> allowed) { return {Rule::Kind::kOneOf, std::move(allowed)}; }
-Rule auto_or_count() { return {Rule::Kind::kAutoOrCount, {}}; }
+Rule above_zero() { return {Rule::Kind::kAboveZero}; }
+Rule below_one() { return {Rule::Kind::kBelowOne}; }
+Rule up_to_one() { return {Rule::Kind::kUpToOne}; }
+Rule auto_or_count() { return {Rule::Kind::kAutoOrCount}; }
 // `rule` for a real the step computes with as a float.
 Rule in_float(Rule rule) {
   rule.as_float = true;
@@ -125,16 +123,19 @@ void check_rule(const char* key, const std::string& value, const Rule& rule) {
     VIT_CHECK(value == "auto" || is_count(value), key, ": must be auto or a number >= 0, got '",
               value, "'");
   }
-  if (rule.kind != Rule::Kind::kOneOf) return;
-  std::string allowed;
-  for (const char* name : rule.allowed) {
-    if (value == name) return;
-    allowed += allowed.empty() ? name : std::string(", ") + name;
-  }
-  VIT_FAIL(key, ": unknown value '", value, "' (allowed: ", allowed, ")");
 }
 
 void check_rule(const char*, bool, const Rule&) {}
+
+// An enumerated key holds one of its values by its type: its text was checked when it was parsed
+// (see UnknownChoices).
+template <typename E, typename = std::enable_if_t<kIsChoice<E>>>
+void check_rule(const char*, E, const Rule&) {}
+
+// The text of each enumerated key whose value has no name, by key, as Boost.Program_options
+// stored it: reported by validate() at the key's place in the table, as the other keys' values
+// are, with "<key>: unknown value '<text>' (allowed: ...)".
+using UnknownChoices = std::map<std::string, std::string>;
 
 // The single list of keys. Parsing, the start-up table, config.ini and vit-eval's key lists all
 // walk it, so a key added here is parsed, printed, saved and (by its Eval use) offered by vit-eval
@@ -154,96 +155,96 @@ void visit_fields(Config& c, Visit&& v) {
     positive(256));
   v("model.mlp_ratio", c.model.mlp_ratio, "MLP width as a multiple of model.hidden_d",
     Role::kModelShape, Eval::kStored, positive(64));
-  v("optim.name", c.optim.name, "optimizer: adam | adamw | sgd", Role::kOptimizer, Eval::kUnused,
-    one_of({"adam", "adamw", "sgd"}));
-  v("optim.lr", c.optim.lr, "peak learning rate", Role::kOptimizer, Eval::kUnused,
+  v("optim.name", c.optim.name, "optimizer: adam | adamw | sgd", Role::kShared, Eval::kUnused,
+    any());
+  v("optim.lr", c.optim.lr, "peak learning rate", Role::kShared, Eval::kUnused,
     in_float(above_zero()));
   v("optim.weight_decay", c.optim.weight_decay, "weight decay (decoupled for adamw)",
-    Role::kOptimizer, Eval::kUnused, in_float(non_negative()));
-  v("optim.beta1", c.optim.beta1, "adam/adamw beta1", Role::kOptimizer, Eval::kUnused,
+    Role::kShared, Eval::kUnused, in_float(non_negative()));
+  v("optim.beta1", c.optim.beta1, "adam/adamw beta1", Role::kShared, Eval::kUnused,
     in_float(below_one()));
-  v("optim.beta2", c.optim.beta2, "adam/adamw beta2", Role::kOptimizer, Eval::kUnused,
+  v("optim.beta2", c.optim.beta2, "adam/adamw beta2", Role::kShared, Eval::kUnused,
     in_float(below_one()));
-  v("optim.momentum", c.optim.momentum, "sgd momentum", Role::kOptimizer, Eval::kUnused,
+  v("optim.momentum", c.optim.momentum, "sgd momentum", Role::kShared, Eval::kUnused,
     in_float(below_one()));
   v("optim.schedule", c.optim.schedule, "learning-rate schedule after warm-up: constant | cosine",
-    Role::kOptimizer, Eval::kUnused, one_of({"constant", "cosine"}));
-  v("optim.warmup_steps", c.optim.warmup_steps, "linear warm-up steps", Role::kOptimizer,
+    Role::kShared, Eval::kUnused, any());
+  v("optim.warmup_steps", c.optim.warmup_steps, "linear warm-up steps", Role::kShared,
     Eval::kUnused, non_negative(kMaxSteps));
   v("optim.min_lr_ratio", c.optim.min_lr_ratio, "cosine floor as a fraction of optim.lr",
-    Role::kOptimizer, Eval::kUnused, up_to_one());
+    Role::kShared, Eval::kUnused, up_to_one());
   v("optim.lr_scaling", c.optim.lr_scaling, "none | linear (optim.lr times the world size)",
-    Role::kOptimizer, Eval::kUnused, one_of({"none", "linear"}));
+    Role::kShared, Eval::kUnused, any());
   v("optim.fused", c.optim.fused,
     "on: the update in one pass over flat buffers | off: LibTorch's per-parameter optimizer",
-    Role::kOptimizer, Eval::kUnused, one_of({"on", "off"}));
-  v("train.epochs", c.train.epochs, "passes over the training set", Role::kTraining, Eval::kUnused,
+    Role::kShared, Eval::kUnused, any());
+  v("train.epochs", c.train.epochs, "passes over the training set", Role::kShared, Eval::kUnused,
     positive(1000000));
-  v("train.batch_size", c.train.batch_size, "images per step and rank", Role::kTraining,
+  v("train.batch_size", c.train.batch_size, "images per step and rank", Role::kShared,
     Eval::kUnused, positive(kMaxImagesPerStep));
   v("train.eval_batch_size", c.train.eval_batch_size, "images per evaluation batch and rank",
-    Role::kTraining, Eval::kStored, positive(kMaxImagesPerStep));
+    Role::kShared, Eval::kStored, positive(kMaxImagesPerStep));
   v("train.accum_steps", c.train.accum_steps, "micro-batches per step (one all-reduce per step)",
-    Role::kTraining, Eval::kUnused, positive(kMaxImagesPerStep));
+    Role::kShared, Eval::kUnused, positive(kMaxImagesPerStep));
   v("train.max_steps", c.train.max_steps, "stop after this many steps (0: no limit)",
-    Role::kTraining, Eval::kUnused, non_negative(kMaxSteps));
-  v("train.seed", c.train.seed, "seed of initialisation and data order", Role::kTraining,
+    Role::kShared, Eval::kUnused, non_negative(kMaxSteps));
+  v("train.seed", c.train.seed, "seed of initialisation and data order", Role::kShared,
     Eval::kUnused, non_negative());
-  v("train.threads", c.train.threads, "intra-op threads per rank (0: all cores)", Role::kMachine,
+  v("train.threads", c.train.threads, "intra-op threads per rank (0: all cores)", Role::kShared,
     Eval::kMachine, non_negative(1024));
   v("train.attention", c.train.attention,
-    "auto | fused | matmul: attention kernel (auto: fused on CPU, matmul on GPU)", Role::kMachine,
-    Eval::kUnused, one_of({"auto", "fused", "matmul"}));
+    "auto | fused | matmul: attention kernel (auto: fused on CPU, matmul on GPU)", Role::kShared,
+    Eval::kUnused, any());
   v("train.parallel", c.train.parallel,
     "auto | batch | ops: threads share a step's images (batch) or each kernel (ops); auto: batch "
     "on CPU",
-    Role::kMachine, Eval::kUnused, one_of({"auto", "batch", "ops"}));
+    Role::kShared, Eval::kUnused, any());
   v("train.cuda_graph", c.train.cuda_graph,
     "auto | on | off: replay each GPU step as one CUDA graph (auto: where it can run)",
-    Role::kMachine, Eval::kUnused, one_of({"auto", "on", "off"}));
+    Role::kShared, Eval::kUnused, any());
   v("train.precision", c.train.precision,
     "fp32 | bf16: matrix products in bfloat16 under autocast, float32 weights and optimizer",
-    Role::kMachine, Eval::kUnused, one_of({"fp32", "bf16"}));
+    Role::kShared, Eval::kUnused, any());
   v("train.memory_check", c.train.memory_check,
     "refuse | warn | off: a run whose estimated memory exceeds what its machine has free",
-    Role::kMachine, Eval::kUnused, one_of({"refuse", "warn", "off"}));
-  v("data.dataset", c.data.dataset, "data set: mnist | fashion-mnist", Role::kData, Eval::kStored,
-    one_of({"mnist", "fashion-mnist"}));
-  v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)", Role::kData,
+    Role::kShared, Eval::kUnused, any());
+  v("data.dataset", c.data.dataset, "data set: mnist | fashion-mnist", Role::kShared, Eval::kStored,
+    any());
+  v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)", Role::kPerRank,
     Eval::kStored, any());
-  v("data.train_limit", c.data.train_limit, "use the first N training images (0: all)", Role::kData,
+  v("data.train_limit", c.data.train_limit, "use the first N training images (0: all)", Role::kShared,
     Eval::kUnused, non_negative());
-  v("data.test_limit", c.data.test_limit, "use the first N test images (0: all)", Role::kData,
+  v("data.test_limit", c.data.test_limit, "use the first N test images (0: all)", Role::kShared,
     Eval::kStored, non_negative());
   v("dist.backend", c.dist.backend,
-    "gradient all-reduce: auto (nccl with a GPU per rank) | mpi | nccl", Role::kMachine,
-    Eval::kMachine, one_of({"auto", "mpi", "nccl"}));
-  v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank mod GPUs>)", Role::kMachine,
-    Eval::kMachine, one_of({"auto", "cpu", "cuda"}));
+    "gradient all-reduce: auto (nccl with a GPU per rank) | mpi | nccl", Role::kShared,
+    Eval::kMachine, any());
+  v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank mod GPUs>)", Role::kShared,
+    Eval::kMachine, any());
   v("dist.timeout_s", c.dist.timeout_s,
     "seconds before a stuck collective aborts the job (a step or evaluation: twice that; at "
     "most 2592000: 30 days)",
-    Role::kMachine,
+    Role::kShared,
     Eval::kUnused, duration(above_zero()));
   v("dist.debug", c.dist.debug, "check bit-identical replicas after each epoch (true | false)",
-    Role::kJob, Eval::kUnused, any());
+    Role::kShared, Eval::kUnused, any());
   v("checkpoint.every_steps", c.checkpoint.every_steps, "also checkpoint every N steps (0: off)",
-    Role::kJob, Eval::kUnused, non_negative());
-  v("checkpoint.keep_last", c.checkpoint.keep_last, "keep the newest N checkpoints", Role::kJob,
+    Role::kShared, Eval::kUnused, non_negative());
+  v("checkpoint.keep_last", c.checkpoint.keep_last, "keep the newest N checkpoints", Role::kShared,
     Eval::kUnused, positive());
   v("checkpoint.keep_every", c.checkpoint.keep_every, "keep checkpoints of steps divisible by N",
-    Role::kJob, Eval::kUnused, non_negative());
-  v("log.level", c.log.level, "trace | debug | info | warn | error", Role::kJob, Eval::kUnused,
-    one_of({"trace", "debug", "info", "warn", "error"}));
+    Role::kShared, Eval::kUnused, non_negative());
+  v("log.level", c.log.level, "trace | debug | info | warn | error", Role::kPerRank, Eval::kUnused,
+    any());
   v("log.every_steps", c.log.every_steps,
-    "a step line in metrics.jsonl every N steps (0: off; auto: about 50 per epoch)", Role::kJob,
+    "a step line in metrics.jsonl every N steps (0: off; auto: about 50 per epoch)", Role::kPerRank,
     Eval::kUnused, auto_or_count());
   v("log.console_every_s", c.log.console_every_s,
-    "seconds between step lines on the console (0: every step line; at most 2592000)", Role::kJob,
+    "seconds between step lines on the console (0: every step line; at most 2592000)", Role::kPerRank,
     Eval::kUnused, duration(non_negative()));
   v("log.progress", c.log.progress,
-    "auto | bar | lines: live bar on a terminal (auto: when stdout is one), else lines", Role::kJob,
-    Eval::kUnused, one_of({"auto", "bar", "lines"}));
+    "auto | bar | lines: live bar on a terminal (auto: when stdout is one), else lines", Role::kPerRank,
+    Eval::kUnused, any());
 }
 
 // Shortest decimal text that reads back as the same double, so config.ini round-trips exactly.
@@ -258,27 +259,80 @@ std::string format_value(double value) {
 std::string format_value(int64_t value) { return std::to_string(value); }
 std::string format_value(const std::string& value) { return value; }
 std::string format_value(bool value) { return value ? "true" : "false"; }
+template <typename E, typename = std::enable_if_t<kIsChoice<E>>>
+std::string format_value(E value) {
+  return to_string(value);
+}
 
-po::options_description make_options(TrainConfig& config) {
+// Options for every key, each bound to its member of `config` (whose value is the default). An
+// enumerated key is read as text and parsed into its member when the options are notified; a
+// text no value has keeps the member as it was and goes to `unknown`.
+po::options_description make_options(TrainConfig& config, UnknownChoices& unknown) {
   po::options_description keys("Config keys (INI [section] name = value, or --section.name VALUE)");
   visit_fields(config, [&](const char* key, auto& member, const char* help, KeyRole, EvalUse,
                            const Rule&) {
-    keys.add_options()(key, po::value(&member)->default_value(member, format_value(member)), help);
+    using T = std::decay_t<decltype(member)>;
+    if constexpr (kIsChoice<T>) {
+      const std::string name = key;
+      keys.add_options()(key,
+                         po::value<std::string>()
+                             ->default_value(format_value(member))
+                             ->notifier([&member, &unknown, name](const std::string& text) {
+                               if (const auto value = parse_choice<T>(text)) {
+                                 member = *value;
+                               } else {
+                                 unknown[name] = text;
+                               }
+                             }),
+                         help);
+    } else {
+      keys.add_options()(key, po::value(&member)->default_value(member, format_value(member)),
+                         help);
+    }
   });
   return keys;
 }
 
-}  // namespace
-
-void keep_last_occurrences(po::parsed_options& parsed) {
-  std::map<std::string, size_t> last;
-  for (size_t i = 0; i < parsed.options.size(); ++i) last[parsed.options[i].string_key] = i;
-  std::vector<po::option> kept;
-  for (size_t i = 0; i < parsed.options.size(); ++i) {
-    if (last[parsed.options[i].string_key] == i) kept.push_back(parsed.options[i]);
+// Throws "<key>: unknown value '<text>' (allowed: ...)" when `unknown` holds the key.
+template <typename T>
+void check_known(const char* key, const T&, const UnknownChoices& unknown) {
+  if constexpr (kIsChoice<T>) {
+    const auto found = unknown.find(key);
+    if (found != unknown.end()) {
+      VIT_FAIL(key, ": unknown value '", found->second, "' (allowed: ", choice_names<T>(), ")");
+    }
   }
-  parsed.options = std::move(kept);
 }
+
+// Throws for the first key of the table that `unknown` holds.
+void check_known(const TrainConfig& c, const UnknownChoices& unknown) {
+  visit_fields(c, [&](const char* key, const auto& member, const char*, KeyRole, EvalUse,
+                      const Rule&) { check_known(key, member, unknown); });
+}
+
+// validate(), with the enumerated keys' unknown texts reported at their keys' places.
+void validate_keys(TrainConfig& c, const UnknownChoices& unknown) {
+  // Every key's own constraint, in the table's order.
+  visit_fields(static_cast<const TrainConfig&>(c),
+               [&](const char* key, const auto& member, const char*, KeyRole, EvalUse,
+                   const Rule& rule) {
+                 check_known(key, member, unknown);
+                 check_rule(key, member, rule);
+               });
+  // Constraints between keys.
+  VIT_CHECK(c.model.hidden_d % c.model.n_heads == 0, "model.hidden_d: ", c.model.hidden_d,
+            " is not divisible by model.n_heads = ", c.model.n_heads);
+  VIT_CHECK(c.train.batch_size * c.train.accum_steps <= kMaxImagesPerStep, "train.accum_steps: ",
+            c.train.accum_steps, " micro-batches of train.batch_size ", c.train.batch_size,
+            " are more than ", kMaxImagesPerStep, " images per step");
+  // More threads than cores only queue behind each other: 200 on 2 cores took minutes a step.
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  VIT_CHECK(c.train.threads <= 4 * cores, "train.threads: ", c.train.threads, " on a machine of ",
+            cores, " cores (at most 4 per core; 0 follows the cores)");
+  if (c.data.dir.empty()) c.data.dir = "data/" + to_string(c.data.dataset);
+}
+
+}  // namespace
 
 std::vector<std::pair<std::string, std::string>> TrainConfig::entries() const {
   std::vector<std::pair<std::string, std::string>> out;
@@ -300,23 +354,14 @@ const std::vector<KeyInfo>& config_keys() {
   return keys;
 }
 
-std::string describe_option_error(const std::exception& e) {
-  const auto* named = dynamic_cast<const po::error_with_option_name*>(&e);
-  if (named == nullptr) return e.what();
-  // Boost substitutes its %placeholders% until none is left: a token or value that holds one
-  // (--x%value%, an INI line "k = %value%") made what() loop forever (found by fuzzing). The
-  // substituted texts are shown with each % as a fullwidth percent sign instead.
-  struct Safe : po::error_with_option_name {
-    explicit Safe(const po::error_with_option_name& from) : po::error_with_option_name(from) {
-      for (auto& entry : m_substitutions) {
-        std::string safe;
-        for (const char ch : entry.second) safe += ch == '%' ? std::string("\xef\xbc\x85") : std::string(1, ch);
-        entry.second = safe;
-      }
-    }
-  };
-  return Safe(*named).what();
+std::optional<KeyRole> key_role(const std::string& key) {
+  for (const KeyInfo& info : config_keys()) {
+    if (key == info.name) return info.role;
+  }
+  return std::nullopt;
 }
+
+bool is_model_key(const std::string& key) { return key_role(key) == KeyRole::kModelShape; }
 
 ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out) {
   ParseResult result;
@@ -330,91 +375,58 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
       "folder for config.ini, metrics.jsonl, the log and checkpoints")(
       "resume", po::value(&config.resume)->default_value(config.resume),
       "none (fresh run), auto (newest complete checkpoint of --run-dir, else fresh) or a path");
-  po::options_description keys = make_options(config);
-  po::options_description all;
-  all.add(general).add(keys);
+  UnknownChoices unknown;
+  po::options_description keys = make_options(config, unknown);
 
+  CommandLine spec;
+  spec.usage =
+      "usage: vit-train [--config FILE] [--run-dir DIR] [--resume none|auto|PATH]\n"
+      "                 [--section.key VALUE ...]\n";
+  spec.shown = {&general, &keys};
+  std::vector<std::string> given;  // the command line's options
+  // The file's keys, under those of the command line.
+  spec.before_notify = [&](po::variables_map& vm) {
+    for (const std::string& key : given) config.origins[key] = "command line";
+    if (vm.count("config")) {
+      const std::string file = vm["config"].as<std::string>();
+      // A folder or a device reads as an empty file (the run would use the defaults), a FIFO
+      // blocks.
+      std::error_code ec;
+      const auto status = std::filesystem::status(file, ec);
+      VIT_CHECK(!std::filesystem::exists(status) || std::filesystem::is_regular_file(status),
+                file, ": not a regular file");
+      // Read whole first: bounded, and never a read that blocks.
+      std::istringstream in(read_small_file(file, kMaxConfigBytes, "a config file"));
+      try {
+        po::store(po::parse_config_file(in, keys, /*allow_unregistered=*/false), vm);
+      } catch (const po::error& e) {
+        VIT_FAIL(file, ": ", describe_option_error(e));
+      }
+    }
+    for (const KeyInfo& key : config_keys()) {
+      if (vm.count(key.name) != 0 && !vm[key.name].defaulted() &&
+          config.origins.count(key.name) == 0) {
+        config.origins[key.name] = "file";
+      }
+    }
+    return vm.count("config") ? vm["config"].as<std::string>() : std::string("command line");
+  };
   po::variables_map vm;
-  try {
-    // The command line is stored first: po::store never overrides a stored value, so the
-    // command line wins over the file and the file over the defaults.
-    po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).run();
-    keep_last_occurrences(parsed);
-    for (const auto& option : parsed.options) config.origins[option.string_key] = "command line";
-    po::store(parsed, vm);
-  } catch (const po::error& e) {
-    VIT_FAIL("command line: ", describe_option_error(e));
+  switch (parse_command_line(argc, argv, spec, vm, help_out, &given)) {
+    case CommandLineOutcome::kVersion:
+      result.version = true;
+      return result;
+    case CommandLineOutcome::kHelp:
+      result.help = true;
+      return result;
+    case CommandLineOutcome::kRun:
+      break;
   }
-  if (vm.count("version")) {
-    result.version = true;
-    return result;
-  }
-  if (vm.count("help")) {
-    help_out << "usage: vit-train [--config FILE] [--run-dir DIR] [--resume none|auto|PATH]\n"
-             << "                 [--section.key VALUE ...]\n\n"
-             << general << "\n"
-             << keys << "\n";
-    result.help = true;
-    return result;
-  }
-  if (vm.count("config")) {
-    const std::string file = vm["config"].as<std::string>();
-    // A folder or a device reads as an empty file (the run would use the defaults), a FIFO blocks.
-    std::error_code ec;
-    const auto status = std::filesystem::status(file, ec);
-    VIT_CHECK(!std::filesystem::exists(status) || std::filesystem::is_regular_file(status), file,
-              ": not a regular file");
-    // Read whole first: bounded, and never a read that blocks.
-    std::istringstream in(read_small_file(file, kMaxConfigBytes, "a config file"));
-    try {
-      po::store(po::parse_config_file(in, keys, /*allow_unregistered=*/false), vm);
-    } catch (const po::error& e) {
-      VIT_FAIL(file, ": ", describe_option_error(e));
-    }
-  }
-  for (const KeyInfo& key : config_keys()) {
-    if (vm.count(key.name) != 0 && !vm[key.name].defaulted() &&
-        config.origins.count(key.name) == 0) {
-      config.origins[key.name] = "file";
-    }
-  }
-  try {
-    po::notify(vm);
-  } catch (const po::error& e) {
-    VIT_FAIL(config.config_file.empty() ? "command line" : config.config_file, ": ",
-              describe_option_error(e));
-  }
-  validate(config);
+  validate_keys(config, unknown);
   return result;
 }
 
-void validate(TrainConfig& c) {
-  // Every key's own constraint, in the table's order.
-  visit_fields(static_cast<const TrainConfig&>(c),
-               [](const char* key, const auto& member, const char*, KeyRole, EvalUse,
-                  const Rule& rule) { check_rule(key, member, rule); });
-  // Constraints between keys, and the options of the command line alone.
-  VIT_CHECK(c.model.hidden_d % c.model.n_heads == 0, "model.hidden_d: ", c.model.hidden_d,
-            " is not divisible by model.n_heads = ", c.model.n_heads);
-  VIT_CHECK(c.train.batch_size * c.train.accum_steps <= kMaxImagesPerStep, "train.accum_steps: ",
-            c.train.accum_steps, " micro-batches of train.batch_size ", c.train.batch_size,
-            " are more than ", kMaxImagesPerStep, " images per step");
-  // More threads than cores only queue behind each other: 200 on 2 cores took minutes a step.
-  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  VIT_CHECK(c.train.threads <= 4 * cores, "train.threads: ", c.train.threads, " on a machine of ",
-            cores, " cores (at most 4 per core; 0 follows the cores)");
-  if (c.data.dir.empty()) c.data.dir = "data/" + c.data.dataset;
-  VIT_CHECK(std::filesystem::is_directory(c.data.dir), "data.dir: ", c.data.dir,
-            " is not a directory (fetch the data with: launch/get-data.sh ", c.data.dataset, ")");
-  VIT_CHECK(!c.resume.empty(), "--resume: must be none, auto or a checkpoint path");
-  const auto marker = std::filesystem::path(c.run_dir) / "checkpoints" / "LATEST";
-  VIT_CHECK(c.resume != "none" || !std::filesystem::exists(marker), "--resume none: ", c.run_dir,
-            " already holds checkpoints of an earlier run; continue it with --resume auto, or "
-            "choose another --run-dir");
-  VIT_CHECK(c.resume == "none" || c.resume == "auto" || std::filesystem::is_regular_file(c.resume),
-            "--resume: ", c.resume, ": no such checkpoint file");
-  VIT_CHECK(!c.run_dir.empty(), "--run-dir: must not be empty");
-}
+void validate(TrainConfig& c) { validate_keys(c, {}); }
 
 std::string to_ini(const TrainConfig& config) {
   std::ostringstream out;
@@ -452,7 +464,8 @@ std::string to_table(const TrainConfig& config) {
 void apply_entries(TrainConfig& config,
                    const std::vector<std::pair<std::string, std::string>>& entries,
                    const std::string& source) {
-  const po::options_description keys = make_options(config);
+  UnknownChoices unknown;
+  const po::options_description keys = make_options(config, unknown);
   po::parsed_options parsed(&keys);
   for (const auto& [key, value] : entries) {
     po::option option(key, {value});
@@ -466,6 +479,8 @@ void apply_entries(TrainConfig& config,
   } catch (const po::error& e) {
     VIT_FAIL(source, ": ", describe_option_error(e));
   }
+  // (as validate() words it: an enumerated key cannot hold the text until then)
+  check_known(config, unknown);
 }
 
 }  // namespace vit

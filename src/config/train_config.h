@@ -9,15 +9,12 @@
 #include <exception>
 #include <iosfwd>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-namespace boost::program_options {
-template <class Char>
-class basic_parsed_options;
-using parsed_options = basic_parsed_options<char>;
-}  // namespace boost::program_options
+#include "config/choices.h"
 
 namespace vit {
 
@@ -30,17 +27,17 @@ struct ModelConfig {
 };
 
 struct OptimConfig {
-  std::string name = "adam";          // adam | adamw | sgd
+  OptimName name = OptimName::kAdam;  // adam | adamw | sgd
   double lr = 0.005;                  // peak learning rate
   double weight_decay = 0.0;          // L2 (adam, sgd) or decoupled (adamw)
   double beta1 = 0.9;                 // adam/adamw first-moment decay
   double beta2 = 0.999;               // adam/adamw second-moment decay
   double momentum = 0.9;              // sgd only
-  std::string schedule = "constant";  // constant | cosine
+  LrSchedule schedule = LrSchedule::kConstant;  // constant | cosine
   int64_t warmup_steps = 0;           // linear warm-up from 0 to lr over this many steps
   double min_lr_ratio = 0.0;          // cosine floor as a fraction of lr
-  std::string lr_scaling = "none";    // none | linear (lr times the world size)
-  std::string fused = "on";           // on: one pass over flat buffers; off: LibTorch's optimizer
+  LrScaling lr_scaling = LrScaling::kNone;  // none | linear (lr times the world size)
+  OnOff fused = OnOff::kOn;  // on: one pass over flat buffers; off: LibTorch's optimizer
 };
 
 struct TrainLoopConfig {
@@ -51,31 +48,32 @@ struct TrainLoopConfig {
   int64_t max_steps = 0;          // stop after this many optimizer steps (0: no limit)
   int64_t seed = 42;              // model init and data order (>= 0)
   int64_t threads = 0;            // intra-op threads (0: all cores)
-  std::string attention = "auto";  // attention kernel: auto | fused | matmul (model/fused_attention.h)
+  // attention kernel: auto | fused | matmul (model/fused_attention.h)
+  AttentionKernel attention = AttentionKernel::kAuto;
   // How a rank uses its threads: batch (CPU: the step's images split over the threads, each
   // running forward and backward alone) | ops (LibTorch's kernels split over the threads) | auto
-  std::string parallel = "auto";
+  ParallelMode parallel = ParallelMode::kAuto;
   // GPU: the whole step (forward, backward, all-reduce, optimizer) captured once as a CUDA graph
   // and replayed (train/graph_step.h): auto (where it can run) | on (or an error) | off
-  std::string cuda_graph = "auto";
+  CudaGraphMode cuda_graph = CudaGraphMode::kAuto;
   // fp32 | bf16: matrix products under autocast to bfloat16; weights, optimizer and reductions
   // stay float32 (train/precision.h)
-  std::string precision = "fp32";
+  Precision precision = Precision::kFp32;
   // refuse | warn | off: what a run does when its estimated memory (train/memory_budget.h) is
   // more than its machine has free, or more than the address-space limit allows
-  std::string memory_check = "refuse";
+  MemoryCheck memory_check = MemoryCheck::kRefuse;
 };
 
 struct DataConfig {
-  std::string dataset = "mnist";  // mnist | fashion-mnist
+  DatasetName dataset = DatasetName::kMnist;  // mnist | fashion-mnist
   std::string dir;                // default data/<dataset>
   int64_t train_limit = 0;        // use only the first N training images (0: all)
   int64_t test_limit = 0;         // use only the first N test images (0: all)
 };
 
 struct DistConfig {
-  std::string backend = "auto";  // auto | mpi | nccl (auto: nccl on GPUs, mpi on CPUs)
-  std::string device = "auto";   // auto | cpu | cuda (auto: cuda:<local rank> when present)
+  BackendChoice backend = BackendChoice::kAuto;  // auto | mpi | nccl (auto: nccl on GPUs, else mpi)
+  DeviceKind device = DeviceKind::kAuto;  // auto | cpu | cuda (auto: cuda:<local rank> if present)
   double timeout_s = 300;        // a collective that takes longer aborts the job (NCCL)
   bool debug = false;            // check after each epoch that all replicas are bit-identical
 };
@@ -87,7 +85,7 @@ struct CheckpointConfig {
 };
 
 struct LogConfig {
-  std::string level = "info";  // trace | debug | info | warn | error
+  LogLevel level = LogLevel::kInfo;  // trace | debug | info | warn | error
   // A step line (loss, lr, images/s) in metrics.jsonl every N steps; "auto": about
   // kAutoStepLinesPerEpoch per epoch, so that a short run still plots curves and a long one
   // does not flood; "0": none. See step_line_interval().
@@ -97,7 +95,7 @@ struct LogConfig {
   double console_every_s = 10;
   // auto | bar | lines: a live progress bar on rank 0's console, or none (the periodic step
   // lines are logged either way). auto: a bar when stdout is a terminal (see train/progress.h)
-  std::string progress = "auto";
+  ProgressSetting progress = ProgressSetting::kAuto;
 };
 
 struct TrainConfig {
@@ -120,14 +118,12 @@ struct TrainConfig {
   std::vector<std::pair<std::string, std::string>> entries() const;
 };
 
-// What a config key describes.
+// What a config key means for a checkpoint and for the ranks of a job.
 enum class KeyRole {
-  kModelShape,  // model.*: a checkpoint only fits a model built with the same values
-  kOptimizer,   // optim.*
-  kTraining,    // the training loop: epochs, batches, seed, limits
-  kData,        // which data and where
-  kMachine,     // how this machine computes (threads, device, back end): not part of the run
-  kJob,         // how the job behaves: checkpoints, logging, debug checks
+  kModelShape,  // model.*: a checkpoint only fits a model built with the same values; every rank
+                // must have them alike
+  kShared,      // every rank of a job must have the same value (parallel/input_agreement)
+  kPerRank,     // may differ from rank to rank: where a rank finds its data, how it logs
 };
 
 // What vit-eval does with a key: takes it from the file (the command line may override it),
@@ -145,6 +141,12 @@ struct KeyInfo {
 // table and vit-eval's options all come from).
 const std::vector<KeyInfo>& config_keys();
 
+// The role of `key` ("section.name"); nothing for a key the table lacks.
+std::optional<KeyRole> key_role(const std::string& key);
+
+// Whether `key` is one of the keys that shape the model (KeyRole::kModelShape).
+bool is_model_key(const std::string& key);
+
 // What parse_args found: a config to run with, or a request for help that was already printed.
 struct ParseResult {
   TrainConfig config;
@@ -152,22 +154,17 @@ struct ParseResult {
   bool version = false;  // --version: print versions and exit
 };
 
-// Parses --config FILE, --run-dir DIR and --<section>.<key> VALUE overrides; validates the result.
+// Parses --config FILE, --run-dir DIR and --<section>.<key> VALUE overrides; validates the result
+// (validate(): the keys alone; vit-train checks the files they name with check_train_inputs()).
 // The command line wins over the file, the file over the defaults, and a key given twice on the
 // command line takes its last value (as argparse does: VIT_ARGS, then a script's own arguments).
 // Throws vit::Error naming the file or key at fault. `help_out` receives --help text.
 ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out);
 
-// A key given more than once keeps its last value: the earlier occurrences are dropped before
-// Boost.Program_options (which refuses repeats) stores them.
-void keep_last_occurrences(boost::program_options::parsed_options& parsed);
-
-// The message of an exception from Boost.Program_options (or any other), made safely: see the
-// definition.
-std::string describe_option_error(const std::exception& e);
-
-// Checks every value, throwing vit::Error "<key>: <problem> (allowed: ...)". Also fills defaults
-// that depend on other keys (data.dir).
+// Checks every value and the constraints between keys, throwing vit::Error "<key>: <problem>
+// (allowed: ...)". Also fills defaults that depend on other keys (data.dir). Pure: it looks at no
+// file, so vit-eval and vit-predict check their keys with it too; what vit-train's config points
+// at (the data folder, --resume against the run directory) is check_train_inputs()'s.
 void validate(TrainConfig& config);
 
 // The resolved config as an INI file that parse_args accepts back.
@@ -190,7 +187,8 @@ std::string to_table(const TrainConfig& config);
 
 // Sets the given keys ("section.name", value as text) the way the command line would. Throws
 // vit::Error prefixed with `source` (a file or "command line") for an unknown key or a bad value.
-// Does not validate: call validate() afterwards.
+// An enumerated key's unknown value throws as validate() words it ("<key>: unknown value ..."); the
+// other checks are validate()'s: call it afterwards.
 void apply_entries(TrainConfig& config,
                    const std::vector<std::pair<std::string, std::string>>& entries,
                    const std::string& source);

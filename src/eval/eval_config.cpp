@@ -6,25 +6,16 @@
 #include <ostream>
 #include <utility>
 
+#include "config/command_line.h"
 #include "eval/png_image.h"
 #include "train/checkpoint_dir.h"
+#include "train/train_inputs.h"  // check_data_dir
 #include "util/atomic_file.h"  // check_output_path
 #include "util/error.h"
 
 namespace vit {
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
-
-namespace {
-
-bool is_model_key(const std::string& key) {
-  for (const KeyInfo& info : config_keys()) {
-    if (key == info.name) return info.role == KeyRole::kModelShape;
-  }
-  return false;
-}
-
-}  // namespace
 
 // The run's keys that vit-eval takes from the file (the command line may override them), and
 // those only the command line sets (they describe this machine, not the run): from the key table.
@@ -125,28 +116,16 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
   for (const KeyInfo& key : keys_used_as(EvalUse::kMachine)) {
     machine.add_options()(key.name, po::value<std::string>()->value_name("VALUE"), key.help);
   }
-  po::options_description all;
-  all.add(general).add(keys).add(machine);
-
+  CommandLine spec;
+  spec.usage =
+      "usage: vit-eval --checkpoint FILE [--json] [--images OUT.png] [--export OUT.safetensors] "
+      "[--section.key VALUE ...]\n"
+      "       mpirun -n N vit-eval ...   (the test set is split over the ranks)\n";
+  spec.shown = {&general, &keys, &machine};
   po::variables_map vm;
-  try {
-    po::parsed_options parsed = po::command_line_parser(argc, argv).options(all).run();
-    keep_last_occurrences(parsed);  // a key given twice: the last value, as in vit-train
-    po::store(parsed, vm);
-    if (vm.count("help")) {
-      help_out << "usage: vit-eval --checkpoint FILE [--json] [--images OUT.png] [--export "
-                  "OUT.safetensors] "
-                  "[--section.key VALUE ...]\n"
-               << "       mpirun -n N vit-eval ...   (the test set is split over the ranks)\n\n"
-               << general << "\n"
-               << keys << "\n"
-               << machine << "\n";
-      result.help = true;
-      return result;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    VIT_FAIL("command line: ", describe_option_error(e));
+  if (parse_command_line(argc, argv, spec, vm, help_out) == CommandLineOutcome::kHelp) {
+    result.help = true;
+    return result;
   }
   VIT_CHECK(!config.checkpoint.empty(),
             "--checkpoint: required (a checkpoints/step-N.pt or checkpoints/final.pt of a run)");
@@ -183,17 +162,17 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
   config.stored = std::move(file_run.stored);
   config.not_stored = std::move(file_run.not_stored);
 
-  // vit-eval has no run directory: with resume = auto, validate() checks the keys alone.
-  config.run.resume = "auto";
   if (!config.run.data.dir.empty() && !fs::is_directory(config.run.data.dir)) {
     const bool stored = !vm.count("data.dir") &&
                         std::find(config.not_stored.begin(), config.not_stored.end(), "data.dir") ==
                             config.not_stored.end();
     VIT_FAIL("data.dir: ", config.run.data.dir, " is not a directory",
              stored ? " (as stored in " + config.checkpoint + ")" : std::string(),
-             "; set --data.dir to the folder with the ", config.run.data.dataset, " IDX files");
+             "; set --data.dir to the folder with the ", to_string(config.run.data.dataset),
+             " IDX files");
   }
   validate(config.run);
+  check_data_dir(config.run.data);  // the data set's default folder, when no data.dir was given
   return result;
 }
 

@@ -4,6 +4,7 @@
 #include <ostream>
 #include <utility>
 
+#include "config/command_line.h"
 #include "eval/eval_config.h"  // find_model_file, read_file_run, keys_used_as
 #include "eval/png_image.h"    // png_supported
 #include "eval/prediction.h"   // parse_prepare
@@ -47,44 +48,28 @@ PredictParseResult parse_predict_args(int argc, const char* const* argv, std::os
   hidden.add_options()("image", po::value(&config.images)->composing());
   po::positional_options_description positional;
   positional.add("image", -1);
-  po::options_description all;
-  all.add(general).add(keys).add(hidden);
-
+  CommandLine spec;
+  spec.usage =
+      "usage: vit-predict --model RUN_DIR|FILE [--json] [--prepare auto|digit|resize] "
+      "[--invert auto|yes|no] [--save-input DIR] IMAGE.png [IMAGE.png ...]\n\n"
+      "Prints each image's predicted class and its 10 probabilities (softmax of the logits).\n"
+      "An image is read as gray (RGB by luminance, alpha composited on white). A photo of a digit\n"
+      "is prepared as MNIST's digits were (--prepare); an image of the model's size is taken\n"
+      "as it is, inverted as --invert says. Warnings (stderr) say when the input still looks\n"
+      "unlike the training images. A bad image gives one error line and exit status 1; the\n"
+      "others are still classified.\n";
+  spec.shown = {&general, &keys};
+  spec.hidden = &hidden;
+  spec.positional = &positional;
+  if (!png_supported()) {
+    spec.help_footer =
+        "This vit-predict was built without libpng and cannot read images (install "
+        "libpng-dev, then reconfigure and rebuild).\n";
+  }
   po::variables_map vm;
-  try {
-    po::parsed_options parsed =
-        po::command_line_parser(argc, argv).options(all).positional(positional).run();
-    // A key given twice: the last value, as in vit-train; but every image counts.
-    std::vector<po::option> named, images;
-    for (const po::option& option : parsed.options) {
-      (option.position_key >= 0 ? images : named).push_back(option);
-    }
-    parsed.options = std::move(named);
-    keep_last_occurrences(parsed);
-    parsed.options.insert(parsed.options.end(), images.begin(), images.end());
-    po::store(parsed, vm);
-    if (vm.count("help")) {
-      help_out
-          << "usage: vit-predict --model RUN_DIR|FILE [--json] [--prepare auto|digit|resize] "
-             "[--invert auto|yes|no] [--save-input DIR] IMAGE.png [IMAGE.png ...]\n\n"
-          << "Prints each image's predicted class and its 10 probabilities (softmax of the "
-             "logits).\nAn image is read as gray (RGB by luminance, alpha composited on white). "
-             "A photo of a digit\nis prepared as MNIST's digits were (--prepare); an image of "
-             "the model's size is taken\nas it is, inverted as --invert says. Warnings (stderr) "
-             "say when the input still looks\nunlike the training images. A bad image gives one "
-             "error line and exit status 1; the\nothers are still classified.\n\n"
-          << general << "\n"
-          << keys << "\n";
-      if (!png_supported()) {
-        help_out << "This vit-predict was built without libpng and cannot read images (install "
-                    "libpng-dev, then reconfigure and rebuild).\n";
-      }
-      result.help = true;
-      return result;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    VIT_FAIL("command line: ", describe_option_error(e));
+  if (parse_command_line(argc, argv, spec, vm, help_out) == CommandLineOutcome::kHelp) {
+    result.help = true;
+    return result;
   }
   VIT_CHECK(!config.model.empty(),
             "--model: required (a run directory, or a checkpoints/step-N.pt or "
@@ -101,12 +86,7 @@ PredictParseResult parse_predict_args(int argc, const char* const* argv, std::os
       from_command_line.emplace_back(key.name, vm[key.name].as<std::string>());
   }
   config.run = read_file_run(config.model_file, from_command_line).run;
-  // vit-predict reads no data set and has no run directory: validate() checks the model keys of
-  // a copy whose data.dir is a folder that exists.
-  TrainConfig checked = config.run;
-  checked.data.dir = ".";
-  checked.resume = "auto";
-  validate(checked);
+  validate(config.run);  // the keys alone: vit-predict reads no data set
   return result;
 }
 

@@ -13,9 +13,13 @@
 namespace vit {
 
 ImageShape run_image_shape(const DataConfig& data) {
-  VIT_CHECK(data.dataset == "mnist" || data.dataset == "fashion-mnist", "data.dataset: '",
-            data.dataset, "' (allowed: mnist, fashion-mnist)");
-  return ImageShape{/*channels=*/1, /*height=*/28, /*width=*/28};
+  switch (data.dataset) {
+    case DatasetName::kMnist:
+    case DatasetName::kFashionMnist:
+      return ImageShape{/*channels=*/1, /*height=*/28, /*width=*/28};
+  }
+  VIT_FAIL("data.dataset: '", to_string(data.dataset), "' (allowed: ",
+           choice_names<DatasetName>(), ")");
 }
 
 Prepare parse_prepare(const std::string& text, const std::string& option) {

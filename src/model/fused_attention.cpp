@@ -423,9 +423,7 @@ void set_attention_kernel(AttentionKernel kernel) { g_kernel = kernel; }
 AttentionKernel attention_kernel() { return g_kernel; }
 
 AttentionKernel parse_attention_kernel(const std::string& name) {
-  if (name == "auto") return AttentionKernel::kAuto;
-  if (name == "fused") return AttentionKernel::kFused;
-  if (name == "matmul") return AttentionKernel::kMatmul;
+  if (const auto kernel = parse_choice<AttentionKernel>(name)) return *kernel;
   VIT_FAIL("train.attention: unknown kernel '", name, "' (allowed: auto, fused, matmul)");
 }
 

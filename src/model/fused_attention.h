@@ -15,12 +15,13 @@
 
 #include <string>
 
+#include "config/choices.h"  // AttentionKernel
+
 namespace vit {
 
 // Which attention kernel the model uses (train.attention): auto picks fused for float32 CPU
 // tensors and the matmul formulation elsewhere (GPU, other types, heads over 64 wide); fused
-// falls back to matmul where it cannot run.
-enum class AttentionKernel { kAuto, kFused, kMatmul };
+// falls back to matmul where it cannot run. (The enum is the key's: config/choices.h.)
 
 // Process-wide choice, set once at start-up (like a backend flag); default kAuto.
 void set_attention_kernel(AttentionKernel kernel);

@@ -57,7 +57,7 @@ std::string whole_disagreement(const std::vector<std::string>& per_rank, const c
 std::string shared_config_text(const TrainConfig& config) {
   std::string out;
   for (const auto& [key, value] : config.entries()) {
-    if (key == "data.dir" || key.rfind("log.", 0) == 0) continue;
+    if (key_role(key) == KeyRole::kPerRank) continue;
     out += key + "=" + value + "\n";
   }
   return out;

@@ -15,8 +15,9 @@ namespace vit {
 
 class MpiContext;
 
-// The config keys that every rank must share, one "key=value" per line: all but data.dir (the
-// data may sit in another folder on each machine; its digest is compared instead) and log.*.
+// The config keys that every rank must share, one "key=value" per line: all but those of
+// KeyRole::kPerRank (data.dir: the data may sit in another folder on each machine, its digest is
+// compared instead; log.*).
 std::string shared_config_text(const TrainConfig& config);
 
 // Sizes and CRC-32 of the images and labels of both splits, as loaded (after the limits).

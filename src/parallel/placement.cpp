@@ -81,7 +81,7 @@ std::string describe_sharing(const std::vector<std::vector<int>>& shared,
 
 RankSite local_site(const DistConfig& config, const std::string& host, int local_rank) {
   RankSite site{host, "cpu", ""};
-  if (config.device == "cpu") return site;
+  if (config.device == DeviceKind::kCpu) return site;
   const int gpus = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
   if (gpus == 0) return site;  // dist.device cuda: plan_backend names every rank without one
   const int index = local_rank % gpus;
@@ -90,35 +90,35 @@ RankSite local_site(const DistConfig& config, const std::string& host, int local
   return site;
 }
 
-std::string plan_backend(const DistConfig& config, const std::vector<RankSite>& sites,
-                         bool nccl_built, std::string* warning) {
+BackendChoice plan_backend(const DistConfig& config, const std::vector<RankSite>& sites,
+                           bool nccl_built, std::string* warning) {
   std::vector<int> on_cpu, on_gpu;
   for (size_t r = 0; r < sites.size(); ++r) {
     (sites[r].gpu_bus_id.empty() ? on_cpu : on_gpu).push_back(static_cast<int>(r));
   }
-  VIT_CHECK(config.device != "cuda" || on_cpu.empty(), "dist.device cuda: ", name_ranks(on_cpu, sites),
+  VIT_CHECK(config.device != DeviceKind::kCuda || on_cpu.empty(), "dist.device cuda: ", name_ranks(on_cpu, sites),
             on_cpu.size() == 1 ? " sees" : " see",
             " no usable GPU (LibTorch without CUDA, or no GPU visible); use dist.device auto or cpu");
-  VIT_CHECK(on_cpu.empty() || on_gpu.empty(), "dist.device ", config.device, ": ",
+  VIT_CHECK(on_cpu.empty() || on_gpu.empty(), "dist.device ", to_string(config.device), ": ",
             name_ranks(on_cpu, sites), " would train on the CPU and ", name_ranks(on_gpu, sites),
             " on GPUs, whose collectives do not match; run every rank where a GPU is, or set "
             "dist.device cpu");
 
   if (on_gpu.empty()) {  // every rank on the CPU
-    VIT_CHECK(config.backend != "nccl",
+    VIT_CHECK(config.backend != BackendChoice::kNccl,
               nccl_built ? "dist.backend nccl needs a GPU per rank, but the ranks train on the CPU; "
                            "use dist.backend auto or mpi"
                          : "dist.backend nccl is not built in (LibTorch without CUDA); use "
                            "dist.backend auto or mpi");
-    return "mpi";
+    return BackendChoice::kMpi;
   }
-  if (config.backend == "mpi") return "mpi";
+  if (config.backend == BackendChoice::kMpi) return BackendChoice::kMpi;
   const auto shared = shared_gpus(sites);
   if (shared.empty()) {
-    VIT_CHECK(nccl_built, "dist.backend ", config.backend, ": NCCL is not built in");
-    return "nccl";
+    VIT_CHECK(nccl_built, "dist.backend ", to_string(config.backend), ": NCCL is not built in");
+    return BackendChoice::kNccl;
   }
-  VIT_CHECK(config.backend != "nccl", "dist.backend nccl: ", describe_sharing(shared, sites),
+  VIT_CHECK(config.backend != BackendChoice::kNccl, "dist.backend nccl: ", describe_sharing(shared, sites),
             "; NCCL needs one rank per GPU: start at most as many ranks per machine as it has "
             "GPUs, or use dist.backend auto (gradients through MPI) or mpi");
   if (warning != nullptr) {
@@ -126,7 +126,7 @@ std::string plan_backend(const DistConfig& config, const std::vector<RankSite>& 
                ": gradients go through MPI and the host, not NCCL (which needs one rank per GPU; "
                "start at most as many ranks per machine as it has GPUs for NCCL)";
   }
-  return "mpi";
+  return BackendChoice::kMpi;
 }
 
 Placement place_ranks(const DistConfig& config, const MpiContext& mpi) {
@@ -166,11 +166,12 @@ bool agree_on_placement(const DistConfig& config, const MpiContext& mpi, Placeme
 std::unique_ptr<Communicator> make_communicator(const Placement& placement,
                                                 const DistConfig& config, MPI_Comm comm) {
 #ifdef VIT_WITH_CUDA
-  if (placement.backend == "nccl") {
+  if (placement.backend == BackendChoice::kNccl) {
     return std::make_unique<NcclCommunicator>(comm, placement.device, config.timeout_s);
   }
 #endif
-  VIT_CHECK(placement.backend == "mpi", "placement: back end '", placement.backend,
+  VIT_CHECK(placement.backend == BackendChoice::kMpi, "placement: back end '",
+            to_string(placement.backend),
             "' is not built in");
   return std::make_unique<MpiCommunicator>(comm, config.timeout_s);
 }

@@ -33,7 +33,7 @@ struct RankSite {
 // What the ranks agreed on.
 struct Placement {
   torch::Device device = torch::kCPU;  // this rank's
-  std::string backend;                 // "nccl" or "mpi"
+  BackendChoice backend = BackendChoice::kMpi;  // kNccl or kMpi
   std::string warning;                 // one line for the log, or empty
   std::vector<RankSite> sites;         // every rank's, indexed by rank
 };
@@ -46,8 +46,8 @@ RankSite local_site(const DistConfig& config, const std::string& host, int local
 // The decision every rank derives from all ranks' sites. `nccl_built`: the NCCL back end is
 // compiled in. Throws vit::Error (one line naming the ranks and hosts at fault) when dist.device
 // or dist.backend cannot be honoured.
-std::string plan_backend(const DistConfig& config, const std::vector<RankSite>& sites,
-                         bool nccl_built, std::string* warning);
+BackendChoice plan_backend(const DistConfig& config, const std::vector<RankSite>& sites,
+                           bool nccl_built, std::string* warning);
 
 // local_site, gathered over the ranks of `mpi` (collective), then plan_backend.
 Placement place_ranks(const DistConfig& config, const MpiContext& mpi);

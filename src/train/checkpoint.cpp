@@ -237,22 +237,21 @@ std::unique_ptr<AdamState> read_adam(const TensorFile& file, const std::string& 
   return state;
 }
 
-void read_optimizer(const TensorFile& file, torch::optim::Optimizer& optimizer,
-                    const std::string& name) {
+void read_optimizer(const TensorFile& file, torch::optim::Optimizer& optimizer, OptimName name) {
   auto& states = optimizer.state();
   states.clear();
   const auto parameters = optimizer_parameters(optimizer);
   for (size_t i = 0; i < parameters.size(); ++i) {
     const std::string prefix = "optim/" + std::to_string(i) + "/";
     std::unique_ptr<torch::optim::OptimizerParamState> state;
-    if (name == "sgd") {
+    if (name == OptimName::kSgd) {
       if (!file.has(prefix + "momentum_buffer")) continue;
       auto sgd = std::make_unique<torch::optim::SGDParamState>();
       sgd->momentum_buffer(optimizer_tensor(file, prefix + "momentum_buffer", parameters[i]));
       state = std::move(sgd);
     } else {
       if (!file.has(prefix + "step")) continue;
-      if (name == "adamw") {
+      if (name == OptimName::kAdamW) {
         state = read_adam<torch::optim::AdamWParamState>(file, prefix, parameters[i]);
       } else {
         state = read_adam<torch::optim::AdamParamState>(file, prefix, parameters[i]);
@@ -314,7 +313,7 @@ void write_checkpoint(const std::string& path, VisionTransformer& model,
   file.put("seed", config.train.seed);
   put_config(file, config);
   put_model(file, model);
-  file.put("optim/name", config.optim.name);
+  file.put("optim/name", to_string(config.optim.name));
   put_optimizer(file, optimizer);
   file.put("rng", at::detail::getDefaultCPUGenerator().get_state());
   file.save(path, test_delay);
@@ -328,8 +327,9 @@ TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
   const std::string differing = differing_shape_keys(file, config);
   VIT_CHECK(differing.empty(), path, ": the checkpoint's model has another shape: ", differing);
   const std::string& optimizer_name = file.get_text("optim/name");
-  VIT_CHECK(optimizer_name == config.optim.name, path, ": written with optim.name ",
-            optimizer_name, ", this run has ", config.optim.name);
+  VIT_CHECK(parse_choice<OptimName>(optimizer_name) == config.optim.name, path,
+            ": written with optim.name ", optimizer_name, ", this run has ",
+            to_string(config.optim.name));
 
   TrainState state;
   try {

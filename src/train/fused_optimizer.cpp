@@ -89,7 +89,7 @@ FusedOptimizer::FusedOptimizer(const OptimConfig& config, std::vector<torch::Ten
   const auto options = parameters_.front().options().requires_grad(false);
   flat_ = torch::empty({total}, options);
   first_ = torch::zeros({total}, options);
-  if (config_.name != "sgd") second_ = torch::zeros({total}, options);
+  if (config_.name != OptimName::kSgd) second_ = torch::zeros({total}, options);
   auto& states = state();
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const torch::Tensor& p = parameters_[i];
@@ -116,7 +116,7 @@ void FusedOptimizer::adopt() {
     const auto it = states.find(keys_[i]);
     if (it == states.end()) {  // no state (no step yet, or none loaded): start from zero
       // (plain SGD keeps none ever, and reads no moment: no kernels for it every step)
-      if (config_.name == "sgd" && config_.momentum == 0) continue;
+      if (config_.name == OptimName::kSgd && config_.momentum == 0) continue;
       views.first.zero_();
       if (views.second.defined()) views.second.zero_();
       continue;
@@ -180,17 +180,17 @@ torch::Tensor FusedOptimizer::step(LossClosure closure) {
 void FusedOptimizer::update_states() {
   // Made at the first step; Adam's carry the step count.
   auto& states = state();
-  const bool stateful = config_.name != "sgd" || config_.momentum != 0;
+  const bool stateful = config_.name != OptimName::kSgd || config_.momentum != 0;
   for (size_t i = 0; i < parameters_.size() && stateful; ++i) {
     auto& entry = states[keys_[i]];
     const Views& views = views_[i];
-    if (config_.name == "sgd") {
+    if (config_.name == OptimName::kSgd) {
       if (!entry) {
         auto sgd = std::make_unique<torch::optim::SGDParamState>();
         sgd->momentum_buffer(views.first);
         entry = std::move(sgd);
       }
-    } else if (config_.name == "adamw") {
+    } else if (config_.name == OptimName::kAdamW) {
       adam_state<torch::optim::AdamWParamState>(entry, views, steps_);
     } else {
       adam_state<torch::optim::AdamParamState>(entry, views, steps_);
@@ -219,7 +219,7 @@ void FusedOptimizer::device_step() {
   const double wd = config_.weight_decay;
   const torch::Tensor& lr = lr_on_device_;
   step_on_device_.add_(1);
-  if (config_.name == "sgd") {
+  if (config_.name == OptimName::kSgd) {
     torch::Tensor d = wd != 0 ? gradients_.add(flat_, wd) : gradients_;
     if (config_.momentum != 0) {
       first_.mul_(config_.momentum).add_(d);
@@ -228,7 +228,7 @@ void FusedOptimizer::device_step() {
     flat_.sub_(d * lr);
     return;
   }
-  const bool decoupled = config_.name == "adamw";
+  const bool decoupled = config_.name == OptimName::kAdamW;
   if (decoupled && wd != 0) flat_.mul_(1 - lr * wd);
   const torch::Tensor grad = !decoupled && wd != 0 ? gradients_.add(flat_, wd) : gradients_;
   first_.mul_(config_.beta1).add_(grad, 1 - config_.beta1);
@@ -250,7 +250,7 @@ void FusedOptimizer::step_cpu(double lr, double bias1, double bias2) {
   const float* g = gradients_.data_ptr<float>();
   float* m = first_.data_ptr<float>();
   const int64_t n = flat_.numel();
-  if (config_.name == "sgd") {
+  if (config_.name == OptimName::kSgd) {
     float* buf = config_.momentum != 0 ? m : nullptr;
     at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
       sgd_range(p + begin, g + begin, buf != nullptr ? buf + begin : nullptr, end - begin,
@@ -259,7 +259,7 @@ void FusedOptimizer::step_cpu(double lr, double bias1, double bias2) {
     });
     return;
   }
-  const bool decoupled = config_.name == "adamw";
+  const bool decoupled = config_.name == OptimName::kAdamW;
   const AdamScalars s{static_cast<float>(config_.beta1),
                       static_cast<float>(config_.beta2),
                       static_cast<float>(1 - config_.beta1),
@@ -277,7 +277,7 @@ void FusedOptimizer::step_cpu(double lr, double bias1, double bias2) {
 
 void FusedOptimizer::step_tensors(double lr, double bias1, double bias2) {
   const double wd = config_.weight_decay;
-  if (config_.name == "sgd") {
+  if (config_.name == OptimName::kSgd) {
     torch::Tensor d = wd != 0 ? gradients_.add(flat_, wd) : gradients_;
     if (config_.momentum != 0) {
       first_.mul_(config_.momentum).add_(d);
@@ -286,7 +286,7 @@ void FusedOptimizer::step_tensors(double lr, double bias1, double bias2) {
     flat_.add_(d, -lr);
     return;
   }
-  const bool decoupled = config_.name == "adamw";
+  const bool decoupled = config_.name == OptimName::kAdamW;
   if (decoupled && wd != 0) flat_.mul_(1 - lr * wd);
   const torch::Tensor grad = !decoupled && wd != 0 ? gradients_.add(flat_, wd) : gradients_;
   first_.mul_(config_.beta1).add_(grad, 1 - config_.beta1);

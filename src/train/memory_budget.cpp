@@ -121,8 +121,8 @@ std::string check_memory(const MemoryEstimate& estimate, const TrainConfig& conf
                          int ranks_on_machine, std::optional<uint64_t> available,
                          const std::string& available_source,
                          std::optional<uint64_t> address_space_limit, uint64_t mapped) {
-  const std::string& mode = config.train.memory_check;
-  if (mode == "off") return "";
+  const MemoryCheck mode = config.train.memory_check;
+  if (mode == MemoryCheck::kOff) return "";
   const uint64_t ranks = static_cast<uint64_t>(std::max(ranks_on_machine, 1));
   const uint64_t need = estimate.total() * ranks;
   std::string problem;
@@ -150,7 +150,7 @@ std::string check_memory(const MemoryEstimate& estimate, const TrainConfig& conf
     }
   }
   if (problem.empty()) return "";
-  if (mode == "warn") return problem + "; trying anyway (train.memory_check = warn)";
+  if (mode == MemoryCheck::kWarn) return problem + "; trying anyway (train.memory_check = warn)";
   VIT_FAIL(problem, fix, ", or set train.memory_check = warn to try anyway");
 }
 

@@ -58,8 +58,7 @@ void set_autocast_type(torch::DeviceType type, torch::ScalarType scalar_type) {
 }  // namespace
 
 Precision parse_precision(const std::string& name) {
-  if (name == "fp32") return Precision::kFp32;
-  if (name == "bf16") return Precision::kBf16;
+  if (const auto precision = parse_choice<Precision>(name)) return *precision;
   VIT_FAIL("train.precision: '", name, "' is not one of fp32, bf16");
 }
 

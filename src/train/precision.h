@@ -8,9 +8,9 @@
 
 #include <string>
 
-namespace vit {
+#include "config/choices.h"  // Precision
 
-enum class Precision { kFp32, kBf16 };
+namespace vit {
 
 Precision parse_precision(const std::string& name);  // "fp32" | "bf16"
 

@@ -24,17 +24,17 @@ int terminal_columns() {
 
 }  // namespace
 
-ProgressMode progress_mode(const std::string& setting, const char* vit_terminal,
+ProgressMode progress_mode(ProgressSetting setting, const char* vit_terminal,
                            bool stdout_is_tty, bool under_mpirun) {
-  if (setting == "bar") return ProgressMode::kBar;
-  if (setting == "lines") return ProgressMode::kLines;
+  if (setting == ProgressSetting::kBar) return ProgressMode::kBar;
+  if (setting == ProgressSetting::kLines) return ProgressMode::kLines;
   if (vit_terminal != nullptr && *vit_terminal != '\0') {
     return std::strcmp(vit_terminal, "1") == 0 ? ProgressMode::kBar : ProgressMode::kLines;
   }
   return stdout_is_tty && !under_mpirun ? ProgressMode::kBar : ProgressMode::kLines;
 }
 
-ProgressMode progress_mode(const std::string& setting) {
+ProgressMode progress_mode(ProgressSetting setting) {
   return progress_mode(setting, std::getenv("VIT_TERMINAL"), isatty(STDOUT_FILENO) == 1,
                        std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr);
 }

@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 
+#include "config/choices.h"  // ProgressSetting
+
 namespace vit {
 
 enum class ProgressMode { kBar, kLines };
@@ -17,10 +19,10 @@ enum class ProgressMode { kBar, kLines };
 // by VIT_TERMINAL=1/0 when set (launch/train.sh sets it from its own stdout) and otherwise by
 // isatty(stdout), except under mpirun: Open MPI hands every rank a pseudo-terminal even when the
 // job's output goes to a file, so a rank started by mpirun without VIT_TERMINAL gets lines.
-ProgressMode progress_mode(const std::string& setting);
+ProgressMode progress_mode(ProgressSetting setting);
 
 // The same decision from explicit facts (for tests).
-ProgressMode progress_mode(const std::string& setting, const char* vit_terminal,
+ProgressMode progress_mode(ProgressSetting setting, const char* vit_terminal,
                            bool stdout_is_tty, bool under_mpirun);
 
 // "1:02:03" or "2:03" for a number of seconds (negative or not finite: "?").

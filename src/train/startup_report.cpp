@@ -82,7 +82,7 @@ std::string startup_table(const TrainConfig& config, const StartupFacts& facts) 
   }
   rows.emplace_back("gradients", "one all-reduce per step by " + facts.gradients);
   rows.emplace_back("", "");
-  rows.emplace_back("data", config.data.dataset + " in " + config.data.dir);
+  rows.emplace_back("data", to_string(config.data.dataset) + " in " + config.data.dir);
   rows.emplace_back("data source", facts.data_source);
   rows.emplace_back("train images", with_thousands(facts.train_images) + " of " + facts.image_shape);
   rows.emplace_back("test images", with_thousands(facts.test_images));

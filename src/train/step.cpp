@@ -43,27 +43,27 @@ TrainStep::TrainStep(const TrainConfig& config, const OptimConfig& optim, Vision
   // Batch parallelism: on a CPU the model is too small for LibTorch to keep several threads busy
   // inside each kernel (measured: 2 threads trained the seed model only 7% faster than 1), so
   // the threads take slices of the batch instead, each with single-threaded kernels.
-  const bool batch_parallel = config.train.parallel == "batch" ||
-                              (config.train.parallel == "auto" && device.is_cpu());
+  const bool batch_parallel = config.train.parallel == ParallelMode::kBatch ||
+                              (config.train.parallel == ParallelMode::kAuto && device.is_cpu());
   if (batch_parallel && torch::get_num_threads() > 1) workers_ = torch::get_num_threads();
-  spdlog::debug("train.parallel {}: {} thread(s) share each micro-batch", config.train.parallel,
-                workers_);
-  if (optim.fused == "on") {
+  spdlog::debug("train.parallel {}: {} thread(s) share each micro-batch",
+                to_string(config.train.parallel), workers_);
+  if (optim.fused == OnOff::kOn) {
     auto fused = std::make_unique<FusedOptimizer>(optim, params_, grads_->gradients());
     fused_ = fused.get();
     optimizer_ = std::move(fused);
   } else {
     optimizer_ = make_optimizer(optim, model_->parameters());
   }
-  precision_ = parse_precision(config.train.precision);
+  precision_ = config.train.precision;
   nonfinite_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kBool).device(device_));
   const std::string obstacle = graph_obstacle();
-  VIT_CHECK(config.train.cuda_graph != "on" || obstacle.empty(), "rank ", comm.rank(),
+  VIT_CHECK(config.train.cuda_graph != CudaGraphMode::kOn || obstacle.empty(), "rank ", comm.rank(),
             ": train.cuda_graph on: ", obstacle, " (train.cuda_graph auto steps eagerly there)");
-  use_graph_ = config.train.cuda_graph != "off" && obstacle.empty();
+  use_graph_ = config.train.cuda_graph != CudaGraphMode::kOff && obstacle.empty();
   if (use_graph_) fused_->use_device_scalars();
   if (device_.is_cuda()) {
-    spdlog::info("train.cuda_graph {}: {}", config.train.cuda_graph,
+    spdlog::info("train.cuda_graph {}: {}", to_string(config.train.cuda_graph),
                  use_graph_ ? "full steps replay one CUDA graph"
                             : "eager steps" + (obstacle.empty() ? "" : " (" + obstacle + ")"));
   }

@@ -41,7 +41,7 @@ VisionTransformer build_model(const TrainConfig& config, const Dataset& data,
 
 OptimConfig scaled(const OptimConfig& optim, int world_size) {
   OptimConfig out = optim;
-  if (optim.lr_scaling == "linear") out.lr *= world_size;
+  if (optim.lr_scaling == LrScaling::kLinear) out.lr *= world_size;
   return out;
 }
 
@@ -80,7 +80,7 @@ Trainer::Trainer(const TrainConfig& config, Dataset data, Communicator& comm, to
   VIT_CHECK(optim_.lr <= std::numeric_limits<float>::max(), "optim.lr: ", config.optim.lr,
             " times the world size ", comm.world_size(),
             " (optim.lr_scaling linear) does not fit the float the step computes with");
-  set_attention_kernel(parse_attention_kernel(config.train.attention));
+  set_attention_kernel(config.train.attention);
   broadcast_module(*model_, comm_);
   engine_ = std::make_unique<TrainStep>(config, optim_, model_, data_.train, comm_, device_);
 }
@@ -112,7 +112,7 @@ EvalResult Trainer::evaluate(const Split& split) {
 }
 
 std::string Trainer::resume(const std::string& mode, const CheckpointDir& checkpoints) {
-  if (mode == "none") return "";  // validate() made sure no earlier run is in the way
+  if (mode == "none") return "";  // check_train_inputs made sure no earlier run is in the way
   std::vector<std::string> candidates;
   if (mode == "auto") {
     candidates = checkpoints.candidates();

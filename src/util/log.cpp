@@ -5,16 +5,14 @@
 #include <memory>
 #include <vector>
 
+#include "config/choices.h"  // LogLevel: log.level's names
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/status_line.h"
 
 namespace vit {
 
-bool is_log_level(const std::string& name) {
-  return name == "trace" || name == "debug" || name == "info" || name == "warn" ||
-         name == "error";
-}
+bool is_log_level(const std::string& name) { return parse_choice<LogLevel>(name).has_value(); }
 
 void setup_logging(const LogOptions& options) {
   VIT_CHECK(is_log_level(options.level), "log.level: unknown level '", options.level,

@@ -10,8 +10,8 @@
 // are refused: the parser would read whatever file they name. vit::Error (which parse_args makes
 // of Boost.Program_options' errors) is the expected answer to bad input; std::exception is caught
 // too (main() catches it) and named once per type on stderr. Each input is parsed inside a
-// sandbox folder that holds data/mnist and data/fashion-mnist, so that validate() passes its
-// data.dir check and the whole parser is reached. A config that parses must survive its own
+// sandbox folder that holds data/mnist and data/fashion-mnist (the folders data.dir defaults to),
+// so that nothing it names lies outside the sandbox. A config that parses must survive its own
 // config.ini: to_ini(), parsed back through --config, gives the same entries (else abort).
 //
 // Inputs that once hung it (Boost's message placeholders such as "%value%" in an argument or

@@ -1,0 +1,107 @@
+// The values of the enumerated config keys as enum classes, each with its one table of names: the
+// config parses a key's text into its enum once (config/train_config), and writes it back with
+// to_string (config.ini, the start-up table, the config a checkpoint stores as text), so that
+// nothing outside config/ compares a key's value as a string.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace vit {
+
+enum class OptimName { kAdam, kAdamW, kSgd };               // optim.name
+enum class LrSchedule { kConstant, kCosine };               // optim.schedule
+enum class LrScaling { kNone, kLinear };                    // optim.lr_scaling
+enum class OnOff { kOn, kOff };                             // optim.fused
+enum class AttentionKernel { kAuto, kFused, kMatmul };      // train.attention
+enum class ParallelMode { kAuto, kBatch, kOps };            // train.parallel
+enum class CudaGraphMode { kAuto, kOn, kOff };              // train.cuda_graph
+enum class Precision { kFp32, kBf16 };                      // train.precision
+enum class MemoryCheck { kRefuse, kWarn, kOff };            // train.memory_check
+enum class DatasetName { kMnist, kFashionMnist };           // data.dataset
+enum class BackendChoice { kAuto, kMpi, kNccl };            // dist.backend
+enum class DeviceKind { kAuto, kCpu, kCuda };               // dist.device
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };  // log.level
+enum class ProgressSetting { kAuto, kBar, kLines };         // log.progress
+
+template <typename E>
+struct Choice {
+  E value;
+  const char* name;  // as written in config files, on the command line and in config.ini
+};
+
+// An enum's names, in the order help texts and errors list them. Specialised once per enum.
+template <typename E>
+struct ChoiceTable;
+
+#define VIT_CHOICES(Enum, ...)                                                   \
+  template <>                                                                    \
+  struct ChoiceTable<Enum> {                                                     \
+    static constexpr Choice<Enum> kValues[] = {__VA_ARGS__};                     \
+  }
+VIT_CHOICES(OptimName, {OptimName::kAdam, "adam"}, {OptimName::kAdamW, "adamw"},
+            {OptimName::kSgd, "sgd"});
+VIT_CHOICES(LrSchedule, {LrSchedule::kConstant, "constant"}, {LrSchedule::kCosine, "cosine"});
+VIT_CHOICES(LrScaling, {LrScaling::kNone, "none"}, {LrScaling::kLinear, "linear"});
+VIT_CHOICES(OnOff, {OnOff::kOn, "on"}, {OnOff::kOff, "off"});
+VIT_CHOICES(AttentionKernel, {AttentionKernel::kAuto, "auto"}, {AttentionKernel::kFused, "fused"},
+            {AttentionKernel::kMatmul, "matmul"});
+VIT_CHOICES(ParallelMode, {ParallelMode::kAuto, "auto"}, {ParallelMode::kBatch, "batch"},
+            {ParallelMode::kOps, "ops"});
+VIT_CHOICES(CudaGraphMode, {CudaGraphMode::kAuto, "auto"}, {CudaGraphMode::kOn, "on"},
+            {CudaGraphMode::kOff, "off"});
+VIT_CHOICES(Precision, {Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"});
+VIT_CHOICES(MemoryCheck, {MemoryCheck::kRefuse, "refuse"}, {MemoryCheck::kWarn, "warn"},
+            {MemoryCheck::kOff, "off"});
+VIT_CHOICES(DatasetName, {DatasetName::kMnist, "mnist"},
+            {DatasetName::kFashionMnist, "fashion-mnist"});
+VIT_CHOICES(BackendChoice, {BackendChoice::kAuto, "auto"}, {BackendChoice::kMpi, "mpi"},
+            {BackendChoice::kNccl, "nccl"});
+VIT_CHOICES(DeviceKind, {DeviceKind::kAuto, "auto"}, {DeviceKind::kCpu, "cpu"},
+            {DeviceKind::kCuda, "cuda"});
+VIT_CHOICES(LogLevel, {LogLevel::kTrace, "trace"}, {LogLevel::kDebug, "debug"},
+            {LogLevel::kInfo, "info"}, {LogLevel::kWarn, "warn"}, {LogLevel::kError, "error"});
+VIT_CHOICES(ProgressSetting, {ProgressSetting::kAuto, "auto"}, {ProgressSetting::kBar, "bar"},
+            {ProgressSetting::kLines, "lines"});
+#undef VIT_CHOICES
+
+// Whether E is one of the enums above.
+template <typename E, typename = void>
+struct IsChoice : std::false_type {};
+template <typename E>
+struct IsChoice<E, std::void_t<decltype(ChoiceTable<E>::kValues)>> : std::true_type {};
+template <typename E>
+inline constexpr bool kIsChoice = IsChoice<E>::value;
+
+// The value's name: to_string(OptimName::kAdamW) == "adamw".
+template <typename E, typename = std::enable_if_t<kIsChoice<E>>>
+std::string to_string(E value) {
+  for (const Choice<E>& choice : ChoiceTable<E>::kValues) {
+    if (choice.value == value) return choice.name;
+  }
+  return "?";  // not reached: every enumerator has a name
+}
+
+// The value named `text`, or nothing when no value has that name (exact, case-sensitive).
+template <typename E, typename = std::enable_if_t<kIsChoice<E>>>
+std::optional<E> parse_choice(std::string_view text) {
+  for (const Choice<E>& choice : ChoiceTable<E>::kValues) {
+    if (text == choice.name) return choice.value;
+  }
+  return std::nullopt;
+}
+
+// The names, for messages: "adam, adamw, sgd".
+template <typename E, typename = std::enable_if_t<kIsChoice<E>>>
+std::string choice_names() {
+  std::string out;
+  for (const Choice<E>& choice : ChoiceTable<E>::kValues) {
+    out += out.empty() ? choice.name : std::string(", ") + choice.name;
+  }
+  return out;
+}
+
+}  // namespace vit
