@@ -19,12 +19,12 @@
 #include "parallel/rank_agreement.h"
 #include "eval/eval_config.h"
 #include "eval/eval_report.h"
-#include "eval/evaluation.h"
+#include "score/evaluation.h"
 #include "eval/image_grid.h"
 #include "eval/png_image.h"
 #include "eval/safetensors_export.h"
 #include "model/vit.h"
-#include "train/checkpoint.h"
+#include "store/checkpoint.h"
 #include "util/threads.h"
 
 namespace {

@@ -14,7 +14,7 @@
 #include "eval/predict_config.h"
 #include "eval/prediction.h"
 #include "model/vit.h"
-#include "train/checkpoint.h"
+#include "store/checkpoint.h"
 
 namespace {
 

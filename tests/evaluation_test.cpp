@@ -1,7 +1,7 @@
 // vit-eval's units: the confusion matrix and per-class numbers on hand-made predictions; the
 // evaluation of a model equal to Trainer::evaluate's; model files and checkpoints read back with
 // their stored config; the command line over the stored keys; the PNG writer and the image grid.
-#include "eval/evaluation.h"
+#include "score/evaluation.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -20,9 +20,9 @@
 #include "eval/image_grid.h"
 #include "eval/png_image.h"
 #include "test_util.h"
-#include "train/checkpoint.h"
+#include "store/checkpoint.h"
 #include "train/run_dir.h"
-#include "train/tensor_file.h"
+#include "store/tensor_file.h"
 #include "train/trainer.h"
 
 namespace vit {
@@ -134,13 +134,13 @@ class EvalModelTest : public ::testing::Test {
 
 TEST_F(EvalModelTest, EqualsTrainerEvaluateToTheBit) {
   auto trainer = trained();
-  const EvalResult reference = trainer->evaluate(trainer->data().test);
+  const Evaluation reference = trainer->evaluate(trainer->data().test);
   const Evaluation e =
       evaluate_model(trainer->model(), trainer->data().test, config_.train.eval_batch_size, solo_);
   EXPECT_EQ(e.count(), 123);
-  EXPECT_EQ(e.correct(), reference.correct);
-  EXPECT_EQ(e.accuracy(), reference.accuracy);
-  EXPECT_EQ(e.loss(), reference.loss);
+  EXPECT_EQ(e.correct(), reference.correct());
+  EXPECT_EQ(e.accuracy(), reference.accuracy());
+  EXPECT_EQ(e.loss(), reference.loss());
   // The predictions are the argmax of the logits, image by image.
   torch::NoGradGuard no_grad;
   trainer->model()->eval();
@@ -152,7 +152,7 @@ TEST_F(EvalModelTest, EqualsTrainerEvaluateToTheBit) {
 TEST_F(EvalModelTest, ModelFileCarriesTheConfigAndLoadsBack) {
   auto trainer = trained();
   const std::string path = dir_.file("final.pt");
-  save_model(trainer->model(), path, config_);
+  write_model_file(path, trainer->model(), config_);
   const StoredRun stored = read_stored_run(path);
   EXPECT_FALSE(stored.checkpoint);
   const std::pair<std::string, std::string> hidden{"model.hidden_d", "16"},
@@ -207,7 +207,7 @@ TEST_F(EvalModelTest, FilesOfTheTorchScriptFormatAreRefusedUnopened) {
 TEST_F(EvalModelTest, AModelFileOfABiggerModelIsRefused) {
   auto trainer = trained();
   const std::string path = dir_.file("final.pt");
-  save_model(trainer->model(), path, config_);
+  write_model_file(path, trainer->model(), config_);
   // The same tensors under the config of a one-block model: the keys agree, the tensors do not.
   TensorFile relabelled;
   const TensorFile full = TensorFile::load(path);
@@ -233,7 +233,7 @@ TEST_F(EvalModelTest, AModelFileOfABiggerModelIsRefused) {
 TEST_F(EvalModelTest, AModelFileWithNonFiniteParametersIsRefused) {
   auto trainer = trained();
   const std::string path = dir_.file("nan-final.pt");
-  save_model(trainer->model(), path, config_);
+  write_model_file(path, trainer->model(), config_);
   VisionTransformer poisoned = fresh_model(config_);
   {
     torch::NoGradGuard no_grad;

@@ -13,8 +13,8 @@
 #include "eval/predict_config.h"
 #include "eval/prediction.h"
 #include "test_util.h"
-#include "train/checkpoint.h"
-#include "train/checkpoint_dir.h"
+#include "store/checkpoint.h"
+#include "store/checkpoint_dir.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 
@@ -66,7 +66,7 @@ TEST_F(PredictTest, ARunDirectoryGivesItsFinalModelOrANewerCheckpoint) {
   trainer->save(&checkpoints, 0, 0);
   const std::string checkpoint = checkpoints.path_for(trainer->step());
   const std::string final_model = checkpoints_dir() + "/final.pt";
-  save_model(trainer->model(), final_model, config_);
+  write_model_file(final_model, trainer->model(), config_);
 
   EXPECT_EQ(find_model_file(dir_.file("run")), final_model);
   EXPECT_EQ(find_model_file(checkpoints_dir()), final_model);
@@ -93,7 +93,7 @@ TEST_F(PredictTest, ARunDirectoryGivesItsFinalModelOrANewerCheckpoint) {
 TEST_F(PredictTest, TheCommandLineKeepsEveryImageAndTheStoredShape) {
   auto trainer = trained();
   const std::string final_model = checkpoints_dir() + "/final.pt";
-  save_model(trainer->model(), final_model, config_);
+  write_model_file(final_model, trainer->model(), config_);
 
   const PredictConfig config =
       parse({"--model", dir_.file("run"), "b.png", "--json", "a.png", "b.png"}).config;

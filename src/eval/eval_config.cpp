@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "eval/png_image.h"
-#include "train/checkpoint_dir.h"
+#include "store/checkpoint_dir.h"
 #include "util/atomic_file.h"  // check_output_path
 #include "util/error.h"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "config/train_config.h"
-#include "train/checkpoint.h"
+#include "store/checkpoint.h"
 
 namespace vit {
 

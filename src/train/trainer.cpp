@@ -12,7 +12,7 @@
 #include "model/fused_attention.h"
 #include "train/fused_optimizer.h"
 #include "train/optimizer.h"
-#include "train/scoring.h"
+#include "train/optimizer_state.h"  // checkpoints with the optimizer's state
 #include "train/progress.h"
 #include "util/signals.h"
 #include "util/error.h"
@@ -302,17 +302,8 @@ void Trainer::diverged(const std::string& when, const std::string& what) const {
            ") or raise optim.warmup_steps, and resume from the last checkpoint");
 }
 
-EvalResult Trainer::evaluate(const Split& split) {
-  const ShardScore score =
-      score_shard(model_, split, config_.train.eval_batch_size, comm_.rank(), comm_.world_size());
-  const auto labels = split.labels.narrow(/*dim=*/0, score.begin, score.predicted.size(0));
-  const int64_t n = split.size();
-  EvalResult result;
-  result.count = n;
-  result.correct = comm_.sum(score.predicted.eq(labels).sum().item<int64_t>());
-  result.loss = comm_.sum(score.loss_sum.item<double>()) / static_cast<double>(n);
-  result.accuracy = static_cast<double>(result.correct) / static_cast<double>(n);
-  return result;
+Evaluation Trainer::evaluate(const Split& split) {
+  return evaluate_model(model_, split, config_.train.eval_batch_size, comm_);
 }
 
 std::string Trainer::resume(const std::string& mode, const CheckpointDir& checkpoints) {
@@ -564,8 +555,8 @@ EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_st
   if (config_.dist.debug) check_replicas_now(result.epoch);
   spdlog::info("epoch {}/{} done: train_loss {:.4f} test_loss {:.4f} test_acc {:.2f}% "
                "{:.0f} img/s {:.1f} s (all-reduce {:.1f}%)",
-               result.epoch, config_.train.epochs, result.train_loss, result.test.loss,
-               100.0 * result.test.accuracy, result.images_per_s, result.epoch_s,
+               result.epoch, config_.train.epochs, result.train_loss, result.test.loss(),
+               100.0 * result.test.accuracy(), result.images_per_s, result.epoch_s,
                100.0 * result.allreduce_s / result.epoch_s);
   if (metrics != nullptr) {
     metrics->write(JsonLine()
@@ -573,8 +564,8 @@ EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_st
                        .add("epoch", result.epoch)
                        .add("step", result.step)
                        .add("train_loss", result.train_loss)
-                       .add("test_loss", result.test.loss)
-                       .add("test_acc", result.test.accuracy)
+                       .add("test_loss", result.test.loss())
+                       .add("test_acc", result.test.accuracy())
                        .add("images_per_s", result.images_per_s)
                        .add("epoch_s", result.epoch_s)
                        .add("allreduce_s", result.allreduce_s)
