@@ -34,7 +34,7 @@ void print_error(const std::exception& e) {
 // ones are still printed (a batch of files is not lost to one broken file).
 int predict(const vit::PredictConfig& config) {
   const vit::ImageShape shape = vit::run_image_shape(config.run.data);
-  vit::VisionTransformer model(config.run.model, shape, vit::kNumClasses);
+  vit::VisionTransformer model = vit::make_model(config.run, shape, vit::kNumClasses);
   vit::load_model_state(config.model_file, model, config.run);
   model->eval();
   if (!config.json) std::printf("model %s\n", config.model_file.c_str());

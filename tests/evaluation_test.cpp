@@ -19,6 +19,7 @@
 #include "eval/eval_report.h"
 #include "eval/image_grid.h"
 #include "eval/png_image.h"
+#include "model/block.h"
 #include "test_util.h"
 #include "store/checkpoint.h"
 #include "train/run_dir.h"
@@ -182,6 +183,42 @@ TEST_F(EvalModelTest, ModelFileCarriesTheConfigAndLoadsBack) {
               std::string::npos)
         << e.what();
   }
+}
+
+// Issue 25: the attention kernel is the model's (train.attention, stored in its file), not the
+// process's: vit-eval's path scores a model trained with matmul with the matmul kernel.
+TEST_F(EvalModelTest, AModelTrainedWithMatmulScoresWithMatmul) {
+  config_.train.attention = "matmul";
+  auto trainer = trained();
+  EXPECT_EQ(trainer->model()->attention_kernel(), AttentionKernel::kMatmul);
+  for (const auto& block : *trainer->model()->blocks()) {
+    EXPECT_EQ(block->as<BlockImpl>()->attention()->kernel(), AttentionKernel::kMatmul);
+  }
+  const std::string path = dir_.file("final.pt");
+  write_model_file(path, trainer->model(), config_);
+
+  // vit-eval's path: the file's keys, the model they make, its parameters, the evaluation.
+  const EvalConfig eval = parse({"--checkpoint", path}).config;
+  EXPECT_EQ(eval.run.train.attention, "matmul");
+  VisionTransformer model = make_model(eval.run, ImageShape{}, kNumClasses);
+  EXPECT_EQ(model->attention_kernel(), AttentionKernel::kMatmul);
+  load_model_state(path, model, eval.run);
+  const Split& test = trainer->data().test;
+  const Evaluation scored = evaluate_model(model, test, eval.run.train.eval_batch_size, solo_);
+
+  // The same parameters in models built with each kernel: the matmul one scores to the bit as
+  // vit-eval's did, the fused one rounds otherwise.
+  const auto with = [&](AttentionKernel kernel) {
+    VisionTransformer m(config_.model, ImageShape{}, kNumClasses, kernel);
+    load_model_state(path, m, config_);
+    return evaluate_model(m, test, config_.train.eval_batch_size, solo_);
+  };
+  const Evaluation matmul = with(AttentionKernel::kMatmul), fused = with(AttentionKernel::kFused);
+  EXPECT_EQ(scored.loss_sum, matmul.loss_sum);
+  EXPECT_TRUE(torch::equal(scored.predicted, matmul.predicted));
+  EXPECT_NE(scored.loss_sum, fused.loss_sum);
+  // The trainer's own evaluation runs the model's kernel too.
+  EXPECT_EQ(trainer->evaluate(test).loss_sum, matmul.loss_sum);
 }
 
 TEST_F(EvalModelTest, FilesOfTheTorchScriptFormatAreRefusedUnopened) {

@@ -9,7 +9,6 @@
 #include <limits>
 
 #include "parallel/replicas.h"
-#include "model/fused_attention.h"
 #include "train/fused_optimizer.h"
 #include "train/optimizer.h"
 #include "train/optimizer_state.h"  // checkpoints with the optimizer's state
@@ -43,7 +42,7 @@ VisionTransformer build_model(const TrainConfig& config, const Dataset& data,
   // Seeded here so that the initial parameters depend on train.seed alone; rank 0's are then
   // broadcast, so other ranks' draws do not matter.
   torch::manual_seed(static_cast<uint64_t>(config.train.seed));
-  VisionTransformer model(config.model, image_shape(data.train), kNumClasses);
+  VisionTransformer model = make_model(config, image_shape(data.train), kNumClasses);
   model->to(device);
   return model;
 }
@@ -89,7 +88,6 @@ Trainer::Trainer(const TrainConfig& config, Dataset data, Communicator& comm, to
   VIT_CHECK(optim_.lr <= std::numeric_limits<float>::max(), "optim.lr: ", config.optim.lr,
             " times the world size ", comm.world_size(),
             " (optim.lr_scaling linear) does not fit the float the step computes with");
-  set_attention_kernel(parse_attention_kernel(config.train.attention));
   broadcast_module(*model_, comm_);
   params_ = model_->parameters();
   grads_ = std::make_unique<FlatGradients>(params_);
