@@ -33,7 +33,7 @@ void print_error(const std::exception& e) {
 // Every image is tried: a bad one gives its error line and makes the exit status 1, and the good
 // ones are still printed (a batch of files is not lost to one broken file).
 int predict(const vit::PredictConfig& config) {
-  const vit::ImageShape shape = vit::run_image_shape(config.run.data);
+  const vit::ImageShape& shape = config.image;
   vit::VisionTransformer model = vit::make_model(config.run, shape, vit::kNumClasses);
   vit::load_model_state(config.model_file, model, config.run);
   model->eval();

@@ -168,8 +168,9 @@ TEST_F(EvalModelTest, ModelFileCarriesTheConfigAndLoadsBack) {
   // Data only: the file decodes as a TensorFile of config texts and model tensors.
   const TensorFile file = TensorFile::load(path);
   for (const auto& [key, value] : file.entries()) {
-    EXPECT_TRUE(key.rfind("config/", 0) == 0 || key.rfind("model/", 0) == 0 || key == "format" ||
-                key == "kind" || key == "model_crc")
+    EXPECT_TRUE(key.rfind("config/", 0) == 0 || key.rfind("model/", 0) == 0 ||
+                key.rfind("image/", 0) == 0 || key == "format" || key == "kind" ||
+                key == "model_crc")
         << key;
   }
   TrainConfig other = config_;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <sstream>
+#include <variant>
 
 #include "data/dataset.h"
 #include "parallel/solo_communicator.h"
@@ -15,6 +16,7 @@
 #include "test_util.h"
 #include "store/checkpoint.h"
 #include "store/checkpoint_dir.h"
+#include "store/tensor_file.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 
@@ -115,6 +117,38 @@ TEST_F(PredictTest, TheCommandLineKeepsEveryImageAndTheStoredShape) {
             std::string::npos);
   EXPECT_NE(error_of({"--model", final_model, "--bogus", "a.png"}).find("command line: "),
             std::string::npos);
+}
+
+// Issue 25: the model file stores the shape of its images and vit-predict takes it from there; a
+// file without it (of earlier versions) gets data.dataset's 1x28x28, as before.
+TEST_F(PredictTest, TheModelFileStoresItsImageShape) {
+  torch::manual_seed(1);
+  VisionTransformer model(config_.model, ImageShape{1, 14, 21}, kNumClasses);
+  const std::string path = checkpoints_dir() + "/final.pt";
+  write_model_file(path, model, config_);
+  const StoredRun stored = read_stored_run(path);
+  ASSERT_TRUE(stored.image.has_value());
+  EXPECT_EQ(stored.image->channels, 1);
+  EXPECT_EQ(stored.image->height, 14);
+  EXPECT_EQ(stored.image->width, 21);
+  const PredictConfig config = parse({"--model", path, "a.png"}).config;
+  EXPECT_EQ(config.image.channels, 1);
+  EXPECT_EQ(config.image.height, 14);
+  EXPECT_EQ(config.image.width, 21);
+
+  // The same file as an earlier version wrote it: no image/ entries.
+  const TensorFile written = TensorFile::load(path);
+  TensorFile old;
+  for (const auto& [key, value] : written.entries()) {
+    if (key.rfind("image/", 0) == 0) continue;
+    std::visit([&, k = key](const auto& v) { old.put(k, v); }, value);
+  }
+  old.save(path);
+  EXPECT_FALSE(read_stored_run(path).image.has_value());
+  const PredictConfig old_config = parse({"--model", path, "a.png"}).config;
+  EXPECT_EQ(old_config.image.channels, 1);
+  EXPECT_EQ(old_config.image.height, 28);
+  EXPECT_EQ(old_config.image.width, 28);
 }
 
 TEST_F(PredictTest, APngOfATestImageScoresAsTheModelDoesOnItsPixels) {

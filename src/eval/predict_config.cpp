@@ -6,6 +6,7 @@
 
 #include "eval/eval_config.h"  // find_model_file, read_file_run, keys_used_as
 #include "eval/png_image.h"    // png_supported
+#include "eval/prediction.h"   // run_image_shape
 #include "util/error.h"
 
 namespace vit {
@@ -89,13 +90,15 @@ PredictParseResult parse_predict_args(int argc, const char* const* argv, std::os
     if (vm.count(key.name))
       from_command_line.emplace_back(key.name, vm[key.name].as<std::string>());
   }
-  config.run = read_file_run(config.model_file, from_command_line).run;
+  FileRun file_run = read_file_run(config.model_file, from_command_line);
+  config.run = std::move(file_run.run);
   // vit-predict reads no data set and has no run directory: validate() checks the model keys of
   // a copy whose data.dir is a folder that exists.
   TrainConfig checked = config.run;
   checked.data.dir = ".";
   checked.resume = "auto";
   validate(checked);
+  config.image = file_run.stored.image ? *file_run.stored.image : run_image_shape(config.run.data);
   return result;
 }
 

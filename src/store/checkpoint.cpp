@@ -114,7 +114,15 @@ void put_config(TensorFile& file, const TrainConfig& config) {
   for (const auto& [key, value] : config.entries()) file.put("config/" + key, value);
 }
 
+// The shape of the images the model takes, beside its tensors: vit-predict makes a user's image
+// into that shape (files without it, of earlier versions, hold 28x28 models of MNIST's).
+constexpr const char* kImageKeys[] = {"image/channels", "image/height", "image/width"};
+
 void put_model(TensorFile& file, VisionTransformer& model) {
+  const ImageShape& image = model->image();
+  file.put(kImageKeys[0], image.channels);
+  file.put(kImageKeys[1], image.height);
+  file.put(kImageKeys[2], image.width);
   for (const auto& item : model->named_parameters()) file.put("model/" + item.key(), item.value());
   for (const auto& item : model->named_buffers()) file.put("model/" + item.key(), item.value());
   file.put("model_crc", state_crc(*model));
@@ -294,6 +302,17 @@ StoredRun read_stored_run(const std::string& path) {
     run.step = file.get_int("step");
     run.epoch = file.get_int("epoch");
     run.epoch_position = file.get_int("epoch_position");
+  }
+  if (file.has(kImageKeys[0]) && file.has(kImageKeys[1]) && file.has(kImageKeys[2])) {
+    const ImageShape image{file.get_int(kImageKeys[0]), file.get_int(kImageKeys[1]),
+                           file.get_int(kImageKeys[2])};
+    if (image.channels < 1 || image.height < 1 || image.width < 1 ||
+        image.channels * image.height * image.width > (int64_t{1} << 30)) {
+      throw CorruptCheckpoint(path + ": damaged file: image shape " +
+                              std::to_string(image.channels) + "x" +
+                              std::to_string(image.height) + "x" + std::to_string(image.width));
+    }
+    run.image = image;
   }
   for (const auto& entry : TrainConfig{}.entries()) {  // the keys this version knows
     const std::string key = "config/" + entry.first;

@@ -66,14 +66,17 @@ struct StoredRun {
   int64_t step = -1;        // checkpoints only: optimizer steps done
   int64_t epoch = -1;       // checkpoints only: epochs completed (TrainState::epoch)
   int64_t epoch_position = 0;  // checkpoints only: samples into the epoch in progress
+  // The shape of the images the model takes ("image/channels", "image/height", "image/width");
+  // none in files of earlier versions (their models took MNIST's 1x28x28).
+  std::optional<ImageShape> image;
   // The config keys stored as "config/<key>": every key since vit-eval exists; model.* alone in
   // checkpoints of earlier versions, none in their model files.
   std::vector<std::pair<std::string, std::string>> config;
 };
 
 // Writes the trained model alone (checkpoints/final.pt) atomically: its parameters and buffers
-// as "model/<name>" tensors, plus the config as "config/<key>" texts, so that vit-eval needs
-// nothing but the file. Refuses a model that is not finite as write_checkpoint does.
+// as "model/<name>" tensors, the shape of its images as "image/<dimension>" integers, plus the
+// config as "config/<key>" texts, so that vit-eval and vit-predict need nothing but the file. Refuses a model that is not finite as write_checkpoint does.
 void write_model_file(const std::string& path, VisionTransformer& model, const TrainConfig& config);
 
 // Reads what `path` (a checkpoint or a model file) stores about its run. Throws CorruptCheckpoint
