@@ -19,12 +19,12 @@
 #include "parallel/rank_agreement.h"
 #include "eval/eval_config.h"
 #include "eval/eval_report.h"
-#include "eval/evaluation.h"
+#include "score/evaluation.h"
 #include "eval/image_grid.h"
 #include "eval/png_image.h"
 #include "eval/safetensors_export.h"
 #include "model/vit.h"
-#include "train/checkpoint.h"
+#include "store/checkpoint.h"
 #include "util/threads.h"
 
 namespace {
@@ -78,7 +78,7 @@ int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
   if (!vit::succeeded_on_all_ranks(mpi.rank(), [&] {
         test = vit::load_test_split(run.data);
         const vit::ImageShape shape{test.images.size(1), test.images.size(2), test.images.size(3)};
-        model = vit::VisionTransformer(run.model, shape, vit::kNumClasses);
+        model = vit::make_model(run, shape, vit::kNumClasses);
         vit::load_model_state(config.checkpoint, model, run);
         model->to(device);
       })) {

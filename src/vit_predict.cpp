@@ -15,8 +15,8 @@
 #include "eval/predict_config.h"
 #include "eval/prediction.h"
 #include "model/vit.h"
+#include "store/checkpoint.h"
 #include "util/error.h"
-#include "train/checkpoint.h"
 
 namespace {
 
@@ -35,8 +35,8 @@ void print_error(const std::exception& e) {
 // Every image is tried: a bad one gives its error line and makes the exit status 1, and the good
 // ones are still printed (a batch of files is not lost to one broken file).
 int predict(const vit::PredictConfig& config) {
-  const vit::ImageShape shape = vit::run_image_shape(config.run.data);
-  vit::VisionTransformer model(config.run.model, shape, vit::kNumClasses);
+  const vit::ImageShape& shape = config.image;
+  vit::VisionTransformer model = vit::make_model(config.run, shape, vit::kNumClasses);
   vit::load_model_state(config.model_file, model, config.run);
   model->eval();
   if (!config.json) std::printf("model %s\n", config.model_file.c_str());

@@ -16,8 +16,8 @@
 #include "parallel/placement.h"
 #include "parallel/rank_agreement.h"
 #include "parallel/replicas.h"  // state_checksum
-#include "train/checkpoint.h"
-#include "train/checkpoint_dir.h"
+#include "store/checkpoint.h"
+#include "store/checkpoint_dir.h"
 #include "train/memory_budget.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
@@ -138,11 +138,11 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   const auto& results = fit.epochs;
 
   if (leader) {
-    vit::save_model(trainer.model(), run_dir->final_model(), config);
+    vit::write_model_file(run_dir->final_model(), trainer.model(), config);
     if (!results.empty()) {
       const auto& last = results.back();
       spdlog::info("final test accuracy {:.2f}% (test loss {:.4f}) after {} epochs, {} steps",
-                   100.0 * last.test.accuracy, last.test.loss, last.epoch, last.step);
+                   100.0 * last.test.accuracy(), last.test.loss(), last.epoch, last.step);
     }
     spdlog::info("run directory: {} (config.ini, metrics.jsonl, train.log{}); model: {}",
                  run_dir->root, vit::tensorboard_built() ? ", tb/" : "", run_dir->final_model());

@@ -1,5 +1,5 @@
-// train/checkpoint_dir: file names, the LATEST marker, pruning by keep_last and keep_every.
-#include "train/checkpoint_dir.h"
+// store/checkpoint_dir: file names, the LATEST marker, pruning by keep_last and keep_every.
+#include "store/checkpoint_dir.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

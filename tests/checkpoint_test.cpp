@@ -15,9 +15,9 @@
 #include "data/idx.h"
 #include "parallel/solo_communicator.h"
 #include "test_util.h"
-#include "train/checkpoint.h"
-#include "train/checkpoint_dir.h"
-#include "train/tensor_file.h"
+#include "store/checkpoint.h"
+#include "store/checkpoint_dir.h"
+#include "store/tensor_file.h"
 #include "train/trainer.h"
 
 namespace vit {

@@ -330,8 +330,8 @@ TEST(KeyTable, EveryKeyWithItsRoleAndEvalUse) {
   }
   EXPECT_EQ(stored, (std::vector<std::string>{"model.n_patches", "model.hidden_d", "model.n_heads",
                                               "model.n_blocks", "model.mlp_ratio",
-                                              "train.eval_batch_size", "data.dataset", "data.dir",
-                                              "data.test_limit"}));
+                                              "train.eval_batch_size", "train.attention",
+                                              "data.dataset", "data.dir", "data.test_limit"}));
   EXPECT_EQ(machine, (std::vector<std::string>{"train.threads", "dist.backend", "dist.device"}));
 }
 

@@ -178,8 +178,8 @@ TEST_F(DistributedTest, DistributedEvaluationEqualsOneRank) {
   MpiCommunicator world(MPI_COMM_WORLD);
   Trainer trainer(config_, load_dataset(config_.data), world, torch::kCPU);
   trainer.fit(nullptr);
-  const EvalResult distributed = trainer.evaluate(trainer.data().test);
-  EXPECT_EQ(distributed.count, 255);
+  const Evaluation distributed = trainer.evaluate(trainer.data().test);
+  EXPECT_EQ(distributed.count(), 255);
   // The same parameters scored by one rank alone.
   if (rank_ == 0) {
     MpiCommunicator self(MPI_COMM_SELF);
@@ -192,11 +192,11 @@ TEST_F(DistributedTest, DistributedEvaluationEqualsOneRank) {
       auto to = single.model()->parameters();
       for (size_t i = 0; i < from.size(); ++i) to[i].copy_(from[i]);
     }
-    const EvalResult reference = single.evaluate(single.data().test);
-    EXPECT_EQ(distributed.correct, reference.correct);
-    EXPECT_EQ(distributed.accuracy, reference.accuracy);
+    const Evaluation reference = single.evaluate(single.data().test);
+    EXPECT_EQ(distributed.correct(), reference.correct());
+    EXPECT_EQ(distributed.accuracy(), reference.accuracy());
     // Loss sums add up in another order (other batch boundaries): equal to float rounding.
-    EXPECT_NEAR(distributed.loss, reference.loss, 1e-6 * reference.loss);
+    EXPECT_NEAR(distributed.loss(), reference.loss(), 1e-6 * reference.loss());
   }
 }
 

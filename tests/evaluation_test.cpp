@@ -1,7 +1,7 @@
 // vit-eval's units: the confusion matrix and per-class numbers on hand-made predictions; the
 // evaluation of a model equal to Trainer::evaluate's; model files and checkpoints read back with
 // their stored config; the command line over the stored keys; the PNG writer and the image grid.
-#include "eval/evaluation.h"
+#include "score/evaluation.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -19,10 +19,11 @@
 #include "eval/eval_report.h"
 #include "eval/image_grid.h"
 #include "eval/png_image.h"
+#include "model/block.h"
 #include "test_util.h"
-#include "train/checkpoint.h"
+#include "store/checkpoint.h"
 #include "train/run_dir.h"
-#include "train/tensor_file.h"
+#include "store/tensor_file.h"
 #include "train/trainer.h"
 
 namespace vit {
@@ -134,13 +135,13 @@ class EvalModelTest : public ::testing::Test {
 
 TEST_F(EvalModelTest, EqualsTrainerEvaluateToTheBit) {
   auto trainer = trained();
-  const EvalResult reference = trainer->evaluate(trainer->data().test);
+  const Evaluation reference = trainer->evaluate(trainer->data().test);
   const Evaluation e =
       evaluate_model(trainer->model(), trainer->data().test, config_.train.eval_batch_size, solo_);
   EXPECT_EQ(e.count(), 123);
-  EXPECT_EQ(e.correct(), reference.correct);
-  EXPECT_EQ(e.accuracy(), reference.accuracy);
-  EXPECT_EQ(e.loss(), reference.loss);
+  EXPECT_EQ(e.correct(), reference.correct());
+  EXPECT_EQ(e.accuracy(), reference.accuracy());
+  EXPECT_EQ(e.loss(), reference.loss());
   // The predictions are the argmax of the logits, image by image.
   torch::NoGradGuard no_grad;
   trainer->model()->eval();
@@ -152,7 +153,7 @@ TEST_F(EvalModelTest, EqualsTrainerEvaluateToTheBit) {
 TEST_F(EvalModelTest, ModelFileCarriesTheConfigAndLoadsBack) {
   auto trainer = trained();
   const std::string path = dir_.file("final.pt");
-  save_model(trainer->model(), path, config_);
+  write_model_file(path, trainer->model(), config_);
   const StoredRun stored = read_stored_run(path);
   EXPECT_FALSE(stored.checkpoint);
   const std::pair<std::string, std::string> hidden{"model.hidden_d", "16"},
@@ -167,8 +168,9 @@ TEST_F(EvalModelTest, ModelFileCarriesTheConfigAndLoadsBack) {
   // Data only: the file decodes as a TensorFile of config texts and model tensors.
   const TensorFile file = TensorFile::load(path);
   for (const auto& [key, value] : file.entries()) {
-    EXPECT_TRUE(key.rfind("config/", 0) == 0 || key.rfind("model/", 0) == 0 || key == "format" ||
-                key == "kind" || key == "model_crc")
+    EXPECT_TRUE(key.rfind("config/", 0) == 0 || key.rfind("model/", 0) == 0 ||
+                key.rfind("image/", 0) == 0 || key == "format" || key == "kind" ||
+                key == "model_crc")
         << key;
   }
   TrainConfig other = config_;
@@ -182,6 +184,42 @@ TEST_F(EvalModelTest, ModelFileCarriesTheConfigAndLoadsBack) {
               std::string::npos)
         << e.what();
   }
+}
+
+// Issue 25: the attention kernel is the model's (train.attention, stored in its file), not the
+// process's: vit-eval's path scores a model trained with matmul with the matmul kernel.
+TEST_F(EvalModelTest, AModelTrainedWithMatmulScoresWithMatmul) {
+  config_.train.attention = AttentionKernel::kMatmul;
+  auto trainer = trained();
+  EXPECT_EQ(trainer->model()->attention_kernel(), AttentionKernel::kMatmul);
+  for (const auto& block : *trainer->model()->blocks()) {
+    EXPECT_EQ(block->as<BlockImpl>()->attention()->kernel(), AttentionKernel::kMatmul);
+  }
+  const std::string path = dir_.file("final.pt");
+  write_model_file(path, trainer->model(), config_);
+
+  // vit-eval's path: the file's keys, the model they make, its parameters, the evaluation.
+  const EvalConfig eval = parse({"--checkpoint", path}).config;
+  EXPECT_EQ(eval.run.train.attention, AttentionKernel::kMatmul);
+  VisionTransformer model = make_model(eval.run, ImageShape{}, kNumClasses);
+  EXPECT_EQ(model->attention_kernel(), AttentionKernel::kMatmul);
+  load_model_state(path, model, eval.run);
+  const Split& test = trainer->data().test;
+  const Evaluation scored = evaluate_model(model, test, eval.run.train.eval_batch_size, solo_);
+
+  // The same parameters in models built with each kernel: the matmul one scores to the bit as
+  // vit-eval's did, the fused one rounds otherwise.
+  const auto with = [&](AttentionKernel kernel) {
+    VisionTransformer m(config_.model, ImageShape{}, kNumClasses, kernel);
+    load_model_state(path, m, config_);
+    return evaluate_model(m, test, config_.train.eval_batch_size, solo_);
+  };
+  const Evaluation matmul = with(AttentionKernel::kMatmul), fused = with(AttentionKernel::kFused);
+  EXPECT_EQ(scored.loss_sum, matmul.loss_sum);
+  EXPECT_TRUE(torch::equal(scored.predicted, matmul.predicted));
+  EXPECT_NE(scored.loss_sum, fused.loss_sum);
+  // The trainer's own evaluation runs the model's kernel too.
+  EXPECT_EQ(trainer->evaluate(test).loss_sum, matmul.loss_sum);
 }
 
 TEST_F(EvalModelTest, FilesOfTheTorchScriptFormatAreRefusedUnopened) {
@@ -207,7 +245,7 @@ TEST_F(EvalModelTest, FilesOfTheTorchScriptFormatAreRefusedUnopened) {
 TEST_F(EvalModelTest, AModelFileOfABiggerModelIsRefused) {
   auto trainer = trained();
   const std::string path = dir_.file("final.pt");
-  save_model(trainer->model(), path, config_);
+  write_model_file(path, trainer->model(), config_);
   // The same tensors under the config of a one-block model: the keys agree, the tensors do not.
   TensorFile relabelled;
   const TensorFile full = TensorFile::load(path);
@@ -233,7 +271,7 @@ TEST_F(EvalModelTest, AModelFileOfABiggerModelIsRefused) {
 TEST_F(EvalModelTest, AModelFileWithNonFiniteParametersIsRefused) {
   auto trainer = trained();
   const std::string path = dir_.file("nan-final.pt");
-  save_model(trainer->model(), path, config_);
+  write_model_file(path, trainer->model(), config_);
   VisionTransformer poisoned = fresh_model(config_);
   {
     torch::NoGradGuard no_grad;

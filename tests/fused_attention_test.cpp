@@ -52,19 +52,17 @@ INSTANTIATE_TEST_SUITE_P(Shapes, FusedAttention,
 
 TEST(FusedAttentionKernel, HeadsWiderThanTheKernelTakesUseTheMatmulFormulation) {
   const auto wide = torch::zeros({1, 2, 3 * 130});  // 130 = 2 heads of 65
-  EXPECT_TRUE(use_fused_attention(wide, 10));       // 10 heads of 13
-  EXPECT_FALSE(use_fused_attention(wide, 2));
+  EXPECT_TRUE(use_fused_attention(wide, 10, AttentionKernel::kAuto));  // 10 heads of 13
+  EXPECT_FALSE(use_fused_attention(wide, 2, AttentionKernel::kAuto));
   EXPECT_THROW(fused_attention(wide, 2, 1.0), std::exception);
 }
 
 TEST(FusedAttentionKernel, ChoiceFollowsTheSettingAndTheTensor) {
   const auto cpu = torch::zeros({1, 2, 6});
-  set_attention_kernel(AttentionKernel::kAuto);
-  EXPECT_TRUE(use_fused_attention(cpu, 1));
-  EXPECT_FALSE(use_fused_attention(cpu.to(torch::kFloat64), 1));
-  set_attention_kernel(AttentionKernel::kMatmul);
-  EXPECT_FALSE(use_fused_attention(cpu, 1));
-  set_attention_kernel(AttentionKernel::kAuto);
+  EXPECT_TRUE(use_fused_attention(cpu, 1, AttentionKernel::kAuto));
+  EXPECT_FALSE(use_fused_attention(cpu.to(torch::kFloat64), 1, AttentionKernel::kAuto));
+  EXPECT_FALSE(use_fused_attention(cpu, 1, AttentionKernel::kMatmul));
+  EXPECT_TRUE(use_fused_attention(cpu, 1, AttentionKernel::kFused));
   EXPECT_THROW(parse_attention_kernel("flash"), std::exception);
 }
 

@@ -12,7 +12,7 @@
 
 #include "parallel/solo_communicator.h"
 #include "test_util.h"
-#include "train/checkpoint_dir.h"
+#include "store/checkpoint_dir.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #ifdef VIT_WITH_CUDA
@@ -69,8 +69,8 @@ TEST_P(GpuTraining, MatchesTheCpu) {
   const auto cpu_results = cpu.fit(nullptr).epochs;
   const auto gpu_results = gpu.fit(nullptr).epochs;
   EXPECT_NEAR(cpu_results.back().train_loss, gpu_results.back().train_loss, 1e-4);
-  EXPECT_EQ(cpu_results.back().test.count, gpu_results.back().test.count);
-  EXPECT_NEAR(cpu_results.back().test.accuracy, gpu_results.back().test.accuracy, 0.011);
+  EXPECT_EQ(cpu_results.back().test.count(), gpu_results.back().test.count());
+  EXPECT_NEAR(cpu_results.back().test.accuracy(), gpu_results.back().test.accuracy(), 0.011);
   expect_same_parameters(cpu, gpu, 1e-3, 1e-5, /*skip_key_bias=*/GetParam() == "adam");
 }
 
@@ -133,7 +133,7 @@ TEST_P(GpuGraph, ReplaysLikeEagerSteps) {
   EXPECT_FALSE(a.graph_captured());
   EXPECT_TRUE(b.graph_captured());
   EXPECT_NEAR(ra.back().train_loss, rb.back().train_loss, 1e-4);
-  EXPECT_NEAR(ra.back().test.accuracy, rb.back().test.accuracy, 0.011);
+  EXPECT_NEAR(ra.back().test.accuracy(), rb.back().test.accuracy(), 0.011);
   // (AdamW without weight decay is Adam: the same noise in the key bias)
   expect_same_parameters(a, b, 1e-3, 1e-5, /*skip_key_bias=*/GetParam() != "sgd");
   EXPECT_TRUE(b.gradients().intact());
@@ -202,7 +202,7 @@ TEST(GpuPrecision, Bf16TrainsLikeFp32WithFloat32Weights) {
   Trainer b(bf16, load_dataset(bf16.data), solo, cuda0);
   const auto ra = a.fit(nullptr).epochs, rb = b.fit(nullptr).epochs;
   EXPECT_NEAR(ra.back().train_loss, rb.back().train_loss, 0.05 + 0.1 * ra.back().train_loss);
-  EXPECT_NEAR(ra.back().test.accuracy, rb.back().test.accuracy, 0.1);
+  EXPECT_NEAR(ra.back().test.accuracy(), rb.back().test.accuracy(), 0.1);
   EXPECT_NE(ra.back().train_loss, rb.back().train_loss);  // bfloat16 did round something
   EXPECT_TRUE(b.graph_captured());                        // (and was captured: auto)
   for (const auto& p : b.model()->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat32);

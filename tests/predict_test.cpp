@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <sstream>
+#include <variant>
 
 #include "data/dataset.h"
 #include "parallel/solo_communicator.h"
@@ -14,8 +15,9 @@
 #include "eval/predict_config.h"
 #include "eval/prediction.h"
 #include "test_util.h"
-#include "train/checkpoint.h"
-#include "train/checkpoint_dir.h"
+#include "store/checkpoint.h"
+#include "store/checkpoint_dir.h"
+#include "store/tensor_file.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 
@@ -67,7 +69,7 @@ TEST_F(PredictTest, ARunDirectoryGivesItsFinalModelOrANewerCheckpoint) {
   trainer->save(&checkpoints, 0, 0);
   const std::string checkpoint = checkpoints.path_for(trainer->step());
   const std::string final_model = checkpoints_dir() + "/final.pt";
-  save_model(trainer->model(), final_model, config_);
+  write_model_file(final_model, trainer->model(), config_);
 
   EXPECT_EQ(find_model_file(dir_.file("run")), final_model);
   EXPECT_EQ(find_model_file(checkpoints_dir()), final_model);
@@ -94,7 +96,7 @@ TEST_F(PredictTest, ARunDirectoryGivesItsFinalModelOrANewerCheckpoint) {
 TEST_F(PredictTest, TheCommandLineKeepsEveryImageAndTheStoredShape) {
   auto trainer = trained();
   const std::string final_model = checkpoints_dir() + "/final.pt";
-  save_model(trainer->model(), final_model, config_);
+  write_model_file(final_model, trainer->model(), config_);
 
   const PredictConfig config =
       parse({"--model", dir_.file("run"), "b.png", "--json", "a.png", "b.png"}).config;
@@ -116,6 +118,38 @@ TEST_F(PredictTest, TheCommandLineKeepsEveryImageAndTheStoredShape) {
             std::string::npos);
   EXPECT_NE(error_of({"--model", final_model, "--bogus", "a.png"}).find("command line: "),
             std::string::npos);
+}
+
+// Issue 25: the model file stores the shape of its images and vit-predict takes it from there; a
+// file without it (of earlier versions) gets data.dataset's 1x28x28, as before.
+TEST_F(PredictTest, TheModelFileStoresItsImageShape) {
+  torch::manual_seed(1);
+  VisionTransformer model(config_.model, ImageShape{1, 14, 21}, kNumClasses);
+  const std::string path = checkpoints_dir() + "/final.pt";
+  write_model_file(path, model, config_);
+  const StoredRun stored = read_stored_run(path);
+  ASSERT_TRUE(stored.image.has_value());
+  EXPECT_EQ(stored.image->channels, 1);
+  EXPECT_EQ(stored.image->height, 14);
+  EXPECT_EQ(stored.image->width, 21);
+  const PredictConfig config = parse({"--model", path, "a.png"}).config;
+  EXPECT_EQ(config.image.channels, 1);
+  EXPECT_EQ(config.image.height, 14);
+  EXPECT_EQ(config.image.width, 21);
+
+  // The same file as an earlier version wrote it: no image/ entries.
+  const TensorFile written = TensorFile::load(path);
+  TensorFile old;
+  for (const auto& [key, value] : written.entries()) {
+    if (key.rfind("image/", 0) == 0) continue;
+    std::visit([&, k = key](const auto& v) { old.put(k, v); }, value);
+  }
+  old.save(path);
+  EXPECT_FALSE(read_stored_run(path).image.has_value());
+  const PredictConfig old_config = parse({"--model", path, "a.png"}).config;
+  EXPECT_EQ(old_config.image.channels, 1);
+  EXPECT_EQ(old_config.image.height, 28);
+  EXPECT_EQ(old_config.image.width, 28);
 }
 
 TEST_F(PredictTest, APngOfATestImageScoresAsTheModelDoesOnItsPixels) {

@@ -1,6 +1,6 @@
-// score_shard (train/scoring): the shares of the ranks tile the split; a share's predictions and
+// score_shard (score/scoring): the shares of the ranks tile the split; a share's predictions and
 // summed loss are those of the whole model output on its images; the model's mode is restored.
-#include "train/scoring.h"
+#include "score/scoring.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

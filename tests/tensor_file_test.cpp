@@ -1,7 +1,7 @@
 // The data-only file format: every kind and dtype round-trips exactly; a truncated, extended or
 // damaged file is one CorruptFile naming it; a file whose checksum is valid but whose lengths lie
 // (crafted, not damaged) is refused by the bounds checks, never read past its end.
-#include "train/tensor_file.h"
+#include "store/tensor_file.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

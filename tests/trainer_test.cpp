@@ -12,7 +12,8 @@
 
 #include "parallel/solo_communicator.h"
 #include "test_util.h"
-#include "train/checkpoint_dir.h"
+#include "store/checkpoint_dir.h"
+#include "train/optimizer_state.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 #include "util/error.h"
@@ -38,16 +39,16 @@ class TrainerTest : public ::testing::Test {
 TEST_F(TrainerTest, SmokeRunReducesTheLoss) {
   config_.train.epochs = 6;  // the seed model starts slowly: about 100 steps to learn this task
   Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
-  const EvalResult before = trainer.evaluate(trainer.data().test);
+  const Evaluation before = trainer.evaluate(trainer.data().test);
   const auto results = trainer.fit(nullptr).epochs;
   ASSERT_EQ(results.size(), 6u);
   EXPECT_EQ(trainer.step(), 6 * 24);
   EXPECT_EQ(results.back().step, 144);
-  EXPECT_LT(results.back().test.loss, 0.5 * before.loss)
-      << "test loss " << before.loss << " -> " << results.back().test.loss;
+  EXPECT_LT(results.back().test.loss(), 0.5 * before.loss())
+      << "test loss " << before.loss() << " -> " << results.back().test.loss();
   EXPECT_LT(results.back().train_loss, results.front().train_loss);
-  EXPECT_GT(results.back().test.accuracy, 0.8);
-  EXPECT_EQ(results.back().test.count, 256);
+  EXPECT_GT(results.back().test.accuracy(), 0.8);
+  EXPECT_EQ(results.back().test.count(), 256);
 }
 
 TEST_F(TrainerTest, SameSeedSameLossesToTheBit) {
@@ -57,7 +58,7 @@ TEST_F(TrainerTest, SameSeedSameLossesToTheBit) {
     Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
     for (const auto& r : trainer.fit(nullptr).epochs) {
       losses[run].push_back(r.train_loss);
-      losses[run].push_back(r.test.loss);
+      losses[run].push_back(r.test.loss());
     }
     for (const auto& p : trainer.model()->parameters()) params[run].push_back(p.detach().clone());
   }
@@ -201,7 +202,7 @@ TEST_F(TrainerTest, ANonFiniteParameterIsNeverSavedAndPrunesNothing) {
   Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
   trainer.train_step(torch::arange(32));
   trainer.save(&checkpoints, 0, 0);
-  save_model(trainer.model(), dir_.file("ck/final.pt"), config_);
+  write_model_file(dir_.file("ck/final.pt"), trainer.model(), config_);
   const std::string latest = read_text(dir_.file("ck/LATEST"));
   const std::string final_model = read_text(dir_.file("ck/final.pt"));
   trainer.train_step(torch::arange(32, 64));
@@ -223,7 +224,7 @@ TEST_F(TrainerTest, ANonFiniteParameterIsNeverSavedAndPrunesNothing) {
             (std::vector<std::string>{"LATEST", "final.pt", "step-00000001.pt"}));
   EXPECT_EQ(read_text(dir_.file("ck/LATEST")), latest);
   // The file layer refuses too: the final model and a checkpoint written directly.
-  EXPECT_THROW(save_model(trainer.model(), dir_.file("ck/final.pt"), config_), Error);
+  EXPECT_THROW(write_model_file(dir_.file("ck/final.pt"), trainer.model(), config_), Error);
   EXPECT_EQ(read_text(dir_.file("ck/final.pt")), final_model);
   torch::optim::SGD sgd(trainer.model()->parameters(), torch::optim::SGDOptions(0.1));
   EXPECT_THROW(
@@ -285,7 +286,7 @@ TEST_F(TrainerTest, Bf16TrainsLikeFp32WithFloat32Weights) {
     ASSERT_EQ(ra.size(), rb.size());
     EXPECT_NEAR(ra.back().train_loss, rb.back().train_loss, 0.05 + 0.1 * ra.back().train_loss)
         << parallel;
-    EXPECT_NEAR(ra.back().test.accuracy, rb.back().test.accuracy, 0.1) << parallel;
+    EXPECT_NEAR(ra.back().test.accuracy(), rb.back().test.accuracy(), 0.1) << parallel;
     EXPECT_LT(rb.back().train_loss, rb.front().train_loss) << parallel;
     // Not the same run: bfloat16 rounding changed the numbers.
     EXPECT_NE(ra.back().train_loss, rb.back().train_loss) << parallel;

@@ -194,7 +194,7 @@ void visit_fields(Config& c, Visit&& v) {
     Eval::kMachine, non_negative(1024));
   v("train.attention", c.train.attention,
     "auto | fused | matmul: attention kernel (auto: fused on CPU, matmul on GPU)", Role::kShared,
-    Eval::kUnused, any());
+    Eval::kStored, any());
   v("train.parallel", c.train.parallel,
     "auto | batch | ops: threads share a step's images (batch) or each kernel (ops); auto: batch "
     "on CPU",

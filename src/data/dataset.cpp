@@ -45,6 +45,29 @@ Split make_split(torch::Tensor images, torch::Tensor labels, const std::string& 
   return {std::move(images), labels.to(torch::kLong)};
 }
 
+void check_data_dir(const DataConfig& data) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(data.dir, ec)) return;
+  const fs::path dir(data.dir);
+  std::string where = data.dir, hint;
+  if (dir.is_relative()) {
+    const fs::path cwd = fs::current_path(ec);
+    where += " (looked for from " + cwd.string() + ")";
+    fs::path up = cwd;
+    for (int level = 1; level <= 3 && up.has_parent_path() && up != up.parent_path(); ++level) {
+      up = up.parent_path();
+      if (fs::is_directory(up / dir, ec)) {
+        hint = "it is in " + up.string() + ": run from there, or give --data.dir " +
+               (up / dir).lexically_normal().string();
+        break;
+      }
+    }
+  }
+  if (hint.empty()) hint = "fetch the data with: launch/get-data.sh " + to_string(data.dataset);
+  VIT_FAIL("data.dir: ", where, " is not a directory (", hint, ")");
+}
+
 Dataset load_dataset(const DataConfig& config) {
   Dataset data;
   data.train = take_first(load_split(config.dir, "train"), config.train_limit);

@@ -29,6 +29,12 @@ struct Dataset {
 // agree, applies data.train_limit / data.test_limit.
 Dataset load_dataset(const DataConfig& config);
 
+// Throws vit::Error "data.dir: DIR is not a directory (HINT)" unless data.dir is a folder. A
+// relative DIR is named with the folder it was looked for from, and where DIR exists from a
+// folder above (a program started one folder too deep), the hint names it; else the hint is
+// the command that fetches the data set.
+void check_data_dir(const DataConfig& data);
+
 // The test split alone (<dir>/t10k-*), with data.test_limit applied: what vit-eval scores.
 Split load_test_split(const DataConfig& config);
 

@@ -8,8 +8,8 @@
 
 #include "config/command_line.h"
 #include "eval/png_image.h"
-#include "train/checkpoint_dir.h"
-#include "train/train_inputs.h"  // check_data_dir
+#include "store/checkpoint_dir.h"
+#include "data/dataset.h"  // check_data_dir
 #include "util/atomic_file.h"  // check_output_path
 #include "util/error.h"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "config/train_config.h"
-#include "train/checkpoint.h"
+#include "store/checkpoint.h"
 
 namespace vit {
 
@@ -22,8 +22,8 @@ struct EvalConfig {
   int64_t max_images = 100;  // --max-images: at most this many images in that grid
   int64_t columns = 10;      // --columns: images per row of the grid
   std::string export_path;   // --export: the model as safetensors ("" for none)
-  // The run's keys: model.*, data.dataset, data.dir, data.test_limit and train.eval_batch_size
-  // from the file, then the command line's overrides; the machine's keys (train.threads,
+  // The run's keys: model.*, data.dataset, data.dir, data.test_limit, train.eval_batch_size and
+  // train.attention (the model's kernel) from the file, then the command line's overrides; the machine's keys (train.threads,
   // dist.device, dist.backend) from the command line alone. Validated.
   TrainConfig run;
   StoredRun stored;  // what the file says about its run

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "eval/evaluation.h"
-#include "train/checkpoint.h"
+#include "score/evaluation.h"
+#include "store/checkpoint.h"
 
 namespace vit {
 

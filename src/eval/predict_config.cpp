@@ -7,7 +7,7 @@
 #include "config/command_line.h"
 #include "eval/eval_config.h"  // find_model_file, read_file_run, keys_used_as
 #include "eval/png_image.h"    // png_supported
-#include "eval/prediction.h"   // parse_prepare
+#include "eval/prediction.h"   // parse_prepare, run_image_shape
 #include "util/error.h"
 
 namespace vit {
@@ -85,8 +85,10 @@ PredictParseResult parse_predict_args(int argc, const char* const* argv, std::os
     if (vm.count(key.name))
       from_command_line.emplace_back(key.name, vm[key.name].as<std::string>());
   }
-  config.run = read_file_run(config.model_file, from_command_line).run;
+  FileRun file_run = read_file_run(config.model_file, from_command_line);
+  config.run = std::move(file_run.run);
   validate(config.run);  // the keys alone: vit-predict reads no data set
+  config.image = file_run.stored.image ? *file_run.stored.image : run_image_shape(config.run.data);
   return result;
 }
 

@@ -22,6 +22,9 @@ struct PredictConfig {
   std::string save_input;           // --save-input DIR: the model's input of each image as a PNG
   std::vector<std::string> images;  // the PNG files, in the order given
   TrainConfig run;                  // the file's keys (model.* are what matter), validated
+  // The images the model takes: as the file stores them, or (files of earlier versions, which
+  // store none) data.dataset's, 1x28x28.
+  ImageShape image;
 };
 
 struct PredictParseResult {

@@ -7,7 +7,8 @@
 
 namespace vit {
 
-AttentionImpl::AttentionImpl(int64_t dim, int64_t n_heads) : n_heads_(n_heads) {
+AttentionImpl::AttentionImpl(int64_t dim, int64_t n_heads, AttentionKernel kernel)
+    : n_heads_(n_heads), kernel_(kernel) {
   VIT_CHECK(n_heads > 0 && dim % n_heads == 0, "attention: dimension ", dim,
             " is not divisible by ", n_heads, " heads");
   scale_ = 1.0 / std::sqrt(static_cast<double>(dim / n_heads));
@@ -15,9 +16,13 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t n_heads) : n_heads_(n_heads) {
   out_ = register_module("out", torch::nn::Linear(dim, dim));
 }
 
+bool AttentionImpl::uses_fused(const torch::Tensor& qkv) const {
+  return use_fused_attention(qkv, n_heads_, kernel_);
+}
+
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const auto qkv = qkv_->forward(x);
-  return out_->forward(use_fused_attention(qkv, n_heads_)
+  return out_->forward(uses_fused(qkv)
                            ? fused_attention(qkv, n_heads_, scale_)
                            : matmul_attention(qkv, n_heads_, scale_));
 }

@@ -5,17 +5,24 @@
 
 #include <torch/torch.h>
 
+#include "model/fused_attention.h"  // AttentionKernel
+
 namespace vit {
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  AttentionImpl(int64_t dim, int64_t n_heads);
+  AttentionImpl(int64_t dim, int64_t n_heads, AttentionKernel kernel = AttentionKernel::kAuto);
 
   // (N, T, dim) -> (N, T, dim)
   torch::Tensor forward(const torch::Tensor& x);
 
+  AttentionKernel kernel() const { return kernel_; }
+  // Whether forward() runs the fused kernel on `qkv` (the kernel choice and the tensor decide).
+  bool uses_fused(const torch::Tensor& qkv) const;
+
  private:
   int64_t n_heads_;
+  AttentionKernel kernel_;
   double scale_;  // 1 / sqrt(head dimension)
   torch::nn::Linear qkv_{nullptr};
   torch::nn::Linear out_{nullptr};

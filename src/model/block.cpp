@@ -2,9 +2,9 @@
 
 namespace vit {
 
-BlockImpl::BlockImpl(int64_t dim, int64_t n_heads, int64_t mlp_ratio) {
+BlockImpl::BlockImpl(int64_t dim, int64_t n_heads, int64_t mlp_ratio, AttentionKernel kernel) {
   norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
-  attention_ = register_module("attention", Attention(dim, n_heads));
+  attention_ = register_module("attention", Attention(dim, n_heads, kernel));
   norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   mlp_ = register_module("mlp", Mlp(dim, mlp_ratio * dim));
 }

@@ -10,10 +10,13 @@ namespace vit {
 
 class BlockImpl : public torch::nn::Module {
  public:
-  BlockImpl(int64_t dim, int64_t n_heads, int64_t mlp_ratio);
+  BlockImpl(int64_t dim, int64_t n_heads, int64_t mlp_ratio,
+            AttentionKernel kernel = AttentionKernel::kAuto);
 
   // (N, T, dim) -> (N, T, dim)
   torch::Tensor forward(torch::Tensor x);
+
+  Attention& attention() { return attention_; }
 
  private:
   torch::nn::LayerNorm norm1_{nullptr};

@@ -3,7 +3,6 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -15,8 +14,6 @@
 
 namespace vit {
 namespace {
-
-std::atomic<AttentionKernel> g_kernel{AttentionKernel::kAuto};
 
 // exp(x) for x <= 0 (softmax arguments after subtracting the row maximum), branch-free so that
 // the loops around it vectorise: x = n ln2 + r with |r| <= ln2/2 (about), exp(r) by a degree-6
@@ -419,16 +416,13 @@ class FusedAttentionFunction : public torch::autograd::Function<FusedAttentionFu
 
 }  // namespace
 
-void set_attention_kernel(AttentionKernel kernel) { g_kernel = kernel; }
-AttentionKernel attention_kernel() { return g_kernel; }
-
 AttentionKernel parse_attention_kernel(const std::string& name) {
   if (const auto kernel = parse_choice<AttentionKernel>(name)) return *kernel;
   VIT_FAIL("train.attention: unknown kernel '", name, "' (allowed: auto, fused, matmul)");
 }
 
-bool use_fused_attention(const torch::Tensor& qkv, int64_t n_heads) {
-  return g_kernel != AttentionKernel::kMatmul && qkv.device().is_cpu() &&
+bool use_fused_attention(const torch::Tensor& qkv, int64_t n_heads, AttentionKernel kernel) {
+  return kernel != AttentionKernel::kMatmul && qkv.device().is_cpu() &&
          qkv.scalar_type() == torch::kFloat32 && qkv.dim() == 3 && kernel_takes(qkv, n_heads);
 }
 

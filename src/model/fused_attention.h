@@ -19,17 +19,15 @@
 
 namespace vit {
 
-// Which attention kernel the model uses (train.attention): auto picks fused for float32 CPU
-// tensors and the matmul formulation elsewhere (GPU, other types, heads over 64 wide); fused
-// falls back to matmul where it cannot run. (The enum is the key's: config/choices.h.)
+// Which attention kernel a model uses (train.attention), a property of each model (its
+// attention modules hold it): auto picks fused for float32 CPU tensors and the matmul
+// formulation elsewhere (GPU, other types, heads over 64 wide); fused falls back to matmul where
+// it cannot run. (The enum is the key's: config/choices.h.)
 
-// Process-wide choice, set once at start-up (like a backend flag); default kAuto.
-void set_attention_kernel(AttentionKernel kernel);
-AttentionKernel attention_kernel();
 AttentionKernel parse_attention_kernel(const std::string& name);  // "auto" | "fused" | "matmul"
 
-// Whether the fused kernel takes `qkv` of `n_heads` heads under the current choice.
-bool use_fused_attention(const torch::Tensor& qkv, int64_t n_heads);
+// Whether the fused kernel takes `qkv` of `n_heads` heads under the choice `kernel`.
+bool use_fused_attention(const torch::Tensor& qkv, int64_t n_heads, AttentionKernel kernel);
 
 // qkv: (N, T, 3D), the output of the qkv projection, q | k | v along the last dimension with
 // each split into `n_heads` consecutive head slices. Returns softmax(q k^T * scale) v per head,

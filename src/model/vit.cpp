@@ -6,8 +6,8 @@
 namespace vit {
 
 VisionTransformerImpl::VisionTransformerImpl(const ModelConfig& config, ImageShape image,
-                                             int64_t num_classes)
-    : image_(image) {
+                                             int64_t num_classes, AttentionKernel attention)
+    : image_(image), attention_(attention) {
   VIT_CHECK(config.hidden_d % config.n_heads == 0, "model.hidden_d: ", config.hidden_d,
             " is not divisible by model.n_heads = ", config.n_heads);
   const int64_t n = config.n_patches;
@@ -16,7 +16,7 @@ VisionTransformerImpl::VisionTransformerImpl(const ModelConfig& config, ImageSha
   patch_embed_ = register_module("patch_embed", PatchEmbed(n, patch_dim, config.hidden_d));
   positions_ = register_buffer("positions", sincos_positions(1 + n * n, config.hidden_d));
   for (int64_t i = 0; i < config.n_blocks; ++i) {
-    blocks_->push_back(Block(config.hidden_d, config.n_heads, config.mlp_ratio));
+    blocks_->push_back(Block(config.hidden_d, config.n_heads, config.mlp_ratio, attention));
   }
   register_module("blocks", blocks_);
   head_ = register_module("head", torch::nn::Linear(config.hidden_d, num_classes));
@@ -34,6 +34,11 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images) {
   auto x = embed(images);
   for (const auto& block : *blocks_) x = block->as<BlockImpl>()->forward(x);
   return head_->forward(x.select(/*dim=*/1, /*index=*/0));  // class token only: (N, classes)
+}
+
+VisionTransformer make_model(const TrainConfig& config, ImageShape image, int64_t num_classes) {
+  return VisionTransformer(config.model, image, num_classes,
+                           config.train.attention);
 }
 
 int64_t count_parameters(const torch::nn::Module& module) {

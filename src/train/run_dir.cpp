@@ -4,7 +4,6 @@
 
 #include <filesystem>
 
-#include "train/checkpoint.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -30,10 +29,6 @@ RunDir prepare_run_dir(const TrainConfig& config) {
   }
   write_text_atomically(run.config_ini(), to_ini(config));
   return run;
-}
-
-void save_model(VisionTransformer& model, const std::string& path, const TrainConfig& config) {
-  write_model_file(path, model, config);
 }
 
 }  // namespace vit

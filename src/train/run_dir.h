@@ -6,7 +6,6 @@
 #include <string>
 
 #include "config/train_config.h"
-#include "model/vit.h"
 #include "util/dir_lock.h"
 
 namespace vit {
@@ -26,9 +25,5 @@ struct RunDir {
 // returned RunDir (another job's error names the holder), removes temporary files that a killed
 // job left behind, and writes config.ini; errors name the path.
 RunDir prepare_run_dir(const TrainConfig& config);
-
-// Saves the model's parameters and buffers (a torch::save archive, which torch::load reads back)
-// atomically, with the config's keys, so that vit-eval finds the model shape and the data set.
-void save_model(VisionTransformer& model, const std::string& path, const TrainConfig& config);
 
 }  // namespace vit

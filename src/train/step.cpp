@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "train/checkpoint.h"  // nonfinite_tensor
+#include "store/checkpoint.h"  // nonfinite_tensor
 #include "train/fused_optimizer.h"
 #include "train/optimizer.h"
 #include "util/error.h"

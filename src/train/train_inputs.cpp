@@ -2,15 +2,10 @@
 
 #include <filesystem>
 
+#include "data/dataset.h"  // check_data_dir
 #include "util/error.h"
 
 namespace vit {
-
-void check_data_dir(const DataConfig& data) {
-  VIT_CHECK(std::filesystem::is_directory(data.dir), "data.dir: ", data.dir,
-            " is not a directory (fetch the data with: launch/get-data.sh ",
-            to_string(data.dataset), ")");
-}
 
 void check_train_inputs(const TrainConfig& c) {
   check_data_dir(c.data);

@@ -7,10 +7,6 @@
 
 namespace vit {
 
-// Throws vit::Error "data.dir: ... is not a directory (fetch the data with: ...)" unless
-// data.dir is a folder (vit-eval checks its data folder so too).
-void check_data_dir(const DataConfig& data);
-
 // Throws vit::Error naming the key or option at fault: a data.dir that is not a folder, an empty
 // --resume, --resume none on a run directory that holds an earlier run's checkpoints, --resume
 // PATH of no file, an empty --run-dir. Call after validate() (data.dir has its default then).

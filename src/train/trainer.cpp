@@ -7,9 +7,8 @@
 #include <limits>
 
 #include "parallel/replicas.h"
-#include "model/fused_attention.h"
 #include "train/optimizer.h"
-#include "train/scoring.h"
+#include "train/optimizer_state.h"  // checkpoints with the optimizer's state
 #include "train/progress.h"
 #include "util/signals.h"
 #include "util/error.h"
@@ -34,7 +33,7 @@ VisionTransformer build_model(const TrainConfig& config, const Dataset& data,
   // Seeded here so that the initial parameters depend on train.seed alone; rank 0's are then
   // broadcast, so other ranks' draws do not matter.
   torch::manual_seed(static_cast<uint64_t>(config.train.seed));
-  VisionTransformer model(config.model, image_shape(data.train), kNumClasses);
+  VisionTransformer model = make_model(config, image_shape(data.train), kNumClasses);
   model->to(device);
   return model;
 }
@@ -80,7 +79,6 @@ Trainer::Trainer(const TrainConfig& config, Dataset data, Communicator& comm, to
   VIT_CHECK(optim_.lr <= std::numeric_limits<float>::max(), "optim.lr: ", config.optim.lr,
             " times the world size ", comm.world_size(),
             " (optim.lr_scaling linear) does not fit the float the step computes with");
-  set_attention_kernel(config.train.attention);
   broadcast_module(*model_, comm_);
   engine_ = std::make_unique<TrainStep>(config, optim_, model_, data_.train, comm_, device_);
 }
@@ -98,17 +96,8 @@ torch::Tensor Trainer::train_step(const torch::Tensor& indices, double lr) {
   return loss_sum;
 }
 
-EvalResult Trainer::evaluate(const Split& split) {
-  const ShardScore score =
-      score_shard(model_, split, config_.train.eval_batch_size, comm_.rank(), comm_.world_size());
-  const auto labels = split.labels.narrow(/*dim=*/0, score.begin, score.predicted.size(0));
-  const int64_t n = split.size();
-  EvalResult result;
-  result.count = n;
-  result.correct = comm_.sum(score.predicted.eq(labels).sum().item<int64_t>());
-  result.loss = comm_.sum(score.loss_sum.item<double>()) / static_cast<double>(n);
-  result.accuracy = static_cast<double>(result.correct) / static_cast<double>(n);
-  return result;
+Evaluation Trainer::evaluate(const Split& split) {
+  return evaluate_model(model_, split, config_.train.eval_batch_size, comm_);
 }
 
 std::string Trainer::resume(const std::string& mode, const CheckpointDir& checkpoints) {
@@ -326,8 +315,8 @@ EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_st
   if (config_.dist.debug) check_replicas_now(result.epoch);
   spdlog::info("epoch {}/{} done: train_loss {:.4f} test_loss {:.4f} test_acc {:.2f}% "
                "{:.0f} img/s {:.1f} s (all-reduce {:.1f}%)",
-               result.epoch, config_.train.epochs, result.train_loss, result.test.loss,
-               100.0 * result.test.accuracy, result.images_per_s, result.epoch_s,
+               result.epoch, config_.train.epochs, result.train_loss, result.test.loss(),
+               100.0 * result.test.accuracy(), result.images_per_s, result.epoch_s,
                100.0 * result.allreduce_s / result.epoch_s);
   if (metrics != nullptr) {
     metrics->write(JsonLine()
@@ -335,8 +324,8 @@ EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_st
                        .add("epoch", result.epoch)
                        .add("step", result.step)
                        .add("train_loss", result.train_loss)
-                       .add("test_loss", result.test.loss)
-                       .add("test_acc", result.test.accuracy)
+                       .add("test_loss", result.test.loss())
+                       .add("test_acc", result.test.accuracy())
                        .add("images_per_s", result.images_per_s)
                        .add("epoch_s", result.epoch_s)
                        .add("allreduce_s", result.allreduce_s)

@@ -1,8 +1,9 @@
 // Trainer: the training loop of one rank of a data-parallel job. Each rank holds a replica of the
 // model and trains on its shard of every epoch's permutation; after each step's backward pass the
 // gradients (one flat buffer) are averaged over the ranks with a single all-reduce, so all
-// replicas take the same optimizer step. Evaluation splits the test set over the ranks and sums
-// the counts, so the reported accuracy equals a one-rank evaluation.
+// replicas take the same optimizer step. Evaluation splits the test set over the ranks and gathers
+// the predictions (score/evaluation.h, vit-eval's too), so the reported accuracy equals a one-rank
+// evaluation.
 #pragma once
 
 #include <torch/torch.h>
@@ -18,26 +19,21 @@
 #include "parallel/communicator.h"
 #include "parallel/watchdog.h"
 #include "model/vit.h"
-#include "train/checkpoint.h"
-#include "train/checkpoint_dir.h"
+#include "score/evaluation.h"
+#include "store/checkpoint.h"
+#include "store/checkpoint_dir.h"
 #include "train/flat_gradients.h"
 #include "train/metrics.h"
 #include "train/step.h"
 
 namespace vit {
 
-struct EvalResult {
-  double loss = 0;      // mean cross-entropy per image
-  double accuracy = 0;  // 0..1
-  int64_t correct = 0;
-  int64_t count = 0;
-};
 
 struct EpochResult {
   int64_t epoch = 0;        // 1-based
   int64_t step = 0;         // optimizer steps done so far
   double train_loss = 0;    // mean over the epoch's training images, all ranks
-  EvalResult test;
+  Evaluation test;          // the test split scored after the epoch
   double images_per_s = 0;  // training images of all ranks per second of training
   double epoch_s = 0;       // training only
   double allreduce_s = 0;   // part of epoch_s spent in the gradient all-reduce (this rank)
@@ -89,8 +85,9 @@ class Trainer {
   // Why a step cannot be a CUDA graph on this rank ("" when it can).
   std::string graph_obstacle() const { return engine_->graph_obstacle(); }
 
-  // Scores `split` with every rank taking a contiguous share; collective.
-  EvalResult evaluate(const Split& split);
+  // Scores `split` with every rank taking a contiguous share (score/evaluation.h's
+  // evaluate_model, as vit-eval does); collective.
+  Evaluation evaluate(const Split& split);
 
   VisionTransformer& model() { return model_; }
   const Dataset& data() const { return data_; }

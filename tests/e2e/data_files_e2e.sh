@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: a run's checkpoints and final.pt are data only (format 2, src/train/tensor_file.h):
+# End-to-end: a run's checkpoints and final.pt are data only (format 2, src/store/tensor_file.h):
 # a Python reader of a few lines (struct and zlib, no torch) verifies the checksum and finds the
 # config texts, the model's float32 tensors and, in checkpoints, the Adam moments and the counters,
 # and no other kind of entry; vit-eval and resume refuse a damaged file in one line, and resume

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "data/idx.h"
-#include "train/tensor_file.h"
+#include "store/tensor_file.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;

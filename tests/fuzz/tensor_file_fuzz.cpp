@@ -1,4 +1,4 @@
-// tensor_file_fuzz: TensorFile::decode (train/tensor_file.h), the reader of checkpoints and model
+// tensor_file_fuzz: TensorFile::decode (store/tensor_file.h), the reader of checkpoints and model
 // files, on arbitrary bytes.
 //
 // Input: one control byte, then the file's bytes. A file's CRC-32 (its last 4 bytes) and body
@@ -20,7 +20,7 @@
 #include <string>
 
 #include "fuzz_file.h"
-#include "train/tensor_file.h"
+#include "store/tensor_file.h"
 #include "util/error.h"
 
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <exception>
 
-#include "train/tensor_file.h"
+#include "store/tensor_file.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

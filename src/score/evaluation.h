@@ -1,7 +1,7 @@
-// Evaluation of a trained model on a data split: every image's predicted class, the confusion
-// matrix, per-class accuracy and the mean loss. Scored by train/scoring's score_shard, as the
-// trainer's evaluation is, so that the numbers equal those of the epoch lines of metrics.jsonl,
-// and equal on any number of ranks.
+// Evaluation of a model on a data split: every image's predicted class, the confusion matrix,
+// per-class accuracy and the mean loss. The one evaluation of both programs: the trainer's epoch
+// lines (Trainer::evaluate) and vit-eval's report are this, so they agree by construction, and
+// equal on any number of ranks.
 #pragma once
 
 #include <torch/torch.h>

@@ -1,4 +1,4 @@
-#include "train/checkpoint.h"
+#include "store/checkpoint.h"
 
 #include <algorithm>
 #include <chrono>
@@ -10,8 +10,7 @@
 #include <thread>
 
 #include "parallel/replicas.h"  // state_checksum
-#include "train/optimizer.h"  // state_key
-#include "train/tensor_file.h"
+#include "store/tensor_file.h"
 #include "util/error.h"
 #include "util/input_file.h"
 
@@ -115,7 +114,15 @@ void put_config(TensorFile& file, const TrainConfig& config) {
   for (const auto& [key, value] : config.entries()) file.put("config/" + key, value);
 }
 
+// The shape of the images the model takes, beside its tensors: vit-predict makes a user's image
+// into that shape (files without it, of earlier versions, hold 28x28 models of MNIST's).
+constexpr const char* kImageKeys[] = {"image/channels", "image/height", "image/width"};
+
 void put_model(TensorFile& file, VisionTransformer& model) {
+  const ImageShape& image = model->image();
+  file.put(kImageKeys[0], image.channels);
+  file.put(kImageKeys[1], image.height);
+  file.put(kImageKeys[2], image.width);
   for (const auto& item : model->named_parameters()) file.put("model/" + item.key(), item.value());
   for (const auto& item : model->named_buffers()) file.put("model/" + item.key(), item.value());
   file.put("model_crc", state_crc(*model));
@@ -179,88 +186,6 @@ void read_model_tensors(
             ", which the model lacks (set the model.* keys of the run that wrote it)");
 }
 
-// Optimizer state, per parameter in the optimizer's order: "optim/<i>/<field>". The options
-// (learning rate and the rest) come from the config and the schedule, not from the file.
-std::vector<torch::Tensor> optimizer_parameters(torch::optim::Optimizer& optimizer) {
-  std::vector<torch::Tensor> out;
-  for (auto& group : optimizer.param_groups()) {
-    for (auto& p : group.params()) out.push_back(p);
-  }
-  return out;
-}
-
-template <typename AdamState>
-void put_adam(TensorFile& file, const std::string& prefix, const AdamState& state) {
-  file.put(prefix + "step", static_cast<int64_t>(state.step()));
-  file.put(prefix + "exp_avg", state.exp_avg());
-  file.put(prefix + "exp_avg_sq", state.exp_avg_sq());
-  if (state.max_exp_avg_sq().defined()) file.put(prefix + "max_exp_avg_sq", state.max_exp_avg_sq());
-}
-
-void put_optimizer(TensorFile& file, torch::optim::Optimizer& optimizer) {
-  auto& states = optimizer.state();
-  const auto parameters = optimizer_parameters(optimizer);
-  for (size_t i = 0; i < parameters.size(); ++i) {
-    const auto it = states.find(state_key<decltype(states)>(parameters[i]));
-    if (it == states.end()) continue;  // no step taken yet
-    const std::string prefix = "optim/" + std::to_string(i) + "/";
-    const auto* state = it->second.get();
-    if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(state)) {
-      put_adam(file, prefix, *adam);
-    } else if (const auto* adamw = dynamic_cast<const torch::optim::AdamWParamState*>(state)) {
-      put_adam(file, prefix, *adamw);
-    } else if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(state)) {
-      if (sgd->momentum_buffer().defined()) file.put(prefix + "momentum_buffer", sgd->momentum_buffer());
-    }
-  }
-}
-
-// A stored optimizer tensor, on the parameter's device, shaped like it.
-torch::Tensor optimizer_tensor(const TensorFile& file, const std::string& key,
-                               const torch::Tensor& parameter) {
-  const torch::Tensor& stored = file.get_tensor(key);
-  VIT_CHECK(stored.sizes() == parameter.sizes() && stored.scalar_type() == parameter.scalar_type(),
-            key, " has shape ", stored.sizes(), ", its parameter ", parameter.sizes());
-  return stored.to(parameter.device());
-}
-
-template <typename AdamState>
-std::unique_ptr<AdamState> read_adam(const TensorFile& file, const std::string& prefix,
-                                     const torch::Tensor& parameter) {
-  auto state = std::make_unique<AdamState>();
-  state->step(file.get_int(prefix + "step"));
-  state->exp_avg(optimizer_tensor(file, prefix + "exp_avg", parameter));
-  state->exp_avg_sq(optimizer_tensor(file, prefix + "exp_avg_sq", parameter));
-  if (file.has(prefix + "max_exp_avg_sq")) {
-    state->max_exp_avg_sq(optimizer_tensor(file, prefix + "max_exp_avg_sq", parameter));
-  }
-  return state;
-}
-
-void read_optimizer(const TensorFile& file, torch::optim::Optimizer& optimizer, OptimName name) {
-  auto& states = optimizer.state();
-  states.clear();
-  const auto parameters = optimizer_parameters(optimizer);
-  for (size_t i = 0; i < parameters.size(); ++i) {
-    const std::string prefix = "optim/" + std::to_string(i) + "/";
-    std::unique_ptr<torch::optim::OptimizerParamState> state;
-    if (name == OptimName::kSgd) {
-      if (!file.has(prefix + "momentum_buffer")) continue;
-      auto sgd = std::make_unique<torch::optim::SGDParamState>();
-      sgd->momentum_buffer(optimizer_tensor(file, prefix + "momentum_buffer", parameters[i]));
-      state = std::move(sgd);
-    } else {
-      if (!file.has(prefix + "step")) continue;
-      if (name == OptimName::kAdamW) {
-        state = read_adam<torch::optim::AdamWParamState>(file, prefix, parameters[i]);
-      } else {
-        state = read_adam<torch::optim::AdamParamState>(file, prefix, parameters[i]);
-      }
-    }
-    states[state_key<decltype(states)>(parameters[i])] = std::move(state);
-  }
-}
-
 // Never a file of a diverged model: it would replace a good one (LATEST, final.pt), and pruning
 // after it would delete good ones.
 void check_finite_before_writing(const std::string& path, const VisionTransformer& model) {
@@ -297,9 +222,8 @@ std::string nonfinite_tensor(const torch::nn::Module& module) {
   return "";
 }
 
-void write_checkpoint(const std::string& path, VisionTransformer& model,
-                      torch::optim::Optimizer& optimizer, const TrainState& state,
-                      const TrainConfig& config) {
+void write_checkpoint(const std::string& path, VisionTransformer& model, const TrainState& state,
+                      const TrainConfig& config, const PutOptimizerState& put_optimizer) {
   check_finite_before_writing(path, model);
   TensorFile file;
   file.put("format", kCheckpointFormat);
@@ -314,13 +238,13 @@ void write_checkpoint(const std::string& path, VisionTransformer& model,
   put_config(file, config);
   put_model(file, model);
   file.put("optim/name", to_string(config.optim.name));
-  put_optimizer(file, optimizer);
+  put_optimizer(file);
   file.put("rng", at::detail::getDefaultCPUGenerator().get_state());
   file.save(path, test_delay);
 }
 
 TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
-                           torch::optim::Optimizer& optimizer, const TrainConfig& config) {
+                           const TrainConfig& config, const ReadOptimizerState& read_optimizer) {
   const TensorFile file = open_file(path);
   VIT_CHECK(kind_of(file, path) == kCheckpointKind, path,
             ": a model file (final.pt), not a checkpoint: it holds no training state");
@@ -347,7 +271,7 @@ TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
     read_model_tensors(file, model, path, [](torch::Tensor& target, const torch::Tensor& stored) {
       target.copy_(stored);
     });
-    read_optimizer(file, optimizer, config.optim.name);
+    read_optimizer(file);
     at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: shares the state
     generator.set_state(file.get_tensor("rng"));
     VIT_CHECK(file.get_int("model_crc") == state_crc(*model), "model data checksum mismatch");
@@ -379,6 +303,17 @@ StoredRun read_stored_run(const std::string& path) {
     run.step = file.get_int("step");
     run.epoch = file.get_int("epoch");
     run.epoch_position = file.get_int("epoch_position");
+  }
+  if (file.has(kImageKeys[0]) && file.has(kImageKeys[1]) && file.has(kImageKeys[2])) {
+    const ImageShape image{file.get_int(kImageKeys[0]), file.get_int(kImageKeys[1]),
+                           file.get_int(kImageKeys[2])};
+    if (image.channels < 1 || image.height < 1 || image.width < 1 ||
+        image.channels * image.height * image.width > (int64_t{1} << 30)) {
+      throw CorruptCheckpoint(path + ": damaged file: image shape " +
+                              std::to_string(image.channels) + "x" +
+                              std::to_string(image.height) + "x" + std::to_string(image.width));
+    }
+    run.image = image;
   }
   for (const auto& entry : TrainConfig{}.entries()) {  // the keys this version knows
     const std::string key = "config/" + entry.first;

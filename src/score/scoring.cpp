@@ -1,4 +1,4 @@
-#include "train/scoring.h"
+#include "score/scoring.h"
 
 #include "util/error.h"
 

@@ -1,4 +1,4 @@
-#include "train/tensor_file.h"
+#include "store/tensor_file.h"
 
 #include <zlib.h>
 

@@ -1,4 +1,4 @@
-#include "train/checkpoint_dir.h"
+#include "store/checkpoint_dir.h"
 
 #include <algorithm>
 #include <cstdio>

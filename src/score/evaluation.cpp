@@ -1,9 +1,9 @@
-#include "eval/evaluation.h"
+#include "score/evaluation.h"
 
 #include <cmath>
 #include <limits>
 
-#include "train/scoring.h"
+#include "score/scoring.h"
 #include "util/error.h"
 
 namespace vit {
@@ -37,7 +37,6 @@ Evaluation make_evaluation(torch::Tensor labels, torch::Tensor predicted, double
 int64_t Evaluation::correct() const { return confusion.trace().item<int64_t>(); }
 
 double Evaluation::accuracy() const {
-  // The same expression as Trainer::evaluate (both score through score_shard).
   return count() == 0 ? 0.0 : static_cast<double>(correct()) / static_cast<double>(count());
 }
 

@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -13,12 +14,12 @@
 
 #include "config/train_config.h"
 #include "model/vit.h"
-#include "train/tensor_file.h"
+#include "store/tensor_file.h"
 #include "util/error.h"
 
 namespace vit {
 
-// 2: a data-only TensorFile (train/tensor_file.h) with a checksum over every byte; 1 was a
+// 2: a data-only TensorFile (store/tensor_file.h) with a checksum over every byte; 1 was a
 // TorchScript archive, refused (its code section would be compiled on load).
 constexpr int64_t kCheckpointFormat = 2;
 
@@ -41,17 +42,23 @@ using CorruptCheckpoint = CorruptFile;
 // when all are finite. One host sync for the whole module.
 std::string nonfinite_tensor(const torch::nn::Module& module);
 
-// Writes the checkpoint file (atomically) at `path`. Throws vit::Error naming the file and the
-// tensor, with nothing written, when a parameter or buffer is not finite (a diverged model).
-void write_checkpoint(const std::string& path, VisionTransformer& model,
-                      torch::optim::Optimizer& optimizer, const TrainState& state,
-                      const TrainConfig& config);
+// The optimizer's part of a checkpoint, its "optim/<i>/<field>" entries: written and read by the
+// optimizer's own code (train/optimizer_state.h), so that this file layer knows no optimizer.
+using PutOptimizerState = std::function<void(TensorFile&)>;
+using ReadOptimizerState = std::function<void(const TensorFile&)>;
 
-// Loads the checkpoint at `path` into `model` and `optimizer` and returns its state. Throws
-// CorruptCheckpoint naming the file when it cannot be read, and vit::Error listing the keys when
-// the model it holds has another shape than config.model.
+// Writes the checkpoint file (atomically) at `path`: the state, the config, the model, then
+// whatever `put_optimizer` puts. Throws vit::Error naming the file and the tensor, with nothing
+// written, when a parameter or buffer is not finite (a diverged model).
+void write_checkpoint(const std::string& path, VisionTransformer& model, const TrainState& state,
+                      const TrainConfig& config, const PutOptimizerState& put_optimizer);
+
+// Loads the checkpoint at `path` into `model`, hands the file to `read_optimizer` and returns
+// its state. Throws CorruptCheckpoint naming the file when it cannot be read (also when
+// `read_optimizer` throws), and vit::Error listing the keys when the model it holds has another
+// shape than config.model or was trained with another optim.name.
 TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
-                           torch::optim::Optimizer& optimizer, const TrainConfig& config);
+                           const TrainConfig& config, const ReadOptimizerState& read_optimizer);
 
 // What a checkpoint or a model file (checkpoints/final.pt) says about the run that wrote it.
 struct StoredRun {
@@ -59,14 +66,17 @@ struct StoredRun {
   int64_t step = -1;        // checkpoints only: optimizer steps done
   int64_t epoch = -1;       // checkpoints only: epochs completed (TrainState::epoch)
   int64_t epoch_position = 0;  // checkpoints only: samples into the epoch in progress
+  // The shape of the images the model takes ("image/channels", "image/height", "image/width");
+  // none in files of earlier versions (their models took MNIST's 1x28x28).
+  std::optional<ImageShape> image;
   // The config keys stored as "config/<key>": every key since vit-eval exists; model.* alone in
   // checkpoints of earlier versions, none in their model files.
   std::vector<std::pair<std::string, std::string>> config;
 };
 
 // Writes the trained model alone (checkpoints/final.pt) atomically: its parameters and buffers
-// as "model/<name>" tensors, plus the config as "config/<key>" texts, so that vit-eval needs
-// nothing but the file. Refuses a model that is not finite as write_checkpoint does.
+// as "model/<name>" tensors, the shape of its images as "image/<dimension>" integers, plus the
+// config as "config/<key>" texts, so that vit-eval and vit-predict need nothing but the file. Refuses a model that is not finite as write_checkpoint does.
 void write_model_file(const std::string& path, VisionTransformer& model, const TrainConfig& config);
 
 // Reads what `path` (a checkpoint or a model file) stores about its run. Throws CorruptCheckpoint
