@@ -33,8 +33,14 @@ run() {
   "$ROOT/launch/train.sh" -n "$n" "$config" --run-dir "$dir" --train.epochs "$epochs" \
     --log.every_steps 0 "${overrides[@]}" > "$dir.log" 2>&1 \
     || { echo "error: run on $n rank(s) failed, see $dir.log" >&2; exit 1; }
-  tail -n 1 "$dir/metrics.jsonl" | sed -E 's/.*"images_per_s":([^,]*),"epoch_s":([^,]*),"allreduce_s":([^,]*),.*/\1 \3 \2/' \
-    | awk '{ printf "%.1f %.4f\n", $1, $2 / $3 }'
+  last_epoch "$dir/metrics.jsonl"
+}
+
+# last_epoch METRICS_FILE: "images_per_s allreduce_share" of its last epoch line, read by key.
+last_epoch() {
+  python3 -c 'import json, sys
+e = [m for m in map(json.loads, open(sys.argv[1])) if m["event"] == "epoch"][-1]
+print("%.1f %.4f" % (e["images_per_s"], e["allreduce_s"] / e["epoch_s"]))' "$1"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

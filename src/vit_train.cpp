@@ -19,6 +19,7 @@
 #include "store/checkpoint.h"
 #include "store/checkpoint_dir.h"
 #include "train/memory_budget.h"
+#include "train/metric_schema.h"
 #include "train/metrics.h"
 #include "train/run_dir.h"
 #include "train/startup_report.h"
@@ -178,6 +179,10 @@ int main(int argc, char** argv) {
     if (parsed->help) return 0;
     if (parsed->version) {
       if (mpi->rank() == 0) std::fputs(vit::version_report().c_str(), stdout);
+      return 0;
+    }
+    if (parsed->metric_schema) {
+      if (mpi->rank() == 0) std::fputs(vit::metric_schema().json_lines().c_str(), stdout);
       return 0;
     }
     return train(parsed->config, *mpi);

@@ -1,5 +1,6 @@
 // metrics.jsonl: appended, not truncated; lines beyond a step dropped; the same numbers to
-// TensorBoard under the documented tags.
+// TensorBoard under the schema's tags; lines that disagree with the schema refused; a field added
+// to the schema reaching both.
 #include "train/metrics.h"
 
 #include <gtest/gtest.h>
@@ -13,22 +14,40 @@
 
 #include "test_util.h"
 #include "train/event_file.h"
+#include "train/metric_schema.h"
 #include "util/error.h"
 
 namespace vit {
 namespace {
 
+// A field with no unit or meaning.
+MetricField field(const std::string& event, const std::string& key,
+                  MetricType type = MetricType::kNumber, const std::string& tag = "") {
+  MetricField f;
+  f.event = event;
+  f.key = key;
+  f.type = type;
+  f.tag = tag;
+  return f;
+}
+
+// Lines of two fields, for the tests of the file's handling.
+MetricSchema step_only() {
+  return MetricSchema(
+      {field("step", "event", MetricType::kText), field("step", "step", MetricType::kInteger)});
+}
+
 TEST(MetricsWriter, AppendsAcrossWriters) {
   testing::TempDir dir;
   const std::string path = dir.file("metrics.jsonl");
-  MetricsWriter(path).write(JsonLine().add("n", 1));
-  MetricsWriter(path).write(JsonLine().add("n", 2));
+  MetricsWriter(path, "", step_only()).write(JsonLine().add("event", "step").add("step", 1));
+  MetricsWriter(path, "", step_only()).write(JsonLine().add("event", "step").add("step", 2));
   std::ifstream in(path);
   std::string a, b, c;
   std::getline(in, a);
   std::getline(in, b);
-  EXPECT_EQ(a, R"({"n":1})");
-  EXPECT_EQ(b, R"({"n":2})");
+  EXPECT_EQ(a, R"({"event":"step","step":1})");
+  EXPECT_EQ(b, R"({"event":"step","step":2})");
   EXPECT_FALSE(std::getline(in, c));
 }
 
@@ -53,7 +72,7 @@ TEST(DropLinesAfterStep, DropsATornLastLine) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << whole << torn;
     drop_lines_after_step(path, 4);
     EXPECT_EQ(read_all(path), whole) << torn;
-    MetricsWriter(path).write(JsonLine().add("event", "step").add("step", 5));
+    MetricsWriter(path, "", step_only()).write(JsonLine().add("event", "step").add("step", 5));
     EXPECT_EQ(read_all(path), whole + "{\"event\":\"step\",\"step\":5}\n") << torn;
   }
   // Whole lines are kept as they are; those beyond the step go.
@@ -70,7 +89,7 @@ TEST(MetricsWriter, DropsATornLastLineBeforeAppending) {
   testing::TempDir dir;
   const std::string path = dir.file("metrics.jsonl");
   std::ofstream(path, std::ios::binary) << "{\"event\":\"step\",\"step\":1}\n{\"event\":\"st";
-  MetricsWriter(path).write(JsonLine().add("event", "step").add("step", 1));
+  MetricsWriter(path, "", step_only()).write(JsonLine().add("event", "step").add("step", 1));
   EXPECT_EQ(read_all(path), "{\"event\":\"step\",\"step\":1}\n{\"event\":\"step\",\"step\":1}\n");
 }
 
@@ -89,23 +108,34 @@ TEST(TensorboardTag, EveryScalarOfBothLineKindsAndNoClash) {
   EXPECT_EQ(tensorboard_tag("other", "loss"), "");
 }
 
+// The files of one writer's event folder `tb`, read back.
+std::vector<EventFileContents> read_event_files(const std::string& tb) {
+  std::vector<EventFileContents> files;
+  for (const auto& entry : std::filesystem::directory_iterator(tb)) {
+    files.push_back(read_event_file(entry.path().string()));
+  }
+  return files;
+}
+
 TEST(MetricsWriter, SameNumbersToTensorBoardByStep) {
   if (!tensorboard_built()) GTEST_SKIP() << "built without protobuf";
   testing::TempDir dir;
   const std::string tb = dir.file("tb");
+  const MetricSchema schema(
+      {field("step", "event", MetricType::kText), field("step", "step", MetricType::kInteger),
+       field("step", "loss", MetricType::kNumber, "train/loss"),
+       field("step", "world_size", MetricType::kInteger),
+       field("epoch", "event", MetricType::kText), field("epoch", "step", MetricType::kInteger),
+       field("epoch", "test_acc", MetricType::kNumber, "test/accuracy")});
   {
-    MetricsWriter writer(dir.file("metrics.jsonl"), tb);
+    MetricsWriter writer(dir.file("metrics.jsonl"), tb, schema);
     writer.write(
         JsonLine().add("event", "step").add("step", 4).add("loss", 1.0 / 3.0).add("world_size", 2));
     writer.write(JsonLine().add("event", "epoch").add("step", 8).add("test_acc", 0.75));
-    writer.write(JsonLine().add("event", "other").add("step", 9).add("x", 1.0));  // no tags
   }
-  std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(tb)) {
-    files.push_back(entry.path().string());
-  }
+  const std::vector<EventFileContents> files = read_event_files(tb);
   ASSERT_EQ(files.size(), 1u);
-  const EventFileContents contents = read_event_file(files[0]);
+  const EventFileContents& contents = files[0];
   ASSERT_EQ(contents.events.size(), 3u);  // file_version, then one event per line with scalars
   EXPECT_EQ(contents.events[1].step, 4);
   ASSERT_EQ(contents.events[1].scalars.size(), 1u);
@@ -114,6 +144,129 @@ TEST(MetricsWriter, SameNumbersToTensorBoardByStep) {
   EXPECT_EQ(contents.events[2].step, 8);
   EXPECT_EQ(contents.events[2].scalars.at(0).tag, "test/accuracy");
   EXPECT_EQ(contents.events[2].scalars.at(0).value, 0.75f);
+}
+
+// A new metric is one entry in the schema: the trainer's line carries it (here written by hand),
+// metrics.jsonl holds it as written, TensorBoard gets it under the entry's tag, the scripts see it
+// in --metric-schema's lines, and the comparison of runs leaves it out when it is a timing.
+TEST(MetricSchema, ANewEntryReachesMetricsJsonlAndTensorBoard) {
+  std::vector<MetricField> fields = metric_schema().fields();
+  const MetricField grad_norm{"step", "grad_norm", MetricType::kNumber,     "train/grad_norm",
+                              false,  "",          "the gradient's L2 norm"};
+  const MetricField data_s{"step", "data_s", MetricType::kNumber,        "perf/data_s",
+                           true,   "s",      "seconds gathering batches"};
+  fields.insert(fields.begin() + 5, {grad_norm, data_s});  // after lr
+  const MetricSchema schema(fields);
+  EXPECT_EQ(schema.tag("step", "grad_norm"), "train/grad_norm");
+  EXPECT_NE(schema.json_lines().find(R"({"event":"step","key":"grad_norm","type":"number",)"
+                                     R"("tag":"train/grad_norm","timing":false,"unit":"",)"
+                                     R"("meaning":"the gradient's L2 norm"})"
+                                     "\n"),
+            std::string::npos);
+
+  testing::TempDir dir;
+  const JsonLine line = JsonLine()
+                            .add("event", "step")
+                            .add("step", 3)
+                            .add("epoch", 1)
+                            .add("loss", 2.5)
+                            .add("lr", 0.005)
+                            .add("grad_norm", 0.125)
+                            .add("data_s", 0.001)
+                            .add("images_per_s", 1000.0)
+                            .add("step_s", 0.064)
+                            .add("allreduce_s", 0.002)
+                            .add("world_size", 2);
+  // The vit-train's own schema has no such fields: the line is refused, nothing written.
+  {
+    MetricsWriter writer(dir.file("old.jsonl"));
+    EXPECT_THROW(writer.write(line), Error);
+  }
+  EXPECT_EQ(read_all(dir.file("old.jsonl")), "");
+  {
+    MetricsWriter writer(dir.file("metrics.jsonl"), dir.file("tb"), schema);
+    writer.write(line);
+  }
+  EXPECT_EQ(read_all(dir.file("metrics.jsonl")), line.str() + "\n");
+  EXPECT_EQ(schema.without_timings(line.str()),
+            R"({"event":"step","step":3,"epoch":1,"loss":2.5,"lr":0.005,"grad_norm":0.125,)"
+            R"("world_size":2})");
+  if (!tensorboard_built()) return;
+  const std::vector<EventFileContents> files = read_event_files(dir.file("tb"));
+  ASSERT_EQ(files.size(), 1u);
+  ASSERT_EQ(files[0].events.size(), 2u);
+  std::vector<std::string> tags;
+  for (const TbScalar& scalar : files[0].events[1].scalars) tags.push_back(scalar.tag);
+  EXPECT_EQ(tags,
+            (std::vector<std::string>{"train/loss", "train/lr", "train/grad_norm", "perf/data_s",
+                                      "perf/images_per_s", "perf/step_s", "perf/allreduce_s"}));
+  EXPECT_EQ(files[0].events[1].scalars[2].value, 0.125f);
+}
+
+// The trainer's lines as the schema declares them; a field missing, extra, out of order or of an
+// unknown kind of line is refused, naming it, before anything is written.
+TEST(MetricSchema, LinesMustHaveTheDeclaredFieldsInOrder) {
+  const MetricSchema& schema = metric_schema();
+  const std::vector<std::string> step = {"event",        "step",   "epoch",       "loss",      "lr",
+                                         "images_per_s", "step_s", "allreduce_s", "world_size"};
+  const std::vector<std::string> epoch = {"event",       "epoch",      "step",         "train_loss",
+                                          "test_loss",   "test_acc",   "images_per_s", "epoch_s",
+                                          "allreduce_s", "world_size", "lr",           "elapsed_s"};
+  EXPECT_NO_THROW(schema.check_line("step", step));
+  EXPECT_NO_THROW(schema.check_line("epoch", epoch));
+  const auto message = [&](const std::string& event, const std::vector<std::string>& keys) {
+    try {
+      schema.check_line(event, keys);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  auto missing = step;
+  missing.pop_back();
+  EXPECT_EQ(message("step", missing),
+            "metrics line of event \"step\" lacks world_size (src/train/metric_schema.cpp "
+            "declares it)");
+  auto extra = step;
+  extra.push_back("grad_norm");
+  EXPECT_EQ(message("step", extra),
+            "metrics line of event \"step\" has grad_norm, which src/train/metric_schema.cpp "
+            "does not declare");
+  auto swapped = step;
+  std::swap(swapped[3], swapped[4]);
+  EXPECT_EQ(message("step", swapped),
+            "metrics line of event \"step\" has lr where src/train/metric_schema.cpp declares "
+            "loss");
+  EXPECT_EQ(message("eval", {"event"}),
+            "metrics line of event \"eval\": no such event in src/train/metric_schema.cpp");
+}
+
+TEST(MetricSchema, RefusesAmbiguousDeclarations) {
+  const MetricField event = field("step", "event", MetricType::kText);
+  EXPECT_THROW(MetricSchema({field("step", "step", MetricType::kInteger)}),
+               Error);  // no "event" first
+  EXPECT_THROW(MetricSchema({event, field("step", "loss"), field("step", "loss")}), Error);
+  EXPECT_THROW(MetricSchema({event, field("step", "loss", MetricType::kNumber, "train/loss"),
+                             field("step", "lr", MetricType::kNumber, "train/loss")}),
+               Error);
+}
+
+// What the scripts read (vit-train --metric-schema): one object per field, in order.
+TEST(MetricSchema, JsonLinesOneObjectPerField) {
+  const std::string text = metric_schema().json_lines();
+  EXPECT_EQ(text.substr(0, text.find('\n')),
+            R"({"event":"step","key":"event","type":"text","tag":"","timing":false,"unit":"",)"
+            R"("meaning":"the kind of line: step"})");
+  size_t lines = 0;
+  for (size_t at = 0; (at = text.find('\n', at)) != std::string::npos; ++at) ++lines;
+  EXPECT_EQ(lines, metric_schema().fields().size());
+  EXPECT_EQ(
+      metric_schema().without_timings(
+          R"({"event":"epoch","epoch":1,"step":235,"train_loss":1.20202,"test_loss":0.792102,)"
+          R"("test_acc":0.7098,"images_per_s":13025.2,"epoch_s":4.60645,"allreduce_s":0.529785,)"
+          R"("world_size":2,"lr":0.005,"elapsed_s":5.57145})"),
+      R"({"event":"epoch","epoch":1,"step":235,"train_loss":1.20202,"test_loss":0.792102,)"
+      R"("test_acc":0.7098,"world_size":2,"lr":0.005})");
 }
 
 TEST(MetricsWriter, UnwritableTensorBoardFolderNamesIt) {

@@ -370,6 +370,9 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
   po::options_description general("vit-train: train a Vision Transformer on MNIST-format data");
   general.add_options()("help,h", "print this help and exit")(
       "version", "print the versions of vit-train and its libraries and exit")(
+      "metric-schema",
+      "print the fields of metrics.jsonl's lines (one JSON object a field: event, key, type, "
+      "tag, timing, unit, meaning) and exit")(
       "config", po::value(&config.config_file), "INI file with config keys")(
       "run-dir", po::value(&config.run_dir)->default_value(config.run_dir),
       "folder for config.ini, metrics.jsonl, the log and checkpoints")(
@@ -421,6 +424,10 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
       return result;
     case CommandLineOutcome::kRun:
       break;
+  }
+  if (vm.count("metric-schema")) {
+    result.metric_schema = true;
+    return result;
   }
   validate_keys(config, unknown);
   return result;

@@ -152,6 +152,8 @@ struct ParseResult {
   TrainConfig config;
   bool help = false;
   bool version = false;  // --version: print versions and exit
+  // --metric-schema: print the fields of metrics.jsonl (train/metric_schema.h) and exit
+  bool metric_schema = false;
 };
 
 // Parses --config FILE, --run-dir DIR and --<section>.<key> VALUE overrides; validates the result

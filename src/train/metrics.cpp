@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <regex>
+#include <utility>
 #include <vector>
 
 #include "train/event_file.h"
@@ -94,33 +95,12 @@ bool tensorboard_built() {
 }
 
 std::string tensorboard_tag(const std::string& event, const std::string& key) {
-  struct Tag {
-    const char* event;
-    const char* key;
-    const char* tag;
-  };
-  // Grouped by what a reader compares: training, test, and the speed of the run.
-  static const Tag kTags[] = {
-      {"step", "loss", "train/loss"},
-      {"step", "lr", "train/lr"},
-      {"step", "images_per_s", "perf/images_per_s"},
-      {"step", "step_s", "perf/step_s"},
-      {"step", "allreduce_s", "perf/allreduce_s"},
-      {"epoch", "train_loss", "train/epoch_loss"},
-      {"epoch", "test_loss", "test/loss"},
-      {"epoch", "test_acc", "test/accuracy"},
-      {"epoch", "lr", "train/epoch_lr"},
-      {"epoch", "images_per_s", "perf/epoch_images_per_s"},
-      {"epoch", "epoch_s", "perf/epoch_s"},
-      {"epoch", "allreduce_s", "perf/epoch_allreduce_s"},
-  };
-  for (const Tag& tag : kTags) {
-    if (event == tag.event && key == tag.key) return tag.tag;
-  }
-  return "";
+  return metric_schema().tag(event, key);
 }
 
-MetricsWriter::MetricsWriter(const std::string& path, const std::string& tb_dir) : path_(path) {
+MetricsWriter::MetricsWriter(const std::string& path, const std::string& tb_dir,
+                             MetricSchema schema)
+    : path_(path), schema_(std::move(schema)) {
   check_output_path(path);
   drop_torn_last_line(path);  // (a run that starts fresh in the folder of a killed one, too)
   out_.open(path, std::ios::app);
@@ -136,12 +116,13 @@ MetricsWriter::MetricsWriter(const std::string& path, const std::string& tb_dir)
 MetricsWriter::~MetricsWriter() = default;
 
 void MetricsWriter::write(const JsonLine& line) {
+  const std::string event = line.text("event");
+  schema_.check_line(event, line.keys());
   out_ << line.str() << '\n';
   out_.flush();
   VIT_CHECK(out_, path_, ": write failed");
 #ifdef VIT_WITH_TENSORBOARD
   if (!events_) return;
-  const std::string event = line.text("event");
   std::vector<TbScalar> scalars;
   bool has_step = false;
   int64_t step = 0;
@@ -150,7 +131,7 @@ void MetricsWriter::write(const JsonLine& line) {
       has_step = true;
       step = static_cast<int64_t>(value);
     }
-    const std::string tag = tensorboard_tag(event, key);
+    const std::string tag = schema_.tag(event, key);
     if (!tag.empty()) scalars.push_back({tag, static_cast<float>(value)});
   }
   if (has_step && !scalars.empty()) events_->write_scalars(step, scalars);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "train/metric_schema.h"
 #include "util/json.h"  // JsonLine
 
 namespace vit {
@@ -27,11 +28,7 @@ void drop_tensorboard_after_step(const std::string& tb_dir, int64_t step);
 bool tensorboard_built();
 
 // The TensorBoard tag of field `key` of a metrics line of kind `event` ("step" or "epoch"), or
-// "" for fields that are no scalar to plot (step, epoch, world_size, elapsed_s). Step lines:
-// train/loss, train/lr, perf/images_per_s, perf/step_s, perf/allreduce_s. Epoch lines:
-// train/epoch_loss, test/loss, test/accuracy, train/epoch_lr, perf/epoch_images_per_s,
-// perf/epoch_s, perf/epoch_allreduce_s. The two kinds never share a tag: an epoch ends on a
-// step that may have its own step line.
+// "" for fields that are no scalar to plot: metric_schema()'s (train/metric_schema.h).
 std::string tensorboard_tag(const std::string& event, const std::string& key);
 
 class MetricsWriter {
@@ -39,14 +36,17 @@ class MetricsWriter {
   // Opens `path` for appending (first dropping a torn last line, as drop_lines_after_step does: a
   // job killed before its first checkpoint leaves one too), and when `tb_dir` is given (and the
   // build has them) a new event file in that folder; throws vit::Error naming the file or folder
-  // when that fails.
-  explicit MetricsWriter(const std::string& path, const std::string& tb_dir = "");
+  // when that fails. The lines must have the fields of `schema`, which also names their tags.
+  explicit MetricsWriter(const std::string& path, const std::string& tb_dir = "",
+                         MetricSchema schema = metric_schema());
   ~MetricsWriter();
-  // Appends `line`; its numbers with a tag (tensorboard_tag) go to the event file at its "step".
+  // Appends `line`; its numbers with a tag go to the event file at its "step". Throws vit::Error
+  // (writing nothing) when its keys are not those the schema declares for its "event", in order.
   void write(const JsonLine& line);
 
  private:
   std::string path_;
+  MetricSchema schema_;
   std::ofstream out_;
   std::unique_ptr<EventFileWriter> events_;
 };

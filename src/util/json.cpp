@@ -180,6 +180,12 @@ std::string json_quote(const std::string& text) {
 void JsonLine::add_raw(const std::string& key, const std::string& json_value) {
   if (!body_.empty()) body_ += ",";
   body_ += json_quote(key) + ":" + json_value;
+  keys_.push_back(key);
+}
+
+JsonLine& JsonLine::add(const std::string& key, bool value) {
+  add_raw(key, value ? "true" : "false");
+  return *this;
 }
 
 JsonLine& JsonLine::add(const std::string& key, const std::string& value) {

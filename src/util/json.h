@@ -33,18 +33,22 @@ class JsonLine {
   JsonLine& add(const std::string& key, double value);
   JsonLine& add(const std::string& key, int64_t value);
   JsonLine& add(const std::string& key, int value) { return add(key, int64_t{value}); }
+  JsonLine& add(const std::string& key, bool value);
   std::string str() const { return body_.empty() ? "{}" : "{" + body_ + "}"; }
 
   // The fields again, for writers that record them elsewhere too (TensorBoard): the numbers as
   // the text holds them (doubles rounded to its 6 digits; where it says null, the NaN or infinity
   // it was), in order.
   const std::vector<std::pair<std::string, double>>& numbers() const { return numbers_; }
+  // Every field's key, in order.
+  const std::vector<std::string>& keys() const { return keys_; }
   // The string field `key`, or "" when there is none.
   std::string text(const std::string& key) const;
 
  private:
   void add_raw(const std::string& key, const std::string& json_value);
   std::string body_;
+  std::vector<std::string> keys_;
   std::vector<std::pair<std::string, double>> numbers_;
   std::vector<std::pair<std::string, std::string>> texts_;
 };

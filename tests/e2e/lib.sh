@@ -2,7 +2,8 @@
 # Sourced by the end-to-end test scripts, which ctest calls as SCRIPT VIT_TRAIN MAKE_TEST_DATA
 # SOURCE_DIR: the arguments, a work folder removed at exit (with a background job of the test's
 # and every process under it, if it set `job`), fail(), strip() for comparing metrics without
-# their timings, and helpers for runs in the background (wait_for, ranks_of).
+# their timings (metric_schema() says which ones), check_metrics, and helpers for runs in the
+# background (wait_for, ranks_of).
 set -euo pipefail
 vit_train=$1 make_data=$2 src=$3
 tools=$(dirname "$make_data")
@@ -17,13 +18,34 @@ kill_tree() { local child; for child in $(pgrep -P "$1"); do kill_tree "$child";
   kill -9 "$1" 2>/dev/null || true; }
 trap e2e_cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-# strip METRICS_FILE: its lines without the fields that measure time.
+# metric_schema: the path of a file holding `vit-train --metric-schema` (metrics.jsonl's fields,
+# one JSON object each), made on first use (atomically: strip may run twice at once under diff).
+metric_schema() {
+  local file="$work/metric-schema.jsonl" part="$work/metric-schema.jsonl.$BASHPID"
+  if [ ! -s "$file" ]; then
+    "$vit_train" --metric-schema > "$part" || fail "vit-train --metric-schema failed"
+    mv "$part" "$file"
+  fi
+  echo "$file"
+}
+# strip METRICS_FILE: its lines without the fields that measure time (the schema's timings; a
+# timing field is never first, so each goes with the comma before it).
 strip() {
-  sed -E 's/"(images_per_s|epoch_s|step_s|allreduce_s)":[^,]*,//g; s/,"elapsed_s":[^,}]*//' "$1"
+  local schema timings
+  schema=$(metric_schema)
+  timings=$(python3 -c 'import json, sys
+print("|".join(sorted({f["key"] for f in map(json.loads, open(sys.argv[1])) if f["timing"]})))' \
+    "$schema")
+  [ -n "$timings" ] || fail "no timing fields in $schema"
+  sed -E "s/,\"($timings)\":[^,}]*//g" "$1"
 }
 # check_metrics METRICS_FILE [--world N] [--epochs N]: the metrics.jsonl contract (every line
-# parses, required fields, steps never go down, no line twice).
-check_metrics() { python3 "$src/tests/e2e/check_metrics.py" "$@" > /dev/null || exit 1; }
+# parses, has its fields as the schema declares them, steps never go down, no line twice).
+check_metrics() {
+  local schema
+  schema=$(metric_schema)
+  python3 "$src/tests/e2e/check_metrics.py" --schema "$schema" "$@" > /dev/null || exit 1
+}
 # mpi N PROGRAM ARGS...: PROGRAM on N ranks of this machine, oversubscribing its cores (ctest's
 # environment also allows root; the flag is added here for runs by hand), at most 2 minutes.
 mpi() {

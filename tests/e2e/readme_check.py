@@ -16,6 +16,9 @@ Checks (each failure is one line "FAIL: FILE:LINE: what is wrong"; exit 1 when a
   keys      every config key of src/config/train_config.cpp appears in docs/configuration.md,
             and every key that page names is one of them
   layout    every unit of src/ appears in docs/layout.md
+  metrics   docs/run-directory.md's table of metrics.jsonl's fields and its table of TensorBoard
+            tags hold exactly the fields and tags `vit-train --metric-schema` declares, and every
+            sample metrics line of README.md and docs/*.md has its kind's fields in their order
   commands  README.md's sh blocks: commands starting with launch/, slurm/, bench/, build*/vit-*,
             sbatch or mpirun (also inside eval "$(...)"): the flags of vit-train, vit-eval and
             vit-predict appear in their --help; a script's flags appear in the script (usage text
@@ -24,6 +27,7 @@ Checks (each failure is one line "FAIL: FILE:LINE: what is wrong"; exit 1 when a
             tests/, launch/ or slurm/
 """
 import glob
+import json
 import os
 import re
 import shlex
@@ -220,6 +224,106 @@ def check_layout(root):
             fail("docs/layout.md", f"the unit {unit} of src/ is not listed")
 
 
+# --- metrics.jsonl's fields ---------------------------------------------------------------------
+
+METRICS_DOC = "docs/run-directory.md"
+CODE_NAME = re.compile(r"`([^`]+)`")
+
+
+def table_rows(lines, header):
+    """(line number, cells) of the rows of the Markdown table whose header row is `header`."""
+    rows = []
+    for i, line in enumerate(lines):
+        if [c.strip() for c in line.strip().strip("|").split("|")] == header:
+            for no in range(i + 2, len(lines)):
+                if not lines[no].lstrip().startswith("|"):
+                    break
+                rows.append((no + 1, [c.strip() for c in lines[no].strip().strip("|").split("|")]))
+            return rows
+    return None
+
+
+def check_metrics(root, vit_train, docs):
+    """docs/run-directory.md's two tables and the sample lines against vit-train --metric-schema."""
+    run = subprocess.run([vit_train, "--metric-schema"], capture_output=True, text=True,
+                         timeout=60)
+    if run.returncode != 0:
+        fail("tests/e2e/readme_check.py", f"{vit_train} --metric-schema failed: {run.stderr}")
+        return
+    schema = [json.loads(line) for line in run.stdout.splitlines()]
+    events = sorted({f["event"] for f in schema})
+    lines = read(os.path.join(root, METRICS_DOC)).split("\n")
+
+    # | field | line | meaning |: keys (one or more, in backticks), "both" or one kind of line.
+    rows = table_rows(lines, ["field", "line", "meaning"])
+    if rows is None:
+        fail(METRICS_DOC, "no table | field | line | meaning | of metrics.jsonl's fields")
+    else:
+        declared = {}
+        for f in schema:
+            declared.setdefault(f["key"], set()).add(f["event"])
+        documented = {}
+        for no, cells in rows:
+            kinds = set(events) if cells[1] == "both" else {cells[1]}
+            for key in CODE_NAME.findall(cells[0]):
+                documented[key] = kinds
+                if key not in declared:
+                    fail(f"{METRICS_DOC}:{no}", f"the field {key} is not in vit-train "
+                         "--metric-schema (src/train/metric_schema.cpp)")
+                elif declared[key] != kinds:
+                    fail(f"{METRICS_DOC}:{no}", f"the field {key} is in {sorted(kinds)} lines "
+                         f"here, in {sorted(declared[key])} lines in src/train/metric_schema.cpp")
+        for key in declared.keys() - documented.keys():
+            fail(METRICS_DOC, f"the field {key} ({'/'.join(sorted(declared[key]))} lines, "
+                 "src/train/metric_schema.cpp) has no row in the table of fields")
+
+    # | tag | from | field |: a tag, "<event> lines", the key (in backticks, first).
+    rows = table_rows(lines, ["tag", "from", "field"])
+    if rows is None:
+        fail(METRICS_DOC, "no table | tag | from | field | of TensorBoard tags")
+    else:
+        declared = {f["tag"]: (f["event"], f["key"]) for f in schema if f["tag"]}
+        documented = set()
+        for no, cells in rows:
+            tag = cells[0].strip("`")
+            keys = CODE_NAME.findall(cells[2])
+            row = (cells[1].removesuffix(" lines"), keys[0] if keys else "")
+            documented.add(tag)
+            if tag not in declared:
+                fail(f"{METRICS_DOC}:{no}", f"the tag {tag} is not in vit-train --metric-schema "
+                     "(src/train/metric_schema.cpp)")
+            elif declared[tag] != row:
+                fail(f"{METRICS_DOC}:{no}", f"the tag {tag} is of {row[0]} lines' {row[1]} here, "
+                     f"of {declared[tag][0]} lines' {declared[tag][1]} in "
+                     "src/train/metric_schema.cpp")
+        for tag in declared.keys() - documented:
+            fail(METRICS_DOC, f"the tag {tag} ({declared[tag][0]} lines' {declared[tag][1]}, "
+                 "src/train/metric_schema.cpp) has no row in the table of tags")
+
+    # Sample lines: {"event":"...",...} whole, anywhere in README.md and docs/*.md.
+    keys_of = {}
+    for f in schema:
+        keys_of.setdefault(f["event"], []).append(f["key"])
+    for md in [os.path.join(root, "README.md")] + docs:
+        for no, line in enumerate(read(md).split("\n"), 1):
+            text = line.strip()
+            if not text.startswith('{"event":'):
+                continue
+            where = f"{os.path.relpath(md, root)}:{no}"
+            try:
+                sample = json.loads(text)
+            except json.JSONDecodeError:
+                fail(where, "a sample metrics line that is not one JSON object")
+                continue
+            want = keys_of.get(sample.get("event"))
+            if want is None:
+                fail(where, f"a sample metrics line of event {sample.get('event')!r}, which "
+                     "src/train/metric_schema.cpp does not declare")
+            elif list(sample) != want:
+                fail(where, f"a sample {sample['event']} line with the fields {list(sample)}, "
+                     f"declared {want} (src/train/metric_schema.cpp)")
+
+
 # --- commands -----------------------------------------------------------------------------------
 
 class Programs:
@@ -383,6 +487,7 @@ def main():
     if not os.access(vit_train, os.X_OK):
         fail("tests/e2e/readme_check.py", f"{vit_train} is not an executable vit-train")
     else:
+        check_metrics(root, vit_train, docs)
         check_commands(root, readme, Programs(root, vit_train))
 
     for line in failures:

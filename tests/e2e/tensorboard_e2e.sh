@@ -2,8 +2,8 @@
 # TensorBoard event files, read by the real `tensorboard` package (a test-only venv from PyPI, kept
 # in ~/.cache/vit-train/test-python/tensorboard-venv; Skipped when PyPI cannot be reached): a run
 # killed after its newest checkpoint (so its files hold steps beyond it) and resumed with
-# --resume auto; then every tag, step and value of RUN_DIR/tb/ must be those of metrics.jsonl, no
-# step twice, nothing else. And a tb/ that cannot be made ends the run with one error line.
+# --resume auto; then every tag, step and value of RUN_DIR/tb/ must be those of metrics.jsonl under
+# the tags of vit-train --metric-schema, no step twice, nothing else. And a tb/ that cannot be made ends the run with one error line.
 # Usage: tensorboard_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -39,22 +39,20 @@ grep -q "tb/events.out.tfevents.*: dropped [1-9][0-9]* event(s) after step $late
   "$work/resume.log" || { grep -i 'dropped\|resumed' "$work/resume.log"; fail "no event dropped"; }
 check_metrics "$run/metrics.jsonl" --world 1 --epochs 3
 
-"$venv/bin/python" - "$run" <<'PY'
+"$venv/bin/python" - "$run" "$(metric_schema)" <<'PY'
 import glob, json, math, os, sys
 import numpy as np
 import tensorboard
 from tensorboard.backend.event_processing import event_file_loader
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-run = sys.argv[1]
-TAGS = {
-    "step": {"loss": "train/loss", "lr": "train/lr", "images_per_s": "perf/images_per_s",
-             "step_s": "perf/step_s", "allreduce_s": "perf/allreduce_s"},
-    "epoch": {"train_loss": "train/epoch_loss", "test_loss": "test/loss",
-              "test_acc": "test/accuracy", "lr": "train/epoch_lr",
-              "images_per_s": "perf/epoch_images_per_s", "epoch_s": "perf/epoch_s",
-              "allreduce_s": "perf/epoch_allreduce_s"},
-}
+run, schema = sys.argv[1], sys.argv[2]
+TAGS = {}  # event -> {key: tag}, as vit-train --metric-schema declares them
+for field in map(json.loads, open(schema)):
+    TAGS.setdefault(field["event"], {})
+    if field["tag"]:
+        TAGS[field["event"]][field["key"]] = field["tag"]
+assert TAGS.get("step") and TAGS.get("epoch"), f"{schema}: no tags of step and epoch lines"
 want = {}  # (tag, step) -> value, from metrics.jsonl
 for line in open(os.path.join(run, "metrics.jsonl")):
     m = json.loads(line)
