@@ -122,10 +122,14 @@ done
 # it drops Open MPI's boxes about a job whose rank exited non-zero (the rank has said why, or the
 # stop has been announced) and turns a rank killed by a signal into one line. The filter ignores
 # the stop signals, so that a Ctrl-C does not cut the pipe mpirun writes to.
-exec 3> >(trap '' INT TERM HUP USR1; exec awk -f "$ROOT/launch/mpirun-filter.awk" >&2)
+# (mawk, Debian's awk, reads a pipe in blocks unless -W interactive: lines would wait for the next
+# 4 KiB or the end.)
+awk_cmd=(awk)
+if command -v mawk > /dev/null; then awk_cmd=(mawk -W interactive); fi
+exec 3> >(trap '' INT TERM HUP USR1; exec "${awk_cmd[@]}" -f "$ROOT/launch/mpirun-filter.awk" >&2)
 filter=$!
 setsid mpirun -n "$ranks" "${flags[@]}" "${extra[@]}" \
-  "$vit_train" --config "$config" "${args[@]}" < /dev/null 2>&3 &
+  "$vit_train" --config "$config" "${args[@]}" < /dev/null 2>&3 3>&- &
 pid=$!  # mpirun's own: setsid execs it (a background job is no process group leader)
 [ -z "$stop_signal" ] || resend  # a signal that came before $!
 # A wait cut short by a trap returns 128+N while mpirun runs on, and bash may run that trap only
@@ -142,6 +146,11 @@ if [ -n "$resender" ]; then
   wait "$resender" 2>/dev/null || true  # reaped quietly (bash would report it "Killed")
 fi
 [ -z "$stop_signal" ] || [ "$rc" -ne 138 ] || rc=75  # ranks that were still starting
+# The filter's last lines before this script's status: it ends when the pipe's last writer does,
+# which is mpirun, unless a process mpirun started outlives it (an ssh to a machine that dropped
+# off the network): then after 2 s it is stopped.
 exec 3>&-
-wait "$filter" 2>/dev/null || true  # its last lines before this script's status
+for _ in $(seq 20); do kill -0 "$filter" 2>/dev/null || break; sleep 0.1; done
+kill -KILL "$filter" 2>/dev/null || true  # (it ignores the stop signals)
+wait "$filter" 2>/dev/null || true
 exit "$rc"

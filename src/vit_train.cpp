@@ -172,7 +172,8 @@ int main(int argc, char** argv) {
     if (!vit::succeeded_on_all_ranks(mpi->rank(), [&] {
           parsed = std::make_unique<vit::ParseResult>(
               vit::parse_args(argc, argv, mpi->rank() == 0 ? std::cout : std::clog));
-          if (!parsed->help && !parsed->version) vit::check_train_inputs(parsed->config);
+          const bool runs = !parsed->help && !parsed->version && !parsed->metric_schema;
+          if (runs) vit::check_train_inputs(parsed->config);
         })) {
       return 1;
     }

@@ -48,6 +48,7 @@ Split make_split(torch::Tensor images, torch::Tensor labels, const std::string& 
 void check_data_dir(const DataConfig& data) {
   namespace fs = std::filesystem;
   std::error_code ec;
+  VIT_CHECK(!data.dir.empty(), "data.dir: empty (a folder holding the data set's IDX files)");
   if (fs::is_directory(data.dir, ec)) return;
   const fs::path dir(data.dir);
   std::string where = data.dir, hint;
