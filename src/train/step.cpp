@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>  // at::parallel_for: the batch-parallel threads
 
 #include <algorithm>
+#include <cmath>
 
 #include "store/checkpoint.h"  // nonfinite_tensor
 #include "train/fused_optimizer.h"
@@ -234,10 +235,12 @@ void TrainStep::check_finite() {
     checked_step_ = steps_;
     return;
   }
+  // A NaN prints as "nan" whatever its sign bit (the C library writes "-nan" for some).
+  const auto shown = [](double x) { return std::isnan(x) ? std::string("nan") : detail::concat(x); };
   const double loss = grads_->loss_slot().item<double>();
   const double norm = grads_->gradients().to(torch::kFloat64).norm().item<double>();
-  diverged(when, detail::concat("the loss (", loss, ", mean over the ranks) or the gradients ",
-                                "(norm ", norm, ") are not finite"));
+  diverged(when, detail::concat("the loss (", shown(loss), ", mean over the ranks) or the gradients ",
+                                "(norm ", shown(norm), ") are not finite"));
 }
 
 void TrainStep::check_parameters() const {
