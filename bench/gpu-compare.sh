@@ -202,7 +202,9 @@ if [ "$has_compile" -eq 1 ]; then
 fi
 
 # The summary: the table, and our ratios against each reference.
-"$PYTHON" - "$out/runs.tsv" "$dry" "$((SECONDS - started))" "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+# shellcheck source=launch/source-commit.sh
+. "$ROOT/launch/source-commit.sh"
+"$PYTHON" - "$out/runs.tsv" "$dry" "$((SECONDS - started))" "$(vit_source_commit "$ROOT")" \
   "$( [ "$gpu" -eq 1 ] && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader -i 0 || echo "no GPU (dry run, CPU)")" \
   "$("$PYTHON" -c 'import torch; print(torch.__version__)')" > "$out/summary.md" <<'PY'
 import csv, sys

@@ -76,8 +76,9 @@ run_logged() { "$@" >> "$(log)" 2>&1; }
 
 note "# GPU check"
 note ""
-note "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null \
-  || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (modified)'), host $(hostname)"
+# shellcheck source=launch/source-commit.sh
+. "$ROOT/launch/source-commit.sh"
+note "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(vit_source_commit "$ROOT"), host $(hostname)"
 note ""
 
 # --- env -----------------------------------------------------------------------------------------

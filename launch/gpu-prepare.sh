@@ -3,12 +3,16 @@
 # GPU machine cannot fetch (it reaches no network), checks that it fits what travels, and prints
 # the one device call to make.
 #
-# Usage: launch/gpu-prepare.sh
+# Usage: launch/gpu-prepare.sh [--budget SECONDS]
+#
+#   --budget     the device time this session has left (the device tool's status, budget_left_s):
+#                the printed call then ends in time (a machine's start takes about 30 s of it)
 #
 #   .gpu/debs    the Debian packages of the non-Torch dependencies (Open MPI, Boost.Program_options,
 #                spdlog, fmt, GoogleTest, zlib, libpng, protobuf, libsodium; about 25 MiB), by
 #                apt-get download; launch/gpu-env.sh unpacks them there
 #   data/mnist   MNIST, verified (launch/get-data.sh mnist)
+#   .gpu/commit  the commit of the tree that travels: the device machine's copy of .git may be older
 # Both are ignored by git, so the call must carry them. Ignored paths travel up to 64 MiB in all:
 # the script fails when they do not fit. Idempotent: what is complete is kept. Then prints the
 # command, carry list and timeout for the device tool's run (launch/gpu-session.sh, whose whole
@@ -17,11 +21,16 @@ set -euo pipefail
 
 die() { echo "error: $*" >&2; exit 1; }
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+budget=""
 case "${1:-}" in
-  -h|--help) sed -n '2,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  -h|--help) sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  --budget) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "gpu-prepare.sh: --budget needs a number of seconds"
+            budget=$2 ;;
   "") ;;
-  *) die "gpu-prepare.sh takes no arguments (usage: launch/gpu-prepare.sh)" ;;
+  *) die "gpu-prepare.sh: unknown argument $1 (usage: launch/gpu-prepare.sh [--budget SECONDS])" ;;
 esac
+[ -z "$budget" ] || [ "$budget" -ge 240 ] \
+  || die "gpu-prepare.sh: $budget s of device time left: a machine starts only with 240 s or more"
 cd "$ROOT"
 
 # The packages launch/setup.sh installs, less LibTorch (the GPU machine's python3 holds a CUDA
@@ -84,12 +93,22 @@ if [ -n "$(git status --porcelain 2> /dev/null)" ]; then
   echo "gpu-prepare: note: the working tree has uncommitted changes; they travel too, and the summary will say 'modified'"
 fi
 
+echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD 2>/dev/null || echo ' (modified)')" > .gpu/commit
+
+# The whole call: 570 s, or what the device time left allows (30 s for the machine's start, 20 s of
+# margin); below 4 minutes the device tool starts no machine.
+deadline=570
+if [ -n "$budget" ]; then
+  [ $((budget - 50)) -ge "$deadline" ] || deadline=$((budget - 50))
+fi
+session="launch/gpu-session.sh \$OUT"
+[ "$deadline" -eq 570 ] || session="$session --deadline $deadline"
 cat <<EOF
 
 The device call (the device tool's run), from the repository root:
-  command:   launch/gpu-session.sh \$OUT
+  command:   $session
   carry:     [".gpu", "data/mnist"]
-  timeout_s: 590
-It ends within 9 min 30 s; read \$OUT/summary.md first (runs.tsv: the benchmark's rows; logs.tgz:
+  timeout_s: $((deadline + 20))
+It ends within $deadline s; read \$OUT/summary.md first (runs.tsv: the benchmark's rows; logs.tgz:
 every log). Give the machine back right after, unless a follow-up call is ready.
 EOF
