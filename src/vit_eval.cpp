@@ -14,6 +14,7 @@
 
 #include "data/dataset.h"
 #include "parallel/cpu_share.h"
+#include "parallel/library_versions.h"
 #include "parallel/mpi_context.h"
 #include "parallel/placement.h"
 #include "parallel/rank_agreement.h"
@@ -135,6 +136,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (parsed.help) return 0;
+    if (parsed.version) {
+      if (mpi->rank() == 0) std::fputs(vit::version_report("vit-eval").c_str(), stdout);
+      return 0;
+    }
     return evaluate(parsed.config, *mpi);
   } catch (const std::exception& e) {
     vit::report_error_and_end_job(mpi.get(), e);

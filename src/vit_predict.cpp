@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "data/dataset.h"         // kNumClasses
+#include "parallel/library_versions.h"
 #include "parallel/rank_agreement.h"  // describe_error: one line, without LibTorch's backtrace
 #include "eval/predict_config.h"
 #include "eval/prediction.h"
@@ -78,6 +79,10 @@ int main(int argc, char** argv) {
     log_warnings_to_stderr();
     const vit::PredictParseResult parsed = vit::parse_predict_args(argc, argv, std::cout);
     if (parsed.help) return 0;
+    if (parsed.version) {
+      std::fputs(vit::version_report("vit-predict").c_str(), stdout);
+      return 0;
+    }
     return predict(parsed.config);
   } catch (const std::exception& e) {
     print_error(e);

@@ -32,7 +32,7 @@
 #include "util/resource_limits.h"
 #include "util/signals.h"
 #include "util/threads.h"
-#include "util/versions.h"
+#include "parallel/library_versions.h"
 
 namespace {
 
@@ -97,7 +97,7 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
     return 1;
   }
 
-  facts.versions = vit::version_report();
+  facts.versions = vit::version_report("vit-train");
   facts.world_size = mpi.world_size();
   facts.nodes = mpi.nodes();
   facts.ranks_per_node = mpi.local_size();
@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
     }
     if (parsed->help) return 0;
     if (parsed->version) {
-      if (mpi->rank() == 0) std::fputs(vit::version_report().c_str(), stdout);
+      if (mpi->rank() == 0) std::fputs(vit::version_report("vit-train").c_str(), stdout);
       return 0;
     }
     if (parsed->metric_schema) {

@@ -25,6 +25,13 @@ TEST(CheckpointDir, NamesFilesByStep) {
   EXPECT_TRUE(CheckpointDir(dir.path().string()).candidates().empty());
 }
 
+TEST(CheckpointDir, APeriodicCheckpointIsDueEveryNStepsButNotAtAnEpochsEnd) {
+  EXPECT_TRUE(periodic_checkpoint_due(/*every=*/4, /*step=*/8, /*last_of_epoch=*/false));
+  EXPECT_FALSE(periodic_checkpoint_due(4, 9, false));
+  EXPECT_FALSE(periodic_checkpoint_due(4, 8, true));  // the epoch's end writes one anyway
+  EXPECT_FALSE(periodic_checkpoint_due(0, 8, false));  // 0: only at epoch ends and on signals
+}
+
 TEST(CheckpointDir, PruningKeepsTheNewestAndTheMilestones) {
   testing::TempDir dir;
   const CheckpointDir checkpoints(dir.path().string());

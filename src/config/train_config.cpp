@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <iomanip>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -453,19 +452,6 @@ std::string to_ini(const TrainConfig& config) {
 int64_t step_line_interval(const LogConfig& log, int64_t steps_per_epoch) {
   if (log.every_steps != "auto") return std::stoll(log.every_steps);
   return std::max<int64_t>(1, steps_per_epoch / kAutoStepLinesPerEpoch);
-}
-
-std::string to_table(const TrainConfig& config) {
-  const auto entries = config.entries();
-  size_t width = 0;
-  for (const auto& entry : entries) width = std::max(width, entry.first.size());
-  std::ostringstream out;
-  out << "+" << std::string(width + 2, '-') << "+\n";
-  for (const auto& [key, value] : entries) {
-    out << "| " << std::left << std::setw(static_cast<int>(width)) << key << " | " << value << "\n";
-  }
-  out << "+" << std::string(width + 2, '-') << "+";
-  return out.str();
 }
 
 void apply_entries(TrainConfig& config,

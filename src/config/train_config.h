@@ -184,9 +184,6 @@ inline constexpr int64_t kAutoStepLinesPerEpoch = 50;
 // steps) or 0 (none).
 int64_t step_line_interval(const LogConfig& log, int64_t steps_per_epoch);
 
-// The resolved config as an aligned two-column table for the log.
-std::string to_table(const TrainConfig& config);
-
 // Sets the given keys ("section.name", value as text) the way the command line would. Throws
 // vit::Error prefixed with `source` (a file or "command line") for an unknown key or a bad value.
 // An enumerated key's unknown value throws as validate() words it ("<key>: unknown value ..."); the

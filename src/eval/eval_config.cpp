@@ -92,6 +92,7 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
 
   po::options_description general("vit-eval: score a trained Vision Transformer on its test set");
   general.add_options()("help,h", "print this help and exit")(
+      "version", "print the versions of vit-eval and its libraries and exit")(
       "checkpoint", po::value(&config.checkpoint)->value_name("FILE"),
       "checkpoint (checkpoints/step-N.pt) or model file (checkpoints/final.pt) to evaluate")(
       "json", po::bool_switch(&config.json), "print one JSON object instead of the text report")(
@@ -123,8 +124,10 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
       "       mpirun -n N vit-eval ...   (the test set is split over the ranks)\n";
   spec.shown = {&general, &keys, &machine};
   po::variables_map vm;
-  if (parse_command_line(argc, argv, spec, vm, help_out) == CommandLineOutcome::kHelp) {
-    result.help = true;
+  const CommandLineOutcome outcome = parse_command_line(argc, argv, spec, vm, help_out);
+  if (outcome != CommandLineOutcome::kRun) {
+    result.help = outcome == CommandLineOutcome::kHelp;
+    result.version = outcome == CommandLineOutcome::kVersion;
     return result;
   }
   VIT_CHECK(!config.checkpoint.empty(),

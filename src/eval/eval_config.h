@@ -58,7 +58,8 @@ std::string find_model_file(const std::string& path);
 
 struct EvalParseResult {
   EvalConfig config;
-  bool help = false;  // --help: printed, nothing to do
+  bool help = false;     // --help: printed, nothing to do
+  bool version = false;  // --version: the caller prints version_report
 };
 
 // Parses the command line and reads the file's stored keys. Throws vit::Error naming the option,

@@ -21,6 +21,7 @@ PredictParseResult parse_predict_args(int argc, const char* const* argv, std::os
 
   po::options_description general("vit-predict: classify PNG images with a trained model");
   general.add_options()("help,h", "print this help and exit")(
+      "version", "print the versions of vit-predict and its libraries and exit")(
       "model", po::value(&config.model)->value_name("PATH"),
       "a run directory (its checkpoints/final.pt, or its newest complete checkpoint when that "
       "is newer), a checkpoints/step-N.pt or a model file")(
@@ -67,8 +68,10 @@ PredictParseResult parse_predict_args(int argc, const char* const* argv, std::os
         "libpng-dev, then reconfigure and rebuild).\n";
   }
   po::variables_map vm;
-  if (parse_command_line(argc, argv, spec, vm, help_out) == CommandLineOutcome::kHelp) {
-    result.help = true;
+  const CommandLineOutcome outcome = parse_command_line(argc, argv, spec, vm, help_out);
+  if (outcome != CommandLineOutcome::kRun) {
+    result.help = outcome == CommandLineOutcome::kHelp;
+    result.version = outcome == CommandLineOutcome::kVersion;
     return result;
   }
   VIT_CHECK(!config.model.empty(),

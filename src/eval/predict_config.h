@@ -29,7 +29,8 @@ struct PredictConfig {
 
 struct PredictParseResult {
   PredictConfig config;
-  bool help = false;  // --help: printed, nothing to do
+  bool help = false;     // --help: printed, nothing to do
+  bool version = false;  // --version: the caller prints version_report
 };
 
 // Parses the command line and reads the model file's stored keys. Throws vit::Error naming the

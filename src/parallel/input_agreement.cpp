@@ -2,13 +2,13 @@
 
 #include <filesystem>
 
-#include <zlib.h>
 
 #include <map>
 #include <sstream>
 
 #include "parallel/mpi_context.h"
 #include "parallel/rank_agreement.h"
+#include "util/crc32.h"
 #include "util/error.h"
 
 namespace vit {
@@ -17,9 +17,7 @@ namespace {
 
 uint32_t crc_of(const torch::Tensor& tensor) {
   const auto data = tensor.contiguous();
-  return static_cast<uint32_t>(crc32_z(crc32_z(0L, Z_NULL, 0),
-                                       static_cast<const Bytef*>(data.data_ptr()),
-                                       data.numel() * data.element_size()));
+  return crc32_bytes(data.data_ptr(), static_cast<size_t>(data.numel()) * data.element_size());
 }
 
 std::string describe(const Split& split) {

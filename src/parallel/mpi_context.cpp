@@ -81,4 +81,12 @@ std::vector<std::string> all_gather(MPI_Comm comm, const std::string& text) {
   return out;
 }
 
+std::string mpi_library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING];
+  int length = 0;
+  MPI_Get_library_version(text, &length);
+  const std::string line(text, static_cast<size_t>(length));
+  return line.substr(0, line.find_first_of(",\n"));
+}
+
 }  // namespace vit

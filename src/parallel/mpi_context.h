@@ -44,6 +44,9 @@ class MpiContext {
 // Every rank's `text` over `comm`, indexed by rank; collective.
 std::vector<std::string> all_gather(MPI_Comm comm, const std::string& text);
 
+// The MPI library linked at run time, e.g. "Open MPI v4.1.4" (callable before MPI is initialised).
+std::string mpi_library_version();
+
 // Throws vit::Error naming the call and this rank when an MPI call does not return MPI_SUCCESS.
 void check_mpi(int code, const char* call);
 

@@ -21,6 +21,9 @@
 
 namespace vit {
 
+// The NCCL library linked at run time, e.g. "2.28.9".
+std::string nccl_library_version();
+
 class NcclCommunicator : public Communicator {
  public:
   // Collective over `comm` (borrowed: it must outlive this object); each rank passes its own CUDA

@@ -163,6 +163,16 @@ bool agree_on_placement(const DistConfig& config, const MpiContext& mpi, Placeme
   return true;
 }
 
+std::string cuda_runtime_version() {
+#ifdef VIT_WITH_CUDA
+  int runtime = 0;
+  if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) return "unknown";
+  return std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10);
+#else
+  return "";
+#endif
+}
+
 std::unique_ptr<Communicator> make_communicator(const Placement& placement,
                                                 const DistConfig& config, MPI_Comm comm) {
 #ifdef VIT_WITH_CUDA

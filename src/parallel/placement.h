@@ -38,6 +38,9 @@ struct Placement {
   std::vector<RankSite> sites;         // every rank's, indexed by rank
 };
 
+// The CUDA runtime this build links, e.g. "13.0"; "" in a build without CUDA.
+std::string cuda_runtime_version();
+
 // This rank's proposal: the CPU for dist.device cpu or without a usable GPU, else
 // cuda:<local rank modulo the GPUs it sees> (cuda:0 when it sees one GPU, as with
 // srun --gpus-per-task), with that GPU's bus id.

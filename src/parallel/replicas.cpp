@@ -1,7 +1,6 @@
 #include "parallel/replicas.h"
 
-#include <zlib.h>  // crc32_z
-
+#include "util/crc32.h"
 #include "util/error.h"
 
 namespace vit {
@@ -49,11 +48,11 @@ void broadcast_module(torch::nn::Module& module, Communicator& comm) {
 }
 
 uint64_t state_checksum(const torch::nn::Module& module) {
-  uLong crc = crc32_z(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   for (const auto& t : state_tensors(module)) {
     const auto host = t.detach().to(torch::kCPU).contiguous();
-    crc = crc32_z(crc, static_cast<const Bytef*>(host.data_ptr()),
-                  static_cast<size_t>(host.numel()) * host.element_size());
+    crc = crc32_bytes(host.data_ptr(), static_cast<size_t>(host.numel()) * host.element_size(),
+                      crc);
   }
   return crc;
 }

@@ -9,6 +9,13 @@
 
 namespace vit {
 
+// Whether a periodic checkpoint is due after optimizer step `step` with checkpoint.every_steps =
+// `every` (0: none); never on an epoch's last step (`last_of_epoch`), which writes one anyway.
+// Decided alike on every rank (a checkpoint is collective), which need not have the folder.
+inline bool periodic_checkpoint_due(int64_t every, int64_t step, bool last_of_epoch) {
+  return every > 0 && step % every == 0 && !last_of_epoch;
+}
+
 // The checkpoints/ folder of a run directory.
 class CheckpointDir {
  public:

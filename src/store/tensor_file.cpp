@@ -1,7 +1,5 @@
 #include "store/tensor_file.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -11,6 +9,7 @@
 #include <memory>
 
 #include "util/atomic_file.h"
+#include "util/crc32.h"
 #include "util/input_file.h"
 
 namespace vit {
@@ -46,11 +45,6 @@ uint8_t dtype_code(torch::Dtype dtype) {
     if (type == dtype) return code;
   }
   VIT_FAIL("tensor file: cannot store dtype ", dtype);
-}
-
-uint32_t crc32_of(const char* data, size_t size) {
-  return static_cast<uint32_t>(
-      crc32_z(crc32_z(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(data), size));
 }
 
 template <typename T>
@@ -181,7 +175,7 @@ std::string TensorFile::encode() const {
   append(out, static_cast<uint32_t>(entries_.size()));
   append(out, static_cast<uint64_t>(body.size()));
   out += body;
-  append(out, crc32_of(out.data(), out.size()));
+  append(out, crc32_bytes(out.data(), out.size()));
   return out;
 }
 
@@ -213,7 +207,7 @@ TensorFile TensorFile::decode(const std::string& bytes, const std::string& name)
   const uint32_t entries = check_header(bytes, bytes.size(), name);
   uint32_t stored_crc;
   std::memcpy(&stored_crc, bytes.data() + bytes.size() - 4, 4);
-  if (crc32_of(bytes.data(), bytes.size() - 4) != stored_crc) {
+  if (crc32_bytes(bytes.data(), bytes.size() - 4) != stored_crc) {
     throw CorruptFile(name + ": checksum mismatch (the file is damaged)");
   }
   // Intact as written; parsed defensively all the same (a file crafted with a valid checksum).

@@ -60,36 +60,4 @@ class EpochProgress {
   Clock::time_point last_draw_{};
 };
 
-// Images and all-reduce time since the last step line: what a step line reports (the trainer's
-// step lines, train/trainer.h).
-class ThroughputWindow {
- public:
-  // Opens at optimizer step `step`, with `allreduce_s` seconds of all-reduce so far.
-  ThroughputWindow(int64_t step, double allreduce_s)
-      : first_step_(step), allreduce_s_(allreduce_s) {}
-  void add(int64_t images) { images_ += images; }
-  struct Figures {
-    double images_per_s;  // of all ranks
-    double step_s;        // per step
-    double allreduce_s;   // per step
-  };
-  // The figures of the steps since the window opened (`world` ranks, each with as many images as
-  // this one); then it opens anew at `step`.
-  Figures close(int64_t step, double allreduce_s, int world) {
-    const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-    const auto steps = static_cast<double>(step - first_step_);
-    const Figures figures{static_cast<double>(images_ * world) / seconds, seconds / steps,
-                          (allreduce_s - allreduce_s_) / steps};
-    *this = ThroughputWindow(step, allreduce_s);
-    return figures;
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  Clock::time_point start_ = Clock::now();
-  int64_t first_step_;
-  double allreduce_s_;
-  int64_t images_ = 0;
-};
-
 }  // namespace vit

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <limits>
 
 #include "parallel/replicas.h"
@@ -12,7 +11,6 @@
 #include "train/progress.h"
 #include "util/signals.h"
 #include "util/error.h"
-#include "util/uptime.h"
 
 namespace vit {
 
@@ -159,7 +157,6 @@ struct Trainer::EpochRun {
   int64_t images;
   int64_t session_images = 0;  // images of this session only (images/s)
   double allreduce_before;     // the step engine's all-reduce seconds when the epoch started
-  ThroughputWindow window;
   EpochProgress progress;
 };
 
@@ -183,8 +180,7 @@ int64_t Trainer::planned_steps() const {
 FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints) {
   const int64_t total_steps = planned_steps();
   const int64_t per_step = samples_per_step(config_.train);
-  const int64_t step_line_every = step_line_interval(config_.log, steps_per_epoch());
-  last_console_line_ = Clock::now() - std::chrono::hours(1);  // the first one is shown
+  RunLog log(config_, comm_.world_size(), steps_per_epoch(), metrics);
   FitResult fit;
   // A stop signal during start-up (data, resume): nothing was trained, so nothing is written.
   if (stop_requested()) {
@@ -194,6 +190,7 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
   model_->train();
   while (state_.epoch < config_.train.epochs && state_.step < total_steps) {
     auto run = start_epoch();
+    log.start_epoch(state_.step, engine_->allreduce_s());
     bool stop = false;
     int64_t b = 0;
     for (; b < run->steps && state_.step < total_steps && !stop; ++b) {
@@ -206,15 +203,14 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
       run->loss_sum += step_loss;
       run->images += count;
       run->session_images += count;
-      run->window.add(count);
+      log.count(count);
       state_.epoch_position += count * comm_.world_size();
-      if (step_line_every > 0 && state_.step % step_line_every == 0) {
-        log_step(*run, b, step_loss, count, lr, metrics);
-      }
+      if (log.step_line_due(state_.step)) log_step(log, *run, b, step_loss, count, lr);
       run->progress.update(run->done_before + b + 1, images_per_s(*run),
                            [&] { return step_loss.item<double>() / static_cast<double>(count); });
       stop = stop_requested();
-      if (stop || checkpoint_due(b, run->steps)) {
+      if (stop || periodic_checkpoint_due(config_.checkpoint.every_steps, state_.step,
+                                          b + 1 == run->steps)) {
         save(checkpoints, run->loss_sum.item<double>(), run->images);
       }
     }
@@ -223,7 +219,7 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
       fit.stopped = fit.checkpointed = true;
       return fit;
     }
-    fit.epochs.push_back(finish_epoch(*run, b == run->steps, total_steps, metrics, checkpoints));
+    fit.epochs.push_back(finish_epoch(*run, b == run->steps, total_steps, log, checkpoints));
   }
   return fit;
 }
@@ -246,7 +242,6 @@ std::unique_ptr<Trainer::EpochRun> Trainer::start_epoch() {
       carries ? state_.epoch_images : 0,
       0,
       allreduce_s,
-      ThroughputWindow(state_.step, allreduce_s),
       EpochProgress(mode, state_.epoch + 1, config_.train.epochs, steps_per_epoch(), done_before)});
 }
 
@@ -254,32 +249,14 @@ double Trainer::images_per_s(const EpochRun& run) const {
   return static_cast<double>(run.session_images * comm_.world_size()) / seconds_since(run.start);
 }
 
-void Trainer::log_step(EpochRun& run, int64_t b, const torch::Tensor& step_loss, int64_t count,
-                       double lr, MetricsWriter* metrics) {
-  const int world = comm_.world_size();
+void Trainer::log_step(RunLog& log, EpochRun& run, int64_t b, const torch::Tensor& step_loss,
+                       int64_t count, double lr) {
   engine_->settle();
-  // Collective (the condition is the same on every rank): the loss of the step over all ranks,
-  // and the window's time and all-reduce share as rank 0 saw them.
-  const double loss = comm_.sum(step_loss.item<double>()) / static_cast<double>(count * world);
-  const auto window = run.window.close(state_.step, engine_->allreduce_s(), world);
-  // The console gets a step line by time (log.console_every_s); metrics.jsonl gets all.
-  if (seconds_since(last_console_line_) >= config_.log.console_every_s) {
-    last_console_line_ = Clock::now();
-    spdlog::info("epoch {}/{} step {} {} loss {:.4f} lr {:.3g} {:.0f} img/s", run.epoch + 1,
-                 config_.train.epochs, state_.step,
-                 run.progress.position(run.done_before + b + 1), loss, lr, window.images_per_s);
-  }
-  if (metrics == nullptr) return;
-  metrics->write(JsonLine()
-                     .add("event", "step")
-                     .add("step", state_.step)
-                     .add("epoch", run.epoch + 1)
-                     .add("loss", loss)
-                     .add("lr", lr)
-                     .add("images_per_s", window.images_per_s)
-                     .add("step_s", window.step_s)
-                     .add("allreduce_s", window.allreduce_s)
-                     .add("world_size", world));
+  // Collective (the condition is the same on every rank): the loss of the step over all ranks.
+  const double loss =
+      comm_.sum(step_loss.item<double>()) / static_cast<double>(count * comm_.world_size());
+  log.step_line(run.epoch, state_.step, run.progress.position(run.done_before + b + 1), loss, lr,
+                engine_->allreduce_s());
 }
 
 bool Trainer::stop_requested() {
@@ -287,15 +264,8 @@ bool Trainer::stop_requested() {
   return comm_.max(int64_t{StopSignals::received()}) != 0;
 }
 
-bool Trainer::checkpoint_due(int64_t b, int64_t steps) const {
-  // (not on an epoch's last step: the end of the epoch writes one anyway)
-  const int64_t every = config_.checkpoint.every_steps;
-  return every > 0 && state_.step % every == 0 && b + 1 < steps;
-}
-
-EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_steps,
-                                  MetricsWriter* metrics, const CheckpointDir* checkpoints) {
-  const int world = comm_.world_size();
+EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_steps, RunLog& log,
+                                  const CheckpointDir* checkpoints) {
   // The queued steps end before the epoch's clock stops, and a diverged epoch ends here, before
   // its line is written (the parameters too, as after a diverged step).
   engine_->settle();
@@ -313,26 +283,7 @@ EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_st
     result.test = evaluate(data_.test);
   }
   if (config_.dist.debug) check_replicas_now(result.epoch);
-  spdlog::info("epoch {}/{} done: train_loss {:.4f} test_loss {:.4f} test_acc {:.2f}% "
-               "{:.0f} img/s {:.1f} s (all-reduce {:.1f}%)",
-               result.epoch, config_.train.epochs, result.train_loss, result.test.loss(),
-               100.0 * result.test.accuracy(), result.images_per_s, result.epoch_s,
-               100.0 * result.allreduce_s / result.epoch_s);
-  if (metrics != nullptr) {
-    metrics->write(JsonLine()
-                       .add("event", "epoch")
-                       .add("epoch", result.epoch)
-                       .add("step", result.step)
-                       .add("train_loss", result.train_loss)
-                       .add("test_loss", result.test.loss())
-                       .add("test_acc", result.test.accuracy())
-                       .add("images_per_s", result.images_per_s)
-                       .add("epoch_s", result.epoch_s)
-                       .add("allreduce_s", result.allreduce_s)
-                       .add("world_size", world)
-                       .add("lr", learning_rate(optim_, state_.step - 1, total_steps))
-                       .add("elapsed_s", uptime_s()));
-  }
+  log.epoch_line(result, learning_rate(optim_, state_.step - 1, total_steps));
   if (complete) {  // (train.max_steps may end an epoch early)
     state_.epoch = run.epoch + 1;
     state_.epoch_position = 0;

@@ -24,20 +24,11 @@
 #include "store/checkpoint_dir.h"
 #include "train/flat_gradients.h"
 #include "train/metrics.h"
+#include "train/run_log.h"  // EpochResult
 #include "train/step.h"
 
 namespace vit {
 
-
-struct EpochResult {
-  int64_t epoch = 0;        // 1-based
-  int64_t step = 0;         // optimizer steps done so far
-  double train_loss = 0;    // mean over the epoch's training images, all ranks
-  Evaluation test;          // the test split scored after the epoch
-  double images_per_s = 0;  // training images of all ranks per second of training
-  double epoch_s = 0;       // training only
-  double allreduce_s = 0;   // part of epoch_s spent in the gradient all-reduce (this rank)
-};
 
 struct FitResult {
   std::vector<EpochResult> epochs;  // the epochs finished in this session
@@ -108,10 +99,9 @@ class Trainer {
   DistributedSampler sampler_;
   TrainState state_;
 
-  std::chrono::steady_clock::time_point last_console_line_;  // console step lines go by time
   std::unique_ptr<Watchdog> stall_dog_;  // bounds each step and evaluation
 
-  struct EpochRun;  // one epoch as it runs (its order, counts, progress bar, step-line window)
+  struct EpochRun;  // one epoch as it runs (its order, counts, progress bar)
 
   // Steps of this rank's samples from global `position` to the end of the epoch.
   int64_t steps_from(int64_t position) const;
@@ -120,17 +110,15 @@ class Trainer {
   std::unique_ptr<EpochRun> start_epoch();
   // Global images per second of the epoch so far (this session's part).
   double images_per_s(const EpochRun& run) const;
-  // The step line of step b of `run` (console by time, metrics.jsonl always). Collective.
-  void log_step(EpochRun& run, int64_t b, const torch::Tensor& step_loss, int64_t count,
-                double lr, MetricsWriter* metrics);
+  // The figures of the step line of step b of `run`, to `log`. Collective.
+  void log_step(RunLog& log, EpochRun& run, int64_t b, const torch::Tensor& step_loss,
+                int64_t count, double lr);
   // Whether a stop signal reached any rank. Collective.
   bool stop_requested();
-  // A periodic checkpoint after step b of an epoch of `steps` (checkpoint.every_steps).
-  bool checkpoint_due(int64_t b, int64_t steps) const;
   // Loss over the ranks, evaluation, the replica check (dist.debug), the epoch's log and metrics
   // lines and its checkpoint; `complete`: the epoch ran to its end. Collective.
-  EpochResult finish_epoch(EpochRun& run, bool complete, int64_t total_steps,
-                           MetricsWriter* metrics, const CheckpointDir* checkpoints);
+  EpochResult finish_epoch(EpochRun& run, bool complete, int64_t total_steps, RunLog& log,
+                           const CheckpointDir* checkpoints);
   // dist.debug: the gradients still in the flat buffer, every rank's parameters equal. Collective.
   void check_replicas_now(int64_t epoch);
 };

@@ -95,6 +95,8 @@ EOF
 # final.pt, text report with the PNG grid: the numbers of the last epoch's line. A build without
 # libpng says so in --help; that is a failure unless the build was told so (VIT_PNG=OFF, passed
 # here by ctest as VIT_PNG_SETTING): launch/setup.sh installs libpng-dev.
+"$vit_eval" --version | grep -q '^vit-eval .*(revision ' || fail "vit-eval --version lacks its line"
+"$(dirname "$vit_eval")/vit-predict" --version | grep -q '^MPI ' || fail "vit-predict --version lacks MPI"
 "$vit_eval" --help > "$work/help.txt" || fail "--help exited non-zero"
 png=1
 ! grep -q 'built without libpng' "$work/help.txt" || png=0
