@@ -159,7 +159,22 @@ TEST_F(ConfigTest, UnknownKeyInFileNamesFileAndKey) {
 }
 
 TEST_F(ConfigTest, UnknownCommandLineOption) {
-  expect_error({"--config", ini(""), "--model.hiden_d", "4"}, {"command line", "model.hiden_d"});
+  expect_error({"--config", ini(""), "--model.hiden_d", "4"},
+               {"command line", "model.hiden_d", "(did you mean --model.hidden_d?)"});
+}
+
+TEST_F(ConfigTest, UnknownKeysGetTheNearestKnownOne) {
+  expect_error({"--trian.epochs", "4"}, {"(did you mean --train.epochs?)"});
+  expect_error({"--batch_size", "4"}, {"(did you mean --train.batch_size?)"});
+  const std::string file = ini("[train]\nepoch = 3\n");
+  expect_error({"--config", file}, {file, "train.epoch", "(did you mean train.epochs?)"});
+  // Nothing near enough: no guess.
+  try {
+    parse({"--zzzzzzzz", "1"});
+    FAIL() << "--zzzzzzzz was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("did you mean"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(ConfigTest, MissingConfigFile) {

@@ -47,7 +47,17 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv, const C
 void keep_last_occurrences(boost::program_options::parsed_options& parsed);
 
 // The message of an exception from Boost.Program_options (or any other), made safely: see the
-// definition.
-std::string describe_option_error(const std::exception& e);
+// definition. For an unknown option, with `known` (the options that exist) the nearest one is
+// suggested: " (did you mean --train.epochs?)", written as `prefix` + name ("--" on the command
+// line, "" in a config file).
+std::string describe_option_error(const std::exception& e,
+                                  const boost::program_options::options_description* known = nullptr,
+                                  const std::string& prefix = "--");
+
+// The option of `known` nearest to the misspelt `name`: within a few edits (a third of its length,
+// at most 3), or the one option whose key after the section is `name` ("batch_size" for
+// "train.batch_size"); "" when none is near enough or two are equally near.
+std::string nearest_option(const std::string& name,
+                           const boost::program_options::options_description& known);
 
 }  // namespace vit

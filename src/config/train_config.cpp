@@ -402,7 +402,7 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
       try {
         po::store(po::parse_config_file(in, keys, /*allow_unregistered=*/false), vm);
       } catch (const po::error& e) {
-        VIT_FAIL(file, ": ", describe_option_error(e));
+        VIT_FAIL(file, ": ", describe_option_error(e, &keys, ""));
       }
     }
     for (const KeyInfo& key : config_keys()) {
