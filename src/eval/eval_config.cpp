@@ -93,8 +93,9 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
   po::options_description general("vit-eval: score a trained Vision Transformer on its test set");
   general.add_options()("help,h", "print this help and exit")(
       "version", "print the versions of vit-eval and its libraries and exit")(
-      "checkpoint", po::value(&config.checkpoint)->value_name("FILE"),
-      "checkpoint (checkpoints/step-N.pt) or model file (checkpoints/final.pt) to evaluate")(
+      "checkpoint", po::value(&config.checkpoint)->value_name("PATH"),
+      "checkpoint (checkpoints/step-N.pt) or model file (checkpoints/final.pt) to evaluate, or a "
+      "run directory (its final.pt, or its newest complete checkpoint when that is newer)")(
       "json", po::bool_switch(&config.json), "print one JSON object instead of the text report")(
       "images", po::value(&config.images)->value_name("OUT.png"),
       png_supported() ? "write a PNG grid of misclassified test images, true class green, "
@@ -119,7 +120,7 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
   }
   CommandLine spec;
   spec.usage =
-      "usage: vit-eval --checkpoint FILE [--json] [--images OUT.png] [--export OUT.safetensors] "
+      "usage: vit-eval --checkpoint PATH [--json] [--images OUT.png] [--export OUT.safetensors] "
       "[--section.key VALUE ...]\n"
       "       mpirun -n N vit-eval ...   (the test set is split over the ranks)\n";
   spec.shown = {&general, &keys, &machine};
@@ -131,7 +132,8 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
     return result;
   }
   VIT_CHECK(!config.checkpoint.empty(),
-            "--checkpoint: required (a checkpoints/step-N.pt or checkpoints/final.pt of a run)");
+            "--checkpoint: required (a run directory, or a checkpoints/step-N.pt or "
+            "checkpoints/final.pt of a run)");
   VIT_CHECK(config.max_images > 0, "--max-images: must be positive, got ", config.max_images);
   VIT_CHECK(config.columns > 0, "--columns: must be positive, got ", config.columns);
   if (!config.images.empty()) {
@@ -150,9 +152,15 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
     check_output_path(config.export_path);
   }
 
-  // The file's keys first, then the command line's.
+  // A run directory stands for its model file (as in vit-predict). The file's keys first, then
+  // the command line's.
+  try {
+    config.checkpoint = find_model_file(config.checkpoint);
+  } catch (const Error& e) {
+    VIT_FAIL("--checkpoint: ", e.what());
+  }
   VIT_CHECK(fs::is_regular_file(config.checkpoint), "--checkpoint: ", config.checkpoint,
-            ": no such file");
+            ": not a regular file");
   std::vector<std::pair<std::string, std::string>> from_command_line;
   for (const EvalUse use : {EvalUse::kStored, EvalUse::kMachine}) {
     for (const KeyInfo& key : keys_used_as(use)) {

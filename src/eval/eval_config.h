@@ -16,7 +16,7 @@
 namespace vit {
 
 struct EvalConfig {
-  std::string checkpoint;    // --checkpoint: a checkpoints/step-N.pt or checkpoints/final.pt
+  std::string checkpoint;    // --checkpoint's file: a step-N.pt or final.pt (a run dir resolved)
   bool json = false;         // --json: one JSON object instead of the text report
   std::string images;        // --images: PNG grid of misclassified test images ("" for none)
   int64_t max_images = 100;  // --max-images: at most this many images in that grid

@@ -92,6 +92,12 @@ for key in ("loss", "world_size"):
 sys.exit(None if one == two else f"1 rank: {one}\n2 ranks: {two}")
 EOF
 
+# The run directory stands for its final.pt: the same report, the file named.
+"$vit_eval" --checkpoint "$run" --json > "$work/dir.json" 2> "$work/dir.err" \
+  || { cat "$work/dir.err"; fail "vit-eval --checkpoint RUN_DIR exited non-zero"; }
+same_as_epoch "$work/dir.json" "$(grep -c '"event":"epoch"' "$run/metrics.jsonl")" 1
+grep -q 'checkpoints/final.pt' "$work/dir.json" || { cat "$work/dir.json"; fail "RUN_DIR: not final.pt"; }
+
 # final.pt, text report with the PNG grid: the numbers of the last epoch's line. A build without
 # libpng says so in --help; that is a failure unless the build was told so (VIT_PNG=OFF, passed
 # here by ctest as VIT_PNG_SETTING): launch/setup.sh installs libpng-dev.
