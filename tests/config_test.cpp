@@ -1,5 +1,7 @@
 // Config: defaults, INI file, command-line overrides, validation errors naming the key.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -130,6 +132,21 @@ TEST_F(ConfigTest, IniRoundTrip) {
   const TrainConfig second = parse({"--config", saved}).config;
   EXPECT_EQ(first.entries(), second.entries());
   EXPECT_EQ(second.optim.lr, 0.0003);
+}
+
+TEST_F(ConfigTest, ChangedKeysListsWhatDiffersFromAStoredConfig) {
+  TrainConfig before;
+  before.train.epochs = 5;
+  auto stored = before.entries();
+  EXPECT_EQ(changed_keys(stored, before), "");
+  TrainConfig after = before;
+  after.train.epochs = 20;
+  after.optim.lr = 0.002;
+  EXPECT_EQ(changed_keys(stored, after), "optim.lr 0.005 -> 0.002, train.epochs 5 -> 20");
+  stored.erase(std::remove_if(stored.begin(), stored.end(),
+                              [](const auto& e) { return e.first == "optim.lr"; }),
+               stored.end());  // a file of a version before the key: not compared
+  EXPECT_EQ(changed_keys(stored, after), "train.epochs 5 -> 20");
 }
 
 TEST_F(ConfigTest, BooleansAndDistKeys) {

@@ -449,6 +449,18 @@ std::string to_ini(const TrainConfig& config) {
   return out.str();
 }
 
+std::string changed_keys(const std::vector<std::pair<std::string, std::string>>& stored,
+                         const TrainConfig& config) {
+  const std::map<std::string, std::string> before(stored.begin(), stored.end());
+  std::string out;
+  for (const auto& [key, value] : config.entries()) {
+    const auto found = before.find(key);
+    if (found == before.end() || found->second == value) continue;
+    out += (out.empty() ? "" : ", ") + key + " " + found->second + " -> " + value;
+  }
+  return out;
+}
+
 int64_t step_line_interval(const LogConfig& log, int64_t steps_per_epoch) {
   if (log.every_steps != "auto") return std::stoll(log.every_steps);
   return std::max<int64_t>(1, steps_per_epoch / kAutoStepLinesPerEpoch);

@@ -184,6 +184,12 @@ inline constexpr int64_t kAutoStepLinesPerEpoch = 50;
 // steps) or 0 (none).
 int64_t step_line_interval(const LogConfig& log, int64_t steps_per_epoch);
 
+// The keys whose value in `config` differs from `stored` (a checkpoint's "config/<key>" texts), as
+// "train.epochs 5 -> 20, optim.lr 0.001 -> 0.002" in the key table's order; "" when none did.
+// Keys `stored` lacks (files of earlier versions) are not compared.
+std::string changed_keys(const std::vector<std::pair<std::string, std::string>>& stored,
+                         const TrainConfig& config);
+
 // Sets the given keys ("section.name", value as text) the way the command line would. Throws
 // vit::Error prefixed with `source` (a file or "command line") for an unknown key or a bad value.
 // An enumerated key's unknown value throws as validate() words it ("<key>: unknown value ..."); the

@@ -114,6 +114,10 @@ std::string Trainer::resume(const std::string& mode, const CheckpointDir& checkp
       spdlog::warn("resume: {}; falling back to the previous checkpoint", e.what());
       continue;
     }
+    const std::string changed = changed_keys(read_stored_run(path).config, config_);
+    if (!changed.empty() && comm_.rank() == 0) {
+      spdlog::info("resume: changed since {} was written: {}", path, changed);
+    }
     if (state_.world_size != comm_.world_size()) {
       spdlog::warn("resume: {} was written by {} rank(s), this job has {}: training continues "
                    "from the same sample position with the shards recomputed",

@@ -43,6 +43,9 @@ train 2 --run-dir "$work/cut" --resume auto > "$work/resume.log" 2>&1 || fail "r
 # fresh start must not count), from a step in epoch 2, where the signal came.
 grep -Eq 'resumed from .*/checkpoints/step-[0-9]{8}\.pt: step (2[1-9]|3[01]), epoch 2,' \
   "$work/resume.log" || { grep resumed "$work/resume.log"; fail "did not resume from epoch 2"; }
+# The keys given otherwise than when the checkpoint was written, in one line.
+grep -Eq 'resume: changed since .*/step-[0-9]{8}\.pt was written: checkpoint\.every_steps 1 -> 0$' \
+  "$work/resume.log" || { grep 'resume:' "$work/resume.log"; fail "the changed key was not reported"; }
 [ "$(strip "$work/straight/metrics.jsonl")" = "$(strip "$work/cut/metrics.jsonl")" ] \
   || { diff <(strip "$work/straight/metrics.jsonl") <(strip "$work/cut/metrics.jsonl"); \
        fail "metrics differ from the uninterrupted run"; }
