@@ -124,16 +124,21 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
     metrics = std::make_unique<vit::MetricsWriter>(run_dir->metrics(), run_dir->tensorboard());
   }
   const vit::FitResult fit = trainer.fit(metrics.get(), leader ? &checkpoints : nullptr);
+  // Said once, by rank 0, with the signal that reached any rank.
   if (fit.stopped && !fit.checkpointed) {
-    spdlog::warn("stopped by signal {} during start-up, before the first step; nothing written; "
-                 "exit status {} (continue with --resume auto)",
-                 vit::StopSignals::received(), vit::kStoppedExitCode);
+    if (leader) {
+      spdlog::warn("stopped by {} during start-up, before the first step; nothing written; "
+                   "exit status {} (continue with --resume auto)",
+                   vit::signal_name(fit.stop_signal), vit::kStoppedExitCode);
+    }
     return vit::kStoppedExitCode;
   }
   if (fit.stopped) {
-    spdlog::warn("stopped by signal {} at step {} after writing a checkpoint; exit status {} "
-                 "(continue with --resume auto)",
-                 vit::StopSignals::received(), trainer.step(), vit::kStoppedExitCode);
+    if (leader) {
+      spdlog::warn("stopped by {} at step {} after writing a checkpoint; exit status {} "
+                   "(continue with --resume auto)",
+                   vit::signal_name(fit.stop_signal), trainer.step(), vit::kStoppedExitCode);
+    }
     return vit::kStoppedExitCode;
   }
   const auto& results = fit.epochs;

@@ -9,6 +9,14 @@
 namespace vit {
 namespace {
 
+TEST(StopSignals, NamesForTheLog) {
+  EXPECT_EQ(signal_name(SIGTERM), "SIGTERM (signal " + std::to_string(SIGTERM) + ")");
+  EXPECT_EQ(signal_name(SIGUSR1), "SIGUSR1 (signal " + std::to_string(SIGUSR1) + ")");
+  EXPECT_EQ(signal_name(SIGINT), "SIGINT (signal 2)");
+  EXPECT_EQ(signal_name(SIGHUP), "SIGHUP (signal 1)");
+  EXPECT_EQ(signal_name(9), "signal 9");
+}
+
 TEST(StopSignals, EveryStopSignalOnlySetsTheFlag) {
   const StopSignals signals;
   for (int signal_number : {SIGTERM, SIGUSR1, SIGINT, SIGHUP}) {

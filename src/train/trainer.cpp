@@ -111,14 +111,16 @@ std::string Trainer::resume(const std::string& mode, const CheckpointDir& checkp
       state_ = read_checkpoint(path, model_, engine_->optimizer(), config_);
     } catch (const CorruptCheckpoint& e) {
       if (mode != "auto") throw;
-      spdlog::warn("resume: {}; falling back to the previous checkpoint", e.what());
+      if (comm_.rank() == 0) {  // every rank reads the same files: said once
+        spdlog::warn("resume: {}; falling back to the previous checkpoint", e.what());
+      }
       continue;
     }
     const std::string changed = changed_keys(read_stored_run(path).config, config_);
     if (!changed.empty() && comm_.rank() == 0) {
       spdlog::info("resume: changed since {} was written: {}", path, changed);
     }
-    if (state_.world_size != comm_.world_size()) {
+    if (state_.world_size != comm_.world_size() && comm_.rank() == 0) {
       spdlog::warn("resume: {} was written by {} rank(s), this job has {}: training continues "
                    "from the same sample position with the shards recomputed",
                    path, state_.world_size, comm_.world_size());
@@ -142,8 +144,9 @@ void Trainer::save(const CheckpointDir* checkpoints, double local_loss, int64_t 
     write_checkpoint(checkpoints->path_for(state.step), model_, engine_->optimizer(), state,
                      config_);
     checkpoints->commit(state.step, config_.checkpoint.keep_last, config_.checkpoint.keep_every);
-    spdlog::info("checkpoint {} written in {:.3f} s", checkpoints->path_for(state.step),
-                 seconds_since(start));
+    // At debug level: one every epoch would crowd the epoch lines (log.level debug shows them).
+    spdlog::debug("checkpoint {} written in {:.3f} s", checkpoints->path_for(state.step),
+                  seconds_since(start));
   }
   comm_.barrier();  // the other ranks wait only as long as the write lasts
 }
@@ -187,7 +190,7 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
   RunLog log(config_, comm_.world_size(), steps_per_epoch(), metrics);
   FitResult fit;
   // A stop signal during start-up (data, resume): nothing was trained, so nothing is written.
-  if (stop_requested()) {
+  if ((fit.stop_signal = stop_requested()) != 0) {
     fit.stopped = true;
     return fit;
   }
@@ -212,14 +215,14 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
       if (log.step_line_due(state_.step)) log_step(log, *run, b, step_loss, count, lr);
       run->progress.update(run->done_before + b + 1, images_per_s(*run),
                            [&] { return step_loss.item<double>() / static_cast<double>(count); });
-      stop = stop_requested();
+      fit.stop_signal = stop_requested();
+      stop = fit.stop_signal != 0;
       if (stop || periodic_checkpoint_due(config_.checkpoint.every_steps, state_.step,
                                           b + 1 == run->steps)) {
         save(checkpoints, run->loss_sum.item<double>(), run->images);
       }
     }
     if (stop) {
-      spdlog::warn("stop signal received: checkpoint written at step {}, stopping", state_.step);
       fit.stopped = fit.checkpointed = true;
       return fit;
     }
@@ -263,9 +266,9 @@ void Trainer::log_step(RunLog& log, EpochRun& run, int64_t b, const torch::Tenso
                 engine_->allreduce_s());
 }
 
-bool Trainer::stop_requested() {
+int Trainer::stop_requested() {
   // All ranks learn of a signal that reached any of them at the same step.
-  return comm_.max(int64_t{StopSignals::received()}) != 0;
+  return static_cast<int>(comm_.max(int64_t{StopSignals::received()}));
 }
 
 EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_steps, RunLog& log,

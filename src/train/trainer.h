@@ -34,6 +34,7 @@ struct FitResult {
   std::vector<EpochResult> epochs;  // the epochs finished in this session
   bool stopped = false;             // ended early by a stop signal ...
   bool checkpointed = false;        // ... after writing a checkpoint (not before the first step)
+  int stop_signal = 0;              // that signal's number (the largest any rank received)
 };
 
 class Trainer {
@@ -113,8 +114,8 @@ class Trainer {
   // The figures of the step line of step b of `run`, to `log`. Collective.
   void log_step(RunLog& log, EpochRun& run, int64_t b, const torch::Tensor& step_loss,
                 int64_t count, double lr);
-  // Whether a stop signal reached any rank. Collective.
-  bool stop_requested();
+  // The stop signal that reached a rank (the largest number when several did), or 0. Collective.
+  int stop_requested();
   // Loss over the ranks, evaluation, the replica check (dist.debug), the epoch's log and metrics
   // lines and its checkpoint; `complete`: the epoch ran to its end. Collective.
   EpochResult finish_epoch(EpochRun& run, bool complete, int64_t total_steps, RunLog& log,

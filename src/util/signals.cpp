@@ -30,4 +30,14 @@ void ignore_broken_pipes() {
   sigaction(SIGPIPE, &action, nullptr);
 }
 
+std::string signal_name(int signal) {
+  const char* name = signal == SIGTERM   ? "SIGTERM"
+                     : signal == SIGUSR1 ? "SIGUSR1"
+                     : signal == SIGINT  ? "SIGINT"
+                     : signal == SIGHUP  ? "SIGHUP"
+                                         : nullptr;
+  const std::string number = "signal " + std::to_string(signal);
+  return name == nullptr ? number : std::string(name) + " (" + number + ")";
+}
+
 }  // namespace vit

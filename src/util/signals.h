@@ -6,6 +6,8 @@
 // exit status 75 into a death by signal.
 #pragma once
 
+#include <string>
+
 namespace vit {
 
 // Exit status of a job stopped by a signal after writing its checkpoint: "resume me". The SLURM
@@ -23,6 +25,9 @@ class StopSignals {
   // The last stop signal received so far (SIGTERM, SIGUSR1, SIGINT or SIGHUP), or 0.
   static int received();
 };
+
+// "SIGTERM (signal 15)" for a stop signal, "signal N" for another number.
+std::string signal_name(int signal);
 
 // Output into a pipe whose reader went away (`vit-train ... | head -1`, a closed log pipe) must not
 // kill a training job: SIGPIPE is ignored, so such writes fail instead (console output is

@@ -42,14 +42,15 @@ grep -q 'check/runs/cpu-1/metrics.jsonl$' "$work/files.txt" || fail "logs.tgz la
 grep -q 'check/cpu-1.log$' "$work/files.txt" || fail "logs.tgz lacks the step logs"
 ! grep -q '\.pt$' "$work/files.txt" || fail "logs.tgz holds checkpoints"
 
-# --- a deadline too short for the check: nothing started, exit 1, still a summary ---------------
+# --- a deadline too short for the check (under 60 s once 20 are kept for the files): nothing
+# started, exit 1, still a summary
 set +e
-"$src/launch/gpu-session.sh" "$work/short" --deadline 100 > /dev/null 2>&1
+"$src/launch/gpu-session.sh" "$work/short" --deadline 70 > /dev/null 2>&1
 rc=$?
 set -e
-[ "$rc" -eq 1 ] || fail "--deadline 100: exit $rc, not 1"
+[ "$rc" -eq 1 ] || fail "--deadline 70: exit $rc, not 1"
 grep -q '^- check: not run -- [0-9]* s left of the deadline' "$work/short/summary.md" \
-  || { cat "$work/short/summary.md"; fail "--deadline 100: no verdict"; }
+  || { cat "$work/short/summary.md"; fail "--deadline 70: no verdict"; }
 
 # --- gpu-check alone -----------------------------------------------------------------------------
 # Without --dry-run: the same line at once, nothing configured.

@@ -35,7 +35,7 @@ wait_for "$work/cut.log" ' step 21 '  # in the second epoch
 kill -TERM $(ranks_of "$work/cut")
 set +e; wait "$job"; rc=$?; set -e; job=""
 [ "$rc" -eq 75 ] || { tail "$work/cut.log"; fail "stopped run exited $rc, not 75"; }
-grep -q 'stopped by signal 15' "$work/cut.log" || fail "no stop message"
+grep -q 'stopped by SIGTERM (signal 15) at step' "$work/cut.log" || fail "no stop message"
 [ -s "$work/cut/checkpoints/LATEST" ] || fail "no checkpoint after SIGTERM"
 cp -r "$work/cut" "$work/cut-to-1"
 train 2 --run-dir "$work/cut" --resume auto > "$work/resume.log" 2>&1 || fail "resume failed"
@@ -89,7 +89,7 @@ wait_for "$work/one.log" ' step 40 '  # epoch 2 of 32 steps each
 kill -USR1 $(ranks_of "$work/one")
 set +e; wait "$job"; rc=$?; set -e; job=""
 [ "$rc" -eq 75 ] || { tail "$work/one.log"; fail "1-rank run stopped by SIGUSR1 exited $rc, not 75"; }
-grep -q 'stopped by signal 10' "$work/one.log" || fail "no stop message for SIGUSR1"
+grep -q 'stopped by SIGUSR1 (signal 10) at step' "$work/one.log" || fail "no stop message for SIGUSR1"
 train 2 --run-dir "$work/one" --resume auto > "$work/to2.log" 2>&1 || fail "1 -> 2 failed"
 read -r step pos <<<"$(sed -n 's/.*step \([0-9]*\), epoch 2, \([0-9]*\) samples into the epoch.*/\1 \2/p' "$work/to2.log")"
 want=$((step + (2048 - pos + 127) / 128))
@@ -130,7 +130,7 @@ kill -TERM $(ranks_of "$work/twice")  # during the write
 set +e; wait "$job"; rc=$?; set -e; job=""
 [ "$rc" -eq 75 ] || { tail "$work/twice.log"; fail "second signal: exit $rc, not 75"; }
 train 2 --run-dir "$work/twice" --resume auto > "$work/twice-resume.log" 2>&1 || fail "resume failed"
-stopped_at=$(sed -n 's/.*stopped by signal 15 at step \([0-9]*\) .*/\1/p' "$work/twice.log")
+stopped_at=$(sed -n 's/.*stopped by SIGTERM (signal 15) at step \([0-9]*\) .*/\1/p' "$work/twice.log")
 [ -n "$stopped_at" ] || { tail "$work/twice.log"; fail "no stop step logged"; }
 grep -q "resumed from .*step-$(printf %08d "$stopped_at").pt: step $stopped_at," \
   "$work/twice-resume.log" || fail "the stop checkpoint (step $stopped_at) was not used"

@@ -32,8 +32,10 @@ stopped() {
   wait "$job" || rc=$?
   job=""
   [ "$rc" -eq 75 ] || { tail "$work/$1.log"; fail "$1: exit status $rc, not 75"; }
-  grep -q "stopped by signal $2 at step" "$work/$1.log" \
+  grep -q "stopped by SIG[A-Z0-9]* (signal $2) at step" "$work/$1.log" \
     || { tail "$work/$1.log"; fail "$1: no stop by signal $2"; }
+  # Said once (rank 0), whichever rank the signal reached.
+  [ "$(grep -c 'stopped by ' "$work/$1.log")" -eq 1 ] || { tail "$work/$1.log"; fail "$1: the stop said twice"; }
   [ -f "$work/$1/checkpoints/$(cat "$work/$1/checkpoints/LATEST")" ] || fail "$1: no checkpoint"
   echo "$1: ok ($(cat "$work/$1/checkpoints/LATEST"))"
 }
@@ -117,7 +119,7 @@ rc=0
 wait "$job" || rc=$?
 job=""
 [ "$rc" -eq 75 ] || { tail "$work/startup.log"; fail "startup: exit status $rc, not 75"; }
-grep -q 'stopped by signal 15 during start-up, before the first step; nothing written' "$work/startup.log" \
+grep -q 'stopped by SIGTERM (signal 15) during start-up, before the first step; nothing written' "$work/startup.log" \
   || { tail "$work/startup.log"; fail "startup: no start-up stop line"; }
 [ ! -e "$work/startup/checkpoints/LATEST" ] || fail "startup: a checkpoint was written"
 echo "startup: ok"
