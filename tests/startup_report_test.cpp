@@ -36,8 +36,11 @@ TEST(StartupTable, HoldsFactsAndEveryConfigKey) {
         "10,000", "1,234,567", "235 (global batch 256)", "(fresh start)", "runs/x"}) {
     EXPECT_NE(table.find(expected), std::string::npos) << expected << "\n" << table;
   }
+  // Every key at its default, in its section's row: "| model defaults | n_patches=7, ...".
   for (const auto& [key, value] : config.entries()) {
-    EXPECT_NE(table.find("| " + key + " "), std::string::npos) << key;
+    const std::string section = key.substr(0, key.find('.'));
+    EXPECT_NE(table.find("| " + section + " defaults "), std::string::npos) << section;
+    EXPECT_NE(table.find(key.substr(section.size() + 1) + "=" + value), std::string::npos) << key;
   }
 }
 
@@ -49,7 +52,10 @@ TEST(StartupTable, SaysWhereEachValueCameFrom) {
   const std::string table = startup_table(config, two_ranks());
   EXPECT_NE(table.find("| 2  (command line)"), std::string::npos) << table;
   EXPECT_NE(table.find("| 128  (file)"), std::string::npos) << table;
-  EXPECT_NE(table.find("| 8  (default)"), std::string::npos) << table;  // model.hidden_d
+  EXPECT_NE(table.find("| train.epochs "), std::string::npos) << table;
+  EXPECT_EQ(table.find("| model.hidden_d "), std::string::npos) << table;  // a default: ...
+  EXPECT_NE(table.find("hidden_d=8"), std::string::npos) << table;          // ... in its section's row
+  EXPECT_EQ(table.find("(default)"), std::string::npos) << table;
 }
 
 TEST(StartupTable, RowsHaveOneWidth) {
@@ -62,9 +68,20 @@ TEST(StartupTable, RowsHaveOneWidth) {
     EXPECT_EQ(line.size(), width) << line;
     ++count;
   }
-  // Every config key has a row, plus the facts: an empty table would pass the loop above.
-  EXPECT_GT(count, config.entries().size());
+  // The facts and the config's sections: an empty table would pass the loop above. Long values
+  // (the keys at their defaults) go on over rows: the table fits about 100 columns.
+  EXPECT_GT(count, 20u);
   EXPECT_GT(width, 40u);
+  EXPECT_LE(width, 105u);
+}
+
+TEST(StartupTable, LongValuesGoOnOverRowsBrokenBetweenWords) {
+  StartupFacts facts = two_ranks();
+  facts.data_source = std::string(60, 'a') + " " + std::string(30, 'b') + " end";
+  const std::string table = startup_table(TrainConfig{}, facts);
+  EXPECT_NE(table.find("| data source "), std::string::npos) << table;
+  EXPECT_NE(table.find(std::string(60, 'a') + " "), std::string::npos) << table;
+  EXPECT_NE(table.find("   | " + std::string(30, 'b') + " end "), std::string::npos) << table;
 }
 
 TEST(StartupTable, ManyRanksAreSummarised) {

@@ -9,6 +9,8 @@ namespace {
 
 // Long jobs list their first ranks and the count of the rest; the log stays readable.
 constexpr int kRanksListed = 32;
+// Longer values go on over more rows, broken between words: the table stays about 100 columns.
+constexpr size_t kValueWidth = 72;
 
 using Rows = std::vector<std::pair<std::string, std::string>>;
 
@@ -32,7 +34,32 @@ void add_versions(Rows& rows, const std::string& report) {
   }
 }
 
-std::string format_rows(const Rows& rows) {
+// `text` in lines of at most `width` characters, broken at spaces (a longer word stays whole).
+std::vector<std::string> wrapped(const std::string& text, size_t width) {
+  std::vector<std::string> lines;
+  std::istringstream words(text);
+  std::string word, line;
+  while (words >> word) {
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      lines.push_back(line);
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  lines.push_back(line);
+  return lines;
+}
+
+std::string format_rows(const Rows& given) {
+  Rows rows;  // the long values over several rows, the key on the first
+  for (const auto& [key, value] : given) {
+    if (value.size() <= kValueWidth) {
+      rows.emplace_back(key, value);
+      continue;
+    }
+    const auto lines = wrapped(value, kValueWidth);
+    for (size_t i = 0; i < lines.size(); ++i) rows.emplace_back(i == 0 ? key : "", lines[i]);
+  }
   size_t key_width = 0, value_width = 0;
   for (const auto& [key, value] : rows) {
     key_width = std::max(key_width, key.size());
@@ -93,12 +120,22 @@ std::string startup_table(const TrainConfig& config, const StartupFacts& facts) 
   rows.emplace_back("run directory", config.run_dir);
   rows.emplace_back("resumed from", facts.resumed_from.empty() ? "(fresh start)" : facts.resumed_from);
   rows.emplace_back("", "");
-  // Each key's value and where it came from.
+  // The keys given in the file or on the command line, a row each with where from; then those at
+  // their defaults, a row a section ("optim defaults | weight_decay=0, beta1=0.9, ...").
+  std::vector<std::pair<std::string, std::string>> defaults;  // section, "name value, ..."
   for (const auto& [key, value] : config.entries()) {
     const auto origin = config.origins.find(key);
-    rows.emplace_back(
-        key, value + "  (" + (origin == config.origins.end() ? "default" : origin->second) + ")");
+    if (origin != config.origins.end()) {
+      rows.emplace_back(key, value + "  (" + origin->second + ")");
+      continue;
+    }
+    const auto dot = key.find('.');
+    const std::string section = key.substr(0, dot);
+    if (defaults.empty() || defaults.back().first != section) defaults.emplace_back(section, "");
+    std::string& text = defaults.back().second;
+    text += (text.empty() ? "" : ", ") + key.substr(dot + 1) + "=" + value;
   }
+  for (const auto& [section, text] : defaults) rows.emplace_back(section + " defaults", text);
   return format_rows(rows);
 }
 

@@ -99,7 +99,7 @@ grep -q "\"epoch\":2,\"step\":$want," "$work/one/metrics.jsonl" \
 echo "other world sizes: ok"
 
 # --- 3. kill -9 of rank 0 in the middle of a checkpoint write ---------------------------------
-VIT_TEST_CHECKPOINT_DELAY_MS=3000 train 2 --run-dir "$work/crash" --checkpoint.every_steps 4 \
+VIT_TEST_CHECKPOINT_DELAY_MS=3000 train 2 --run-dir "$work/crash" --checkpoint.every_steps 4 --log.level debug \
   > "$work/crash.log" 2>&1 &
 job=$!
 wait_for "$work/crash.log" 'step-00000004.pt written'
