@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -12,6 +11,7 @@
 #include "parallel/replicas.h"  // state_checksum
 #include "store/tensor_file.h"
 #include "util/error.h"
+#include "util/fault_injection.h"
 #include "util/input_file.h"
 
 namespace vit {
@@ -194,11 +194,10 @@ void check_finite_before_writing(const std::string& path, const VisionTransforme
             " holds a NaN or an infinity (a diverged model)");
 }
 
-// Tests pause here (VIT_TEST_CHECKPOINT_DELAY_MS) to kill a rank in the middle of a write.
+// A test build pauses here (util/fault_injection.h) to kill a rank in the middle of a write.
 void test_delay() {
-  if (const char* ms = std::getenv("VIT_TEST_CHECKPOINT_DELAY_MS")) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(ms)));
-  }
+  const auto pause = injected_faults().checkpoint_pause;
+  if (pause.count() > 0) std::this_thread::sleep_for(pause);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "train/progress.h"
 #include "util/signals.h"
 #include "util/error.h"
+#include "util/fault_injection.h"
 
 namespace vit {
 
@@ -46,10 +47,9 @@ Split to_device(const Split& split, torch::Device device) {
   return {split.images.to(device), split.labels.to(device)};
 }
 
-// Tests make one rank's replica drift (VIT_TEST_DRIFT_RANK=R) to see dist.debug stop the job.
+// A test build makes one rank's replica drift (util/fault_injection.h) to see dist.debug stop the job.
 void drift_for_tests(VisionTransformer& model, int rank) {
-  const char* victim = std::getenv("VIT_TEST_DRIFT_RANK");
-  if (victim == nullptr || std::atoi(victim) != rank) return;
+  if (injected_faults().drift_rank != rank) return;
   torch::NoGradGuard no_grad;
   model->parameters()[0].view(-1)[0] += 1e-6f;
 }
@@ -116,9 +116,9 @@ std::string Trainer::resume(const std::string& mode, const CheckpointDir& checkp
       }
       continue;
     }
-    const std::string changed = changed_keys(read_stored_run(path).config, config_);
-    if (!changed.empty() && comm_.rank() == 0) {
-      spdlog::info("resume: changed since {} was written: {}", path, changed);
+    if (comm_.rank() == 0) {  // said once, so read once
+      const std::string changed = changed_keys(read_stored_run(path).config, config_);
+      if (!changed.empty()) spdlog::info("resume: changed since {} was written: {}", path, changed);
     }
     if (state_.world_size != comm_.world_size() && comm_.rank() == 0) {
       spdlog::warn("resume: {} was written by {} rank(s), this job has {}: training continues "

@@ -8,6 +8,9 @@ set -euo pipefail
 vit_train=$1 make_data=$2 src=$3
 tools=$(dirname "$make_data")
 export VIT_TRAIN_BIN=$vit_train  # launch/train.sh runs this build's program
+# The tests' build of vit-train, which injects the faults its environment asks for
+# (VIT_TEST_DRIFT_RANK, VIT_TEST_CHECKPOINT_DELAY_MS: tests/tools/injected_faults.cpp).
+faulty_vit_train=$tools/vit-train-faults
 work=$(mktemp -d)
 job=""
 # shellcheck disable=SC2317  # called by the trap
@@ -57,6 +60,8 @@ mpi() {
 # wait_for FILE PATTERN: until PATTERN is in FILE (30 s at most).
 wait_for() { for _ in $(seq 300); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   cat "$1"; fail "timed out waiting for '$2'"; }
-# ranks_of RUN_DIR: the pids of the vit-train processes of that run.
+# ranks_of RUN_DIR: the pids of the vit-train processes of that run (or vit-train-faults', whose
+# name the kernel keeps as "vit-train-fault").
 ranks_of() { pgrep -f -- "--run-dir $1( |$)" | while read -r p; do
-  [ "$(cat "/proc/$p/comm" 2>/dev/null)" = vit-train ] && echo "$p"; done; }
+  case "$(cat "/proc/$p/comm" 2>/dev/null)" in vit-train | vit-train-fault) echo "$p" ;; esac
+  done; }

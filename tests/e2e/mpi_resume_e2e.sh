@@ -28,7 +28,8 @@ train 2 --run-dir "$work/straight" > "$work/straight.log" 2>&1 || fail "straight
 # A checkpoint every step, each held 100 ms (test-only delay), so that the run is still going
 # when the signal comes (unslowed, the 32 steps take a fraction of a second); checkpoints do not
 # change the training, so the results must still equal the straight run's.
-VIT_TEST_CHECKPOINT_DELAY_MS=100 train 2 --run-dir "$work/cut" --checkpoint.every_steps 1 \
+VIT_TRAIN_BIN=$faulty_vit_train \
+  VIT_TEST_CHECKPOINT_DELAY_MS=100 train 2 --run-dir "$work/cut" --checkpoint.every_steps 1 \
   > "$work/cut.log" 2>&1 &
 job=$!
 wait_for "$work/cut.log" ' step 21 '  # in the second epoch
@@ -82,7 +83,8 @@ EOF
 
 # Slowed like the 2-rank run (unslowed, the signal came with ~0.2 s of training left and could
 # miss it); SIGUSR1 this time, the other stop signal, outside SLURM.
-VIT_TEST_CHECKPOINT_DELAY_MS=100 train 1 --run-dir "$work/one" --checkpoint.every_steps 1 \
+VIT_TRAIN_BIN=$faulty_vit_train \
+  VIT_TEST_CHECKPOINT_DELAY_MS=100 train 1 --run-dir "$work/one" --checkpoint.every_steps 1 \
   > "$work/one.log" 2>&1 &
 job=$!
 wait_for "$work/one.log" ' step 40 '  # epoch 2 of 32 steps each
@@ -99,7 +101,8 @@ grep -q "\"epoch\":2,\"step\":$want," "$work/one/metrics.jsonl" \
 echo "other world sizes: ok"
 
 # --- 3. kill -9 of rank 0 in the middle of a checkpoint write ---------------------------------
-VIT_TEST_CHECKPOINT_DELAY_MS=3000 train 2 --run-dir "$work/crash" --checkpoint.every_steps 4 --log.level debug \
+VIT_TRAIN_BIN=$faulty_vit_train \
+  VIT_TEST_CHECKPOINT_DELAY_MS=3000 train 2 --run-dir "$work/crash" --checkpoint.every_steps 4 --log.level debug \
   > "$work/crash.log" 2>&1 &
 job=$!
 wait_for "$work/crash.log" 'step-00000004.pt written'
@@ -120,7 +123,8 @@ check_metrics "$work/crash/metrics.jsonl" --world 2 --epochs 2
 echo "kill -9 during a write: ok"
 
 # --- 4. a second SIGTERM while the stop checkpoint is being written -----------------------------
-VIT_TEST_CHECKPOINT_DELAY_MS=2000 train 2 --run-dir "$work/twice" > "$work/twice.log" 2>&1 &
+VIT_TRAIN_BIN=$faulty_vit_train \
+  VIT_TEST_CHECKPOINT_DELAY_MS=2000 train 2 --run-dir "$work/twice" > "$work/twice.log" 2>&1 &
 job=$!
 wait_for "$work/twice.log" ' step 5 '
 kill -TERM $(ranks_of "$work/twice")

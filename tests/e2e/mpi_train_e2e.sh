@@ -62,9 +62,10 @@ grep -q '^error: dist.backend nccl ' "$work/placed.all" \
   || { cat "$work/placed.all"; fail "dist.backend nccl on the CPU: the error does not name the key"; }
 
 # dist.debug stops a real job whose replicas drifted (rank 1's, made to drift by the test-only
-# VIT_TEST_DRIFT_RANK), naming the rank; no model is written.
+# vit-train-faults with VIT_TEST_DRIFT_RANK), naming the rank; no model is written.
 set +e
-VIT_TEST_DRIFT_RANK=1 timeout 120 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" \
+VIT_TRAIN_BIN=$faulty_vit_train \
+  VIT_TEST_DRIFT_RANK=1 timeout 120 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" \
   --data.dir "$work/data" --run-dir "$work/drift" --dist.debug true > "$work/drift.out" 2>&1
 rc=$?
 set -e

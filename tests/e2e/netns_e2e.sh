@@ -93,6 +93,7 @@ echo "netns: 2 ranks on 2 hosts train as on one machine; ok"
 # link is cut (unslowed, its 32 steps take a second); checkpoints do not change the training.
 cut() {
   local name=$1 timeout_s=$2 rc took
+  VIT_TRAIN_BIN=$faulty_vit_train \
   VIT_TEST_CHECKPOINT_DELAY_MS=100 hosted --run-dir "$work/$name" --dist.timeout_s "$timeout_s" \
     --checkpoint.every_steps 1 > "$work/$name.log" 2>&1 &
   job=$!

@@ -24,7 +24,7 @@ fi
 run="$work/run"
 args=(--config "$src/configs/smoke.ini" --data.dir "$work/data" --data.train_limit 0
       --train.epochs 3 --log.every_steps 1 --checkpoint.every_steps 8 --run-dir "$run")
-VIT_TEST_CHECKPOINT_DELAY_MS=2000 "$vit_train" "${args[@]}" > "$work/first.log" 2>&1 &
+VIT_TEST_CHECKPOINT_DELAY_MS=2000 "$faulty_vit_train" "${args[@]}" > "$work/first.log" 2>&1 &
 job=$!
 wait_for "$work/first.log" ' step 45 '
 sleep 0.5

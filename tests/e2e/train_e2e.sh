@@ -71,7 +71,7 @@ expect_error "t10k-images-idx3-ubyte.gz" --config "$src/configs/smoke.ini" \
   --data.dir "$work/broken" --run-dir "$work/bad2"
 
 # Two jobs on one run directory: the second stops at once, naming the first; the first goes on.
-VIT_TEST_CHECKPOINT_DELAY_MS=300 "$vit_train" --config "$src/configs/smoke.ini" \
+VIT_TEST_CHECKPOINT_DELAY_MS=300 "$faulty_vit_train" --config "$src/configs/smoke.ini" \
   --data.dir "$work/data" --run-dir "$work/locked" --checkpoint.every_steps 1 --log.level debug \
   > "$work/locked.out" 2>&1 &
 job=$!
