@@ -49,10 +49,10 @@ endif()
 # The GPU tests' CUDA halves too, so that they are not compiled for the first time on a GPU
 # machine.
 find_package(GTest QUIET)
-if(VIT_BUILD_TESTS AND TARGET GTest::gtest AND EXISTS ${PROJECT_SOURCE_DIR}/tests/nccl_test.cpp)
-  target_sources(vit_cuda_syntax PRIVATE ${PROJECT_SOURCE_DIR}/tests/nccl_test.cpp
-                 ${PROJECT_SOURCE_DIR}/tests/gpu_train_test.cpp
-                 ${PROJECT_SOURCE_DIR}/tests/communicator_gpu_test.cpp
+if(VIT_BUILD_TESTS AND TARGET GTest::gtest AND EXISTS ${PROJECT_SOURCE_DIR}/tests/nccl_communicator_test.cpp)
+  target_sources(vit_cuda_syntax PRIVATE ${PROJECT_SOURCE_DIR}/tests/nccl_communicator_test.cpp
+                 ${PROJECT_SOURCE_DIR}/tests/trainer_gpu_test.cpp
+                 ${PROJECT_SOURCE_DIR}/tests/mpi_communicator_gpu_test.cpp
                  ${PROJECT_SOURCE_DIR}/tests/test_util.cpp)
   target_include_directories(vit_cuda_syntax PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(vit_cuda_syntax PRIVATE GTest::gtest)

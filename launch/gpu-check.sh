@@ -140,7 +140,7 @@ grep -Eq 'CUDA parts: (ON|TRUE|1)$' "$(log)" \
 passed "$build against $torch_cmake"
 
 step build
-targets=(vit-train vit-eval make-test-data gpu_train_test nccl_test communicator_gpu_test)
+targets=(vit-train vit-eval make-test-data trainer_gpu_test nccl_communicator_test mpi_communicator_gpu_test)
 run_logged cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" \
   || stop 1 "build failed (see build.log)"
 "$build/vit-train" --version >> "$(log)" 2>&1 || stop 1 "the built vit-train does not start (see build.log)"

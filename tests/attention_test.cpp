@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "model/attention.h"
+#include "util/error.h"
 
 namespace vit {
 namespace {

@@ -4,29 +4,22 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>  // TORCH_VERSION
 
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "parallel/mpi_context.h"
+#include "test_util.h"
 #include "parallel/placement.h"
 
 namespace vit {
 namespace {
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
 
 bool starts_with(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
 }
 
 TEST(LibraryVersions, OneLinePerComponentStartingWithTheProgram) {
-  const auto lines = lines_of(version_report("vit-eval"));
+  const auto lines = testing::text_lines(version_report("vit-eval"));
   ASSERT_GE(lines.size(), 4u);
   EXPECT_TRUE(starts_with(lines[0], "vit-eval " VIT_VERSION " (revision ")) << lines[0];
   EXPECT_TRUE(starts_with(lines[1], "LibTorch " TORCH_VERSION " (")) << lines[1];

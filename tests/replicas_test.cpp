@@ -1,5 +1,5 @@
 // parallel/replicas: broadcast_module's collective calls, seen through a communicator that records
-// them (the MPI test distributed_test checks the broadcast's content on real ranks).
+// them (the MPI test trainer_mpi_test checks the broadcast's content on real ranks).
 #include "parallel/replicas.h"
 
 #include <gtest/gtest.h>

@@ -18,13 +18,6 @@
 namespace vit {
 namespace {
 
-std::vector<std::string> lines_of(const std::string& path) {
-  std::vector<std::string> lines;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
 bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -76,7 +69,7 @@ TEST(RunLog, StepLinesCarryTheWindowSinceTheLastOne) {
     log.count(16);
     log.step_line(0, 7, "7/100", 0.125, 0.01, 1.75);
   }
-  const auto lines = lines_of(path);
+  const auto lines = testing::file_lines(path);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_TRUE(has(lines[0], R"("event":"step","step":6,"epoch":1,"loss":0.25,"lr":0.01)"))
       << lines[0];
@@ -125,7 +118,7 @@ TEST(RunLog, TheEpochLineHasEveryFieldOfTheSchema) {
     result.images_per_s = 100;
     log.epoch_line(result, 0.001);
   }
-  const auto lines = lines_of(path);
+  const auto lines = testing::file_lines(path);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_TRUE(has(lines[0], R"("event":"epoch","epoch":2,"step":40,"train_loss":0.5)")) << lines[0];
   EXPECT_TRUE(has(lines[0], R"("lr":0.001,"elapsed_s":)")) << lines[0];

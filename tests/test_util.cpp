@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <random>
+#include <sstream>
 
 #include "data/idx.h"
 #ifdef VIT_WITH_CUDA
@@ -23,6 +25,24 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ignored;
   fs::remove_all(path_, ignored);
+}
+
+namespace {
+std::vector<std::string> lines_from(std::istream& in) {
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+}  // namespace
+
+std::vector<std::string> text_lines(const std::string& text) {
+  std::istringstream in(text);
+  return lines_from(in);
+}
+
+std::vector<std::string> file_lines(const std::string& path) {
+  std::ifstream in(path);
+  return lines_from(in);
 }
 
 std::pair<torch::Tensor, torch::Tensor> synthetic_digits(int64_t count, uint64_t seed) {

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace vit::testing {
 
@@ -25,6 +26,11 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The lines of `text`, and of the file at `path` (empty when it cannot be read), without their
+// newlines.
+std::vector<std::string> text_lines(const std::string& text);
+std::vector<std::string> file_lines(const std::string& path);
 
 // `count` 28x28 images whose class is drawn as a bright 7x7 square at a class-specific place on a
 // faint noise background: easy to learn, so a few steps of training visibly reduce the loss.
