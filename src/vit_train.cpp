@@ -10,6 +10,7 @@
 
 #include "config/train_config.h"
 #include "data/dataset.h"
+#include "model/model_cost.h"
 #include "parallel/cpu_share.h"
 #include "parallel/input_agreement.h"
 #include "parallel/mpi_context.h"
@@ -104,6 +105,10 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   facts.ranks = ranks;
   facts.gradients = comm->name();
   facts.parameters = vit::count_parameters(*trainer.model());
+  const vit::ModelCost cost =
+      vit::model_cost(config.model, trainer.model()->image(), vit::kNumClasses);
+  facts.forward_flops = cost.forward_flops;
+  facts.train_flops = cost.train_flops;
   facts.steps_per_epoch = trainer.steps_per_epoch();
   facts.global_batch = vit::samples_per_step(config.train) * mpi.world_size();
   facts.resumed_from = resumed_from;

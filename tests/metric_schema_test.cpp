@@ -32,7 +32,8 @@ TEST(MetricSchema, LinesMustHaveTheDeclaredFieldsInOrder) {
                                          "images_per_s", "step_s", "allreduce_s", "world_size"};
   const std::vector<std::string> epoch = {"event",       "epoch",      "step",         "train_loss",
                                           "test_loss",   "test_acc",   "images_per_s", "epoch_s",
-                                          "allreduce_s", "world_size", "lr",           "elapsed_s"};
+                                          "allreduce_s", "world_size", "lr",           "elapsed_s",
+                                          "gflop_per_s"};
   EXPECT_NO_THROW(schema.check_line("step", step));
   EXPECT_NO_THROW(schema.check_line("epoch", epoch));
   const auto message = [&](const std::string& event, const std::vector<std::string>& keys) {

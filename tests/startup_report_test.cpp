@@ -101,5 +101,15 @@ TEST(WithThousands, GroupsDigits) {
   EXPECT_EQ(with_thousands(-1234567), "-1,234,567");
 }
 
+TEST(WithSiPrefix, ThreeSignificantDigits) {
+  EXPECT_EQ(with_si_prefix(0), "0");
+  EXPECT_EQ(with_si_prefix(5), "5.00");
+  EXPECT_EQ(with_si_prefix(326'304), "326 k");
+  EXPECT_EQ(with_si_prefix(978'912), "979 k");
+  EXPECT_EQ(with_si_prefix(999'600), "1.00 M");
+  EXPECT_EQ(with_si_prefix(33'441'792), "33.4 M");
+  EXPECT_EQ(with_si_prefix(1.2e9), "1.20 G");
+}
+
 }  // namespace
 }  // namespace vit

@@ -52,6 +52,8 @@ std::vector<MetricField> declared_fields() {
       {"epoch", "world_size", kInteger, "", false, "", "ranks of the job"},
       {"epoch", "lr", kNumber, "train/epoch_lr", false, "", "the epoch's last learning rate"},
       {"epoch", "elapsed_s", kNumber, "", kTiming, "s", "seconds since this process started"},
+      {"epoch", "gflop_per_s", kNumber, "perf/epoch_gflop_per_s", kTiming, "GFLOP/s",
+       "images_per_s times the model's training FLOPs per image (docs/measurements.md#flops)"},
   };
 }
 

@@ -16,11 +16,12 @@ ThroughputWindow::Figures ThroughputWindow::close(int64_t step, double allreduce
 }
 
 RunLog::RunLog(const TrainConfig& config, int world_size, int64_t steps_per_epoch,
-               MetricsWriter* metrics)
+               MetricsWriter* metrics, double train_flops)
     : config_(config),
       world_size_(world_size),
       step_line_every_(step_line_interval(config.log, steps_per_epoch)),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      train_flops_(train_flops) {}
 
 void RunLog::start_epoch(int64_t step, double allreduce_s) {
   window_ = ThroughputWindow(step, allreduce_s);
@@ -50,10 +51,11 @@ void RunLog::step_line(int64_t epoch, int64_t step, const std::string& position,
 }
 
 void RunLog::epoch_line(const EpochResult& result, double lr) {
+  const double gflop_per_s = result.images_per_s * train_flops_ / 1e9;
   spdlog::info("epoch {}/{} done: train_loss {:.4f} test_loss {:.4f} test_acc {:.2f}% "
-               "{:.0f} img/s {:.1f} s (all-reduce {:.1f}%)",
+               "{:.0f} img/s {:.1f} GFLOP/s {:.1f} s (all-reduce {:.1f}%)",
                result.epoch, config_.train.epochs, result.train_loss, result.test.loss(),
-               100.0 * result.test.accuracy(), result.images_per_s, result.epoch_s,
+               100.0 * result.test.accuracy(), result.images_per_s, gflop_per_s, result.epoch_s,
                100.0 * result.allreduce_s / result.epoch_s);
   if (metrics_ == nullptr) return;
   metrics_->write(JsonLine()
@@ -68,7 +70,8 @@ void RunLog::epoch_line(const EpochResult& result, double lr) {
                       .add("allreduce_s", result.allreduce_s)
                       .add("world_size", world_size_)
                       .add("lr", lr)
-                      .add("elapsed_s", uptime_s()));
+                      .add("elapsed_s", uptime_s())
+                      .add("gflop_per_s", gflop_per_s));
 }
 
 }  // namespace vit

@@ -52,8 +52,9 @@ class ThroughputWindow {
 class RunLog {
  public:
   // `metrics`: null on ranks other than 0 (and in tests that want no file); must outlive this.
+  // `train_flops`: the model's training FLOPs per image (model/model_cost.h), for GFLOP/s.
   RunLog(const TrainConfig& config, int world_size, int64_t steps_per_epoch,
-         MetricsWriter* metrics);
+         MetricsWriter* metrics, double train_flops = 0);
 
   // An epoch (or its rest, after a resume) starts at optimizer step `step`: the window opens.
   void start_epoch(int64_t step, double allreduce_s);
@@ -81,6 +82,7 @@ class RunLog {
   int world_size_;
   int64_t step_line_every_;
   MetricsWriter* metrics_;
+  double train_flops_;
   ThroughputWindow window_{0, 0.0};
   Clock::time_point last_console_line_ = Clock::now() - std::chrono::hours(1);
 };

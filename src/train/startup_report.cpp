@@ -1,6 +1,9 @@
 #include "train/startup_report.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iterator>
 #include <sstream>
 #include <utility>
 
@@ -91,6 +94,20 @@ std::string with_thousands(int64_t value) {
   return value < 0 ? "-" + digits : digits;
 }
 
+std::string with_si_prefix(double value) {
+  static const char* const kPrefixes[] = {"", " k", " M", " G", " T", " P"};
+  size_t prefix = 0;
+  while (std::abs(value) >= 999.5 && prefix + 1 < std::size(kPrefixes)) {
+    value /= 1000;
+    ++prefix;
+  }
+  const double magnitude = std::abs(value);
+  const int decimals = magnitude == 0 || magnitude >= 99.95 ? 0 : magnitude >= 9.995 ? 1 : 2;
+  char text[32];
+  std::snprintf(text, sizeof text, "%.*f%s", decimals, value, kPrefixes[prefix]);
+  return text;
+}
+
 std::string startup_table(const TrainConfig& config, const StartupFacts& facts) {
   Rows rows;
   add_versions(rows, facts.versions);
@@ -114,6 +131,9 @@ std::string startup_table(const TrainConfig& config, const StartupFacts& facts) 
   rows.emplace_back("train images", with_thousands(facts.train_images) + " of " + facts.image_shape);
   rows.emplace_back("test images", with_thousands(facts.test_images));
   rows.emplace_back("parameters", with_thousands(facts.parameters));
+  rows.emplace_back("FLOPs per image", with_si_prefix(facts.train_flops) + " to train, " +
+                                           with_si_prefix(facts.forward_flops) +
+                                           " forward (matrix products)");
   rows.emplace_back("steps per epoch", std::to_string(facts.steps_per_epoch) + " (global batch " +
                                            std::to_string(facts.global_batch) + ")");
   rows.emplace_back("config file", config.config_file.empty() ? "(defaults)" : config.config_file);

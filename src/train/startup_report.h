@@ -23,6 +23,8 @@ struct StartupFacts {
   int64_t test_images = 0;
   std::string image_shape;          // "1x28x28"
   int64_t parameters = 0;
+  double forward_flops = 0;         // per image (model/model_cost.h)
+  double train_flops = 0;           // per image, forward and backward
   int64_t steps_per_epoch = 0;
   int64_t global_batch = 0;
   std::string resumed_from;         // "" for a fresh start
@@ -33,5 +35,8 @@ std::string startup_table(const TrainConfig& config, const StartupFacts& facts);
 
 // "1,234,567"
 std::string with_thousands(int64_t value);
+
+// Three significant digits and an SI prefix: "326 k", "33.4 M", "1.20 G" ("0" for 0).
+std::string with_si_prefix(double value);
 
 }  // namespace vit

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <limits>
 
+#include "model/model_cost.h"
 #include "parallel/replicas.h"
 #include "train/optimizer.h"
 #include "train/optimizer_state.h"  // checkpoints with the optimizer's state
@@ -187,7 +188,8 @@ int64_t Trainer::planned_steps() const {
 FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints) {
   const int64_t total_steps = planned_steps();
   const int64_t per_step = samples_per_step(config_.train);
-  RunLog log(config_, comm_.world_size(), steps_per_epoch(), metrics);
+  RunLog log(config_, comm_.world_size(), steps_per_epoch(), metrics,
+             model_cost(config_.model, model_->image(), kNumClasses).train_flops);
   FitResult fit;
   // A stop signal during start-up (data, resume): nothing was trained, so nothing is written.
   if ((fit.stop_signal = stop_requested()) != 0) {
