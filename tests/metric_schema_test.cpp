@@ -59,8 +59,8 @@ TEST(MetricSchema, LinesMustHaveTheDeclaredFieldsInOrder) {
   EXPECT_EQ(message("step", swapped),
             "metrics line of event \"step\" has lr where src/train/metric_schema.cpp declares "
             "loss");
-  EXPECT_EQ(message("eval", {"event"}),
-            "metrics line of event \"eval\": no such event in src/train/metric_schema.cpp");
+  EXPECT_EQ(message("valid", {"event"}),
+            "metrics line of event \"valid\": no such event in src/train/metric_schema.cpp");
 }
 
 TEST(MetricSchema, RefusesAmbiguousDeclarations) {

@@ -96,6 +96,52 @@ TEST_F(TrainerTest, MaxStepsEndsTheRunAndMetricsAreWritten) {
   EXPECT_EQ(lines, 2);
 }
 
+// The number after "key": in a metrics line.
+double field_of(const std::string& line, const std::string& key) {
+  const auto at = line.find("\"" + key + "\":");
+  return at == std::string::npos ? -1.0 : std::stod(line.substr(at + key.size() + 3));
+}
+
+// train.eval_every_steps: an eval line every 10 steps but not on an epoch's last (24 and 48 have
+// epoch lines); the training is the same as without them, to the bit; the line at step 30 scores
+// what a run stopped at step 30 scores; train_s grows.
+TEST_F(TrainerTest, EvaluationsWithinEpochsLeaveTheTrainingAlone) {
+  config_.train.epochs = 2;
+  config_.train.eval_every_steps = 10;
+  Trainer trainer(config_, load_dataset(config_.data), solo_, torch::kCPU);
+  MetricsWriter metrics(dir_.file("metrics.jsonl"));
+  const auto results = trainer.fit(&metrics).epochs;
+  std::vector<double> steps, train_s;
+  std::string line_30;
+  for (const auto& line : testing::file_lines(dir_.file("metrics.jsonl"))) {
+    if (line.rfind(R"({"event":"eval",)", 0) != 0) continue;
+    steps.push_back(field_of(line, "step"));
+    train_s.push_back(field_of(line, "train_s"));
+    if (steps.back() == 30) line_30 = line;
+  }
+  EXPECT_EQ(steps, (std::vector<double>{10, 20, 30, 40}));
+  EXPECT_TRUE(std::is_sorted(train_s.begin(), train_s.end()));
+  EXPECT_GT(train_s.front(), 0.0);
+
+  TrainConfig plain = config_;
+  plain.train.eval_every_steps = 0;
+  Trainer reference(plain, load_dataset(plain.data), solo_, torch::kCPU);
+  const auto expected = reference.fit(nullptr).epochs;
+  ASSERT_EQ(results.size(), expected.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].train_loss, expected[i].train_loss);
+    EXPECT_EQ(results[i].test.loss(), expected[i].test.loss());
+  }
+
+  plain.train.max_steps = 30;
+  Trainer at_30(plain, load_dataset(plain.data), solo_, torch::kCPU);
+  at_30.fit(nullptr);
+  const Evaluation scored = at_30.evaluate(at_30.data().test);
+  ASSERT_FALSE(line_30.empty());
+  EXPECT_NEAR(field_of(line_30, "test_acc"), scored.accuracy(), 1e-6);
+  EXPECT_NEAR(field_of(line_30, "test_loss"), scored.loss(), 1e-5 * scored.loss());
+}
+
 TEST_F(TrainerTest, AccumulatedMicroBatchesEqualOneBatch) {
   // 2 micro-batches of 16 per step = 1 batch of 32: the same gradients up to float rounding.
   config_.train.max_steps = 6;

@@ -74,7 +74,7 @@ DEFAULTS = {
               "momentum": 0.9, "schedule": "constant", "warmup_steps": 0, "min_lr_ratio": 0.0,
               "lr_scaling": "none"},
     "train": {"epochs": 5, "batch_size": 128, "eval_batch_size": 1000, "accum_steps": 1,
-              "max_steps": 0, "seed": 42, "threads": 0},
+              "max_steps": 0, "seed": 42, "threads": 0, "eval_every_steps": 0},
     "data": {"dataset": "mnist", "dir": "", "train_limit": 0, "test_limit": 0},
 }
 
@@ -541,7 +541,7 @@ def main(argv):
                                   "startup_s": time.monotonic() - PROCESS_START}) + "\n")
         metrics.flush()
 
-    step, test_acc = 0, float("nan")
+    step, test_acc, trained_s = 0, float("nan"), 0.0
     for epoch in range(t.epochs):
         if step >= total_steps:
             break
@@ -550,7 +550,7 @@ def main(argv):
             torch.cuda.synchronize()
         start = time.monotonic()
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        images = 0
+        images, paused_s = 0, 0.0
         for b in range(steps_per_epoch):
             if step >= total_steps:
                 break
@@ -558,9 +558,28 @@ def main(argv):
             loss_sum += train_step(chunk)
             images += chunk.shape[0]
             step += 1
+            # train.eval_every_steps as vit-train: within the epoch, its time not training time.
+            every = t.eval_every_steps
+            if every > 0 and step % every == 0 and b + 1 < steps_per_epoch:
+                if use_cuda:
+                    torch.cuda.synchronize()
+                paused = time.monotonic()
+                train_s = trained_s + paused - start - paused_s
+                e_loss, e_acc = evaluate(ddp.module, test_x, test_y, t.eval_batch_size, rank,
+                                         world, device)
+                paused_s += time.monotonic() - paused
+                if leader:
+                    metrics.write(json.dumps({
+                        "event": "eval", "step": step, "epoch": epoch + 1, "test_loss": e_loss,
+                        "test_acc": e_acc, "train_s": train_s,
+                        "elapsed_s": time.monotonic() - PROCESS_START}) + "\n")
+                    metrics.flush()
+                    log(f"epoch {epoch + 1}/{t.epochs} step {step}: test_acc "
+                        f"{100 * e_acc:.2f}% after {train_s:.1f} s of training")
         if use_cuda:
             torch.cuda.synchronize()
-        epoch_s = time.monotonic() - start
+        epoch_s = time.monotonic() - start - paused_s
+        trained_s += epoch_s
         sums = torch.tensor([loss_sum.item(), images], dtype=torch.float64, device=device)
         dist.all_reduce(sums)
         test_loss, test_acc = evaluate(ddp.module, test_x, test_y, t.eval_batch_size, rank, world,

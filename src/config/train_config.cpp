@@ -187,6 +187,9 @@ void visit_fields(Config& c, Visit&& v) {
     Role::kShared, Eval::kUnused, positive(kMaxImagesPerStep));
   v("train.max_steps", c.train.max_steps, "stop after this many steps (0: no limit)",
     Role::kShared, Eval::kUnused, non_negative(kMaxSteps));
+  v("train.eval_every_steps", c.train.eval_every_steps,
+    "also score the test set every this many steps within an epoch (0: after each epoch only)",
+    Role::kShared, Eval::kUnused, non_negative(kMaxSteps));
   v("train.seed", c.train.seed, "seed of initialisation and data order", Role::kShared,
     Eval::kUnused, non_negative());
   v("train.threads", c.train.threads, "intra-op threads per rank (0: all cores)", Role::kShared,

@@ -46,6 +46,7 @@ struct TrainLoopConfig {
   int64_t eval_batch_size = 1000;  // per rank, evaluation only
   int64_t accum_steps = 1;        // micro-batches per optimizer step (gradients summed locally)
   int64_t max_steps = 0;          // stop after this many optimizer steps (0: no limit)
+  int64_t eval_every_steps = 0;   // also score the test set every N steps (0: at epoch ends only)
   int64_t seed = 42;              // model init and data order (>= 0)
   int64_t threads = 0;            // intra-op threads (0: all cores)
   // attention kernel: auto | fused | matmul (model/fused_attention.h)

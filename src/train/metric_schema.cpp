@@ -54,6 +54,17 @@ std::vector<MetricField> declared_fields() {
       {"epoch", "elapsed_s", kNumber, "", kTiming, "s", "seconds since this process started"},
       {"epoch", "gflop_per_s", kNumber, "perf/epoch_gflop_per_s", kTiming, "GFLOP/s",
        "images_per_s times the model's training FLOPs per image (docs/measurements.md#flops)"},
+
+      {"eval", "event", kText, "", false, "", "the kind of line: eval (train.eval_every_steps)"},
+      {"eval", "step", kInteger, "", false, "", "optimizer steps done in the run"},
+      {"eval", "epoch", kInteger, "", false, "", "the epoch under way, counted from 1"},
+      {"eval", "test_loss", kNumber, "test/periodic_loss", false, "",
+       "mean cross-entropy on the test set at this step"},
+      {"eval", "test_acc", kNumber, "test/periodic_accuracy", false, "fraction",
+       "accuracy on the test set at this step"},
+      {"eval", "train_s", kNumber, "perf/train_s", kTiming, "s",
+       "seconds this process has trained so far (evaluations excluded): time to accuracy"},
+      {"eval", "elapsed_s", kNumber, "", kTiming, "s", "seconds since this process started"},
   };
 }
 

@@ -50,6 +50,21 @@ void RunLog::step_line(int64_t epoch, int64_t step, const std::string& position,
                       .add("world_size", world_size_));
 }
 
+void RunLog::eval_line(int64_t epoch, int64_t step, const Evaluation& test, double train_s) {
+  spdlog::info("epoch {}/{} step {}: test_loss {:.4f} test_acc {:.2f}% after {:.1f} s of training",
+               epoch + 1, config_.train.epochs, step, test.loss(), 100.0 * test.accuracy(),
+               train_s);
+  if (metrics_ == nullptr) return;
+  metrics_->write(JsonLine()
+                      .add("event", "eval")
+                      .add("step", step)
+                      .add("epoch", epoch + 1)
+                      .add("test_loss", test.loss())
+                      .add("test_acc", test.accuracy())
+                      .add("train_s", train_s)
+                      .add("elapsed_s", uptime_s()));
+}
+
 void RunLog::epoch_line(const EpochResult& result, double lr) {
   const double gflop_per_s = result.images_per_s * train_flops_ / 1e9;
   spdlog::info("epoch {}/{} done: train_loss {:.4f} test_loss {:.4f} test_acc {:.2f}% "

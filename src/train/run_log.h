@@ -73,6 +73,17 @@ class RunLog {
   void step_line(int64_t epoch, int64_t step, const std::string& position, double loss, double lr,
                  double allreduce_s);
 
+  // Whether the test set is scored after optimizer step `step` within an epoch
+  // (train.eval_every_steps; not on an epoch's last step, which the epoch line scores). The same
+  // on every rank: the evaluation is collective.
+  bool eval_line_due(int64_t step, bool epoch_ends) const {
+    const int64_t every = config_.train.eval_every_steps;
+    return every > 0 && step % every == 0 && !epoch_ends;
+  }
+  // The line of such an evaluation (epoch 0-based; `train_s`: seconds trained so far), to the
+  // console and metrics.jsonl.
+  void eval_line(int64_t epoch, int64_t step, const Evaluation& test, double train_s);
+
   // The epoch's line, to the console and metrics.jsonl (`lr`: the last step's).
   void epoch_line(const EpochResult& result, double lr);
 

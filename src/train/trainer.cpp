@@ -166,6 +166,7 @@ struct Trainer::EpochRun {
   int64_t session_images = 0;  // images of this session only (images/s)
   double allreduce_before;     // the step engine's all-reduce seconds when the epoch started
   EpochProgress progress;
+  double paused_s = 0;  // in evaluations within the epoch: not training time
 };
 
 int64_t Trainer::steps_from(int64_t position) const {
@@ -215,6 +216,7 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
       log.count(count);
       state_.epoch_position += count * comm_.world_size();
       if (log.step_line_due(state_.step)) log_step(log, *run, b, step_loss, count, lr);
+      if (log.eval_line_due(state_.step, b + 1 == run->steps)) evaluate_within_epoch(*run, log);
       run->progress.update(run->done_before + b + 1, images_per_s(*run),
                            [&] { return step_loss.item<double>() / static_cast<double>(count); });
       fit.stop_signal = stop_requested();
@@ -255,7 +257,25 @@ std::unique_ptr<Trainer::EpochRun> Trainer::start_epoch() {
 }
 
 double Trainer::images_per_s(const EpochRun& run) const {
-  return static_cast<double>(run.session_images * comm_.world_size()) / seconds_since(run.start);
+  return static_cast<double>(run.session_images * comm_.world_size()) / training_s(run);
+}
+
+double Trainer::training_s(const EpochRun& run) const {
+  return seconds_since(run.start) - run.paused_s;
+}
+
+void Trainer::evaluate_within_epoch(EpochRun& run, RunLog& log) {
+  engine_->settle();  // the steps queued so far are training time
+  const double train_s = trained_s_ + training_s(run);
+  const auto start = Clock::now();
+  Evaluation test;
+  {
+    const auto armed = stall_dog_->arm("the evaluation");
+    test = evaluate(data_.test);
+  }
+  run.paused_s += seconds_since(start);
+  log.eval_line(run.epoch, state_.step, test, train_s);
+  log.start_epoch(state_.step, engine_->allreduce_s());  // the next step line's window
 }
 
 void Trainer::log_step(RunLog& log, EpochRun& run, int64_t b, const torch::Tensor& step_loss,
@@ -282,7 +302,8 @@ EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_st
   EpochResult result;
   result.epoch = run.epoch + 1;
   result.step = state_.step;
-  result.epoch_s = seconds_since(run.start);
+  result.epoch_s = training_s(run);
+  trained_s_ += result.epoch_s;
   result.allreduce_s = engine_->allreduce_s() - run.allreduce_before;
   const int64_t all_images = comm_.sum(run.images);
   result.images_per_s = static_cast<double>(comm_.sum(run.session_images)) / result.epoch_s;

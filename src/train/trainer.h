@@ -99,6 +99,7 @@ class Trainer {
   std::unique_ptr<TrainStep> engine_;  // the step itself: gradients, optimizer, graph, precision
   DistributedSampler sampler_;
   TrainState state_;
+  double trained_s_ = 0;  // seconds this process trained in finished epochs (evaluations excluded)
 
   std::unique_ptr<Watchdog> stall_dog_;  // bounds each step and evaluation
 
@@ -111,6 +112,11 @@ class Trainer {
   std::unique_ptr<EpochRun> start_epoch();
   // Global images per second of the epoch so far (this session's part).
   double images_per_s(const EpochRun& run) const;
+  // Seconds of `run` so far, less its evaluations.
+  double training_s(const EpochRun& run) const;
+  // train.eval_every_steps: the test set scored within the epoch, its line, the time left out of
+  // the epoch's training time. Collective.
+  void evaluate_within_epoch(EpochRun& run, RunLog& log);
   // The figures of the step line of step b of `run`, to `log`. Collective.
   void log_step(RunLog& log, EpochRun& run, int64_t b, const torch::Tensor& step_loss,
                 int64_t count, double lr);

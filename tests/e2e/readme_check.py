@@ -254,7 +254,8 @@ def check_metrics(root, vit_train, docs):
     events = sorted({f["event"] for f in schema})
     lines = read(os.path.join(root, METRICS_DOC)).split("\n")
 
-    # | field | line | meaning |: keys (one or more, in backticks), "both" or one kind of line.
+    # | field | line | meaning |: keys (one or more, in backticks); the kinds of line: "all",
+    # "both" (step and epoch) or a list ("epoch, eval").
     rows = table_rows(lines, ["field", "line", "meaning"])
     if rows is None:
         fail(METRICS_DOC, "no table | field | line | meaning | of metrics.jsonl's fields")
@@ -264,7 +265,8 @@ def check_metrics(root, vit_train, docs):
             declared.setdefault(f["key"], set()).add(f["event"])
         documented = {}
         for no, cells in rows:
-            kinds = set(events) if cells[1] == "both" else {cells[1]}
+            kinds = (set(events) if cells[1] == "all" else {"step", "epoch"}
+                     if cells[1] == "both" else {k.strip() for k in cells[1].split(",")})
             for key in CODE_NAME.findall(cells[0]):
                 documented[key] = kinds
                 if key not in declared:
