@@ -23,9 +23,11 @@
 #include "score/evaluation.h"
 #include "eval/image_grid.h"
 #include "eval/png_image.h"
+#include "eval/prediction.h"  // run_image_shape
 #include "eval/safetensors_export.h"
 #include "model/vit.h"
 #include "store/checkpoint.h"
+#include "train/startup_report.h"  // with_thousands
 #include "util/threads.h"
 
 namespace {
@@ -55,6 +57,24 @@ int64_t write_misclassified(const vit::EvalConfig& config, const vit::Split& tes
   return static_cast<int64_t>(wrong.size());
 }
 
+// --export: the model as safetensors, and one line saying what was written (stderr: stdout holds
+// the report). Throws vit::Error when the file cannot be written.
+void export_model(const vit::EvalConfig& config, const vit::VisionTransformer& model,
+                  const vit::ImageShape& shape) {
+  const std::string image = std::to_string(shape.channels) + "x" + std::to_string(shape.height) +
+                            "x" + std::to_string(shape.width);
+  std::map<std::string, std::string> metadata{{"format", "pt"}, {"image_shape", image}};
+  for (const auto& [key, value] : config.run.entries()) {
+    if (vit::is_model_key(key)) metadata[key] = value;
+  }
+  vit::export_safetensors(model, metadata, config.export_path);
+  std::fprintf(stderr,
+               "vit-eval: exported %s: %zu tensors, %s parameters, images %s (loading it in "
+               "PyTorch: docs/evaluation.md)\n",
+               config.export_path.c_str(), model->named_parameters().size() + model->named_buffers().size(),
+               vit::with_thousands(vit::count_parameters(*model)).c_str(), image.c_str());
+}
+
 int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
   const bool leader = mpi.rank() == 0;
   const vit::TrainConfig& run = config.run;
@@ -73,15 +93,42 @@ int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
   const torch::Device device = placement.device;
   auto comm = vit::make_communicator(placement, run.dist, MPI_COMM_WORLD);
 
-  // Every rank reads the same files, so they fail alike: agreed on, reported once.
-  vit::Split test;
+  // The model first: its image shape is stored in the file (older files: the data set's).
   vit::VisionTransformer model{nullptr};
+  const vit::ImageShape shape =
+      config.stored.image ? *config.stored.image : vit::run_image_shape(run.data);
   if (!vit::succeeded_on_all_ranks(mpi.rank(), [&] {
-        test = vit::load_test_split(run.data);
-        const vit::ImageShape shape{test.images.size(1), test.images.size(2), test.images.size(3)};
         model = vit::make_model(run, shape, vit::kNumClasses);
         vit::load_model_state(config.checkpoint, model, run);
         model->to(device);
+      })) {
+    return 1;
+  }
+  // --export needs no data: the file is written before the test set is read.
+  if (!config.export_path.empty() &&
+      !vit::succeeded_on_all_ranks(mpi.rank(), [&] {
+        if (leader) export_model(config, model, shape);
+      })) {
+    return 1;
+  }
+  if (!config.export_path.empty() && !config.json && config.images.empty() &&
+      !vit::test_split_present(run.data)) {
+    if (leader) {
+      std::fprintf(stderr, "vit-eval: not scored: no test set in %s (the export needs none)\n",
+                   run.data.dir.c_str());
+    }
+    comm->barrier();
+    return 0;
+  }
+  // Every rank reads the same files, so they fail alike: agreed on, reported once.
+  vit::Split test;
+  if (!vit::succeeded_on_all_ranks(mpi.rank(), [&] {
+        test = vit::load_test_split(run.data);
+        VIT_CHECK(test.images.size(1) == shape.channels && test.images.size(2) == shape.height &&
+                      test.images.size(3) == shape.width,
+                  run.data.dir, ": test images of ", test.images.size(1), "x",
+                  test.images.size(2), "x", test.images.size(3), ", the model was trained on ",
+                  shape.channels, "x", shape.height, "x", shape.width);
       })) {
     return 1;
   }
@@ -100,17 +147,6 @@ int evaluate(const vit::EvalConfig& config, const vit::MpiContext& mpi) {
     if (!config.images.empty()) {
       context.png_images = write_misclassified(config, test, evaluation);
       context.png = config.images;
-    }
-    if (!config.export_path.empty()) {
-      std::map<std::string, std::string> metadata{
-          {"format", "pt"},
-          {"image_shape", std::to_string(test.images.size(1)) + "x" +
-                              std::to_string(test.images.size(2)) + "x" +
-                              std::to_string(test.images.size(3))}};
-      for (const auto& [key, value] : run.entries()) {
-        if (vit::is_model_key(key)) metadata[key] = value;
-      }
-      vit::export_safetensors(model, metadata, config.export_path);
     }
     const std::string report =
         config.json ? vit::json_report(evaluation, context) : vit::text_report(evaluation, context);

@@ -77,6 +77,24 @@ TEST(RunLog, StepLinesCarryTheWindowSinceTheLastOne) {
   EXPECT_TRUE(has(lines[1], R"("allreduce_s":0.25,"world_size":2})")) << lines[1];  // the new one
 }
 
+// The run's ETA: the steps left at the pace of the window (here at least 0.1 s a step).
+TEST(RunLog, AStepLineGivesTheRunsEtaWhenTheStepsLeftAreKnown) {
+  TrainConfig config;
+  config.log.console_every_s = 0;
+  ConsoleCapture console;
+  RunLog log(config, 1, 100, nullptr);
+  log.start_epoch(0, 0.0);
+  log.count(8);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  log.step_line(0, 1, "1/100", 1.0, 0.1, 0.0, /*steps_left=*/20);
+  log.count(8);
+  log.step_line(0, 2, "2/100", 1.0, 0.1, 0.0);
+  const std::string text = console.text();
+  EXPECT_TRUE(has(text, "img/s, run ETA 0:0")) << text;
+  EXPECT_EQ(text.find("run ETA 0:00"), std::string::npos) << text;  // 20 steps of >= 0.1 s
+  EXPECT_EQ(text.find("run ETA", text.find("step 2 ")), std::string::npos) << text;
+}
+
 TEST(RunLog, TheConsoleGetsAStepLineByTimeAndEveryEpochLine) {
   TrainConfig config;
   config.train.epochs = 3;

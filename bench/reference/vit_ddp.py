@@ -571,7 +571,7 @@ def main(argv):
                 if leader:
                     metrics.write(json.dumps({
                         "event": "eval", "step": step, "epoch": epoch + 1, "test_loss": e_loss,
-                        "test_acc": e_acc, "train_s": train_s,
+                        "test_acc": e_acc, "train_s": train_s, "world_size": world,
                         "elapsed_s": time.monotonic() - PROCESS_START}) + "\n")
                     metrics.flush()
                     log(f"epoch {epoch + 1}/{t.epochs} step {step}: test_acc "

@@ -84,6 +84,13 @@ Split load_test_split(const DataConfig& config) {
   return take_first(load_split(config.dir, "t10k"), config.test_limit);
 }
 
+bool test_split_present(const DataConfig& config) {
+  for (const char* name : {"t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"}) {
+    if (fs::is_regular_file(fs::path(config.dir) / name)) return true;
+  }
+  return false;
+}
+
 std::string read_data_source(const std::string& dir) {
   const fs::path path = fs::path(dir) / "SOURCE";
   std::error_code ec;

@@ -38,6 +38,9 @@ void check_data_dir(const DataConfig& data);
 // The test split alone (<dir>/t10k-*), with data.test_limit applied: what vit-eval scores.
 Split load_test_split(const DataConfig& config);
 
+// Whether <dir> holds the test split's images (raw or gzip): vit-eval --export scores only then.
+bool test_split_present(const DataConfig& config);
+
 // The SOURCE note that launch/get-data.sh left in `dir`, or a text saying there is none.
 std::string read_data_source(const std::string& dir);
 

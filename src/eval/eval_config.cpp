@@ -173,7 +173,9 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
   config.stored = std::move(file_run.stored);
   config.not_stored = std::move(file_run.not_stored);
 
-  if (!config.run.data.dir.empty() && !fs::is_directory(config.run.data.dir)) {
+  // --export alone needs no data: it scores the test set only when it finds one (vit_eval.cpp).
+  const bool export_only = !config.export_path.empty() && !config.json && config.images.empty();
+  if (!export_only && !config.run.data.dir.empty() && !fs::is_directory(config.run.data.dir)) {
     const bool stored = !vm.count("data.dir") &&
                         std::find(config.not_stored.begin(), config.not_stored.end(), "data.dir") ==
                             config.not_stored.end();
@@ -183,7 +185,8 @@ EvalParseResult parse_eval_args(int argc, const char* const* argv, std::ostream&
              " IDX files");
   }
   validate(config.run);
-  check_data_dir(config.run.data);  // the data set's default folder, when no data.dir was given
+  // The data set's default folder, when no data.dir was given.
+  if (!export_only) check_data_dir(config.run.data);
   return result;
 }
 

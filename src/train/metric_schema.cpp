@@ -64,6 +64,7 @@ std::vector<MetricField> declared_fields() {
        "accuracy on the test set at this step"},
       {"eval", "train_s", kNumber, "perf/train_s", kTiming, "s",
        "seconds this process has trained so far (evaluations excluded): time to accuracy"},
+      {"eval", "world_size", kInteger, "", false, "", "ranks of the job"},
       {"eval", "elapsed_s", kNumber, "", kTiming, "s", "seconds since this process started"},
   };
 }

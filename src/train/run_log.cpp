@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "train/progress.h"  // format_duration
 #include "util/uptime.h"
 
 namespace vit {
@@ -28,14 +29,18 @@ void RunLog::start_epoch(int64_t step, double allreduce_s) {
 }
 
 void RunLog::step_line(int64_t epoch, int64_t step, const std::string& position, double loss,
-                       double lr, double allreduce_s) {
+                       double lr, double allreduce_s, int64_t steps_left) {
   const auto window = window_.close(step, allreduce_s, world_size_);
   const auto now = Clock::now();
   if (std::chrono::duration<double>(now - last_console_line_).count() >=
       config_.log.console_every_s) {
     last_console_line_ = now;
-    spdlog::info("epoch {}/{} step {} {} loss {:.4f} lr {:.3g} {:.0f} img/s", epoch + 1,
-                 config_.train.epochs, step, position, loss, lr, window.images_per_s);
+    const std::string run_eta =
+        steps_left < 0 ? ""
+                       : ", run ETA " +
+                             format_duration(static_cast<double>(steps_left) * window.step_s);
+    spdlog::info("epoch {}/{} step {} {} loss {:.4f} lr {:.3g} {:.0f} img/s{}", epoch + 1,
+                 config_.train.epochs, step, position, loss, lr, window.images_per_s, run_eta);
   }
   if (metrics_ == nullptr) return;
   metrics_->write(JsonLine()
@@ -62,6 +67,7 @@ void RunLog::eval_line(int64_t epoch, int64_t step, const Evaluation& test, doub
                       .add("test_loss", test.loss())
                       .add("test_acc", test.accuracy())
                       .add("train_s", train_s)
+                      .add("world_size", world_size_)
                       .add("elapsed_s", uptime_s()));
 }
 

@@ -70,8 +70,9 @@ class RunLog {
   // over all ranks; `allreduce_s`: the step engine's total so far): closes the window, to the
   // console when log.console_every_s has passed since the last one (the first always), to
   // metrics.jsonl always.
+  // `steps_left`: of the whole run, for its ETA at this window's pace (negative: none shown).
   void step_line(int64_t epoch, int64_t step, const std::string& position, double loss, double lr,
-                 double allreduce_s);
+                 double allreduce_s, int64_t steps_left = -1);
 
   // Whether the test set is scored after optimizer step `step` within an epoch
   // (train.eval_every_steps; not on an epoch's last step, which the epoch line scores). The same

@@ -285,7 +285,7 @@ void Trainer::log_step(RunLog& log, EpochRun& run, int64_t b, const torch::Tenso
   const double loss =
       comm_.sum(step_loss.item<double>()) / static_cast<double>(count * comm_.world_size());
   log.step_line(run.epoch, state_.step, run.progress.position(run.done_before + b + 1), loss, lr,
-                engine_->allreduce_s());
+                engine_->allreduce_s(), planned_steps() - state_.step);
 }
 
 int Trainer::stop_requested() {

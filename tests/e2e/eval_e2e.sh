@@ -167,5 +167,21 @@ expect_error "cut.pt: 2000 bytes, the header says" 2 --checkpoint "$work/cut.pt"
 expect_error "--checkpoint: required" 1 --json
 
 grep -q -- '--data.dir' "$work/help.txt" || fail "--help does not list --data.dir"
+
+# --export needs no data (from another folder, the run's data.dir not there): the file, one line
+# saying what it holds, no score, exit 0. With the data, the score follows on stdout.
+(cd "$work/run" && "$vit_eval" --checkpoint checkpoints/final.pt --data.dir "$work/none" \
+  --export "$work/alone.safetensors" > "$work/alone.out" 2> "$work/alone.err") \
+  || { cat "$work/alone.err"; fail "--export without data failed"; }
+[ -s "$work/alone.safetensors" ] || fail "--export without data wrote no file"
+[ ! -s "$work/alone.out" ] || { cat "$work/alone.out"; fail "--export without data scored something"; }
+grep -q "^vit-eval: exported $work/alone.safetensors: [0-9]* tensors, 1,978 parameters, images 1x28x28" \
+  "$work/alone.err" || { cat "$work/alone.err"; fail "--export does not say what it wrote"; }
+grep -q "^vit-eval: not scored: no test set in $work/none" "$work/alone.err" \
+  || { cat "$work/alone.err"; fail "--export without data does not say it did not score"; }
+"$vit_eval" --checkpoint "$run/checkpoints/final.pt" --export "$work/scored.safetensors" > "$work/scored.out" \
+  2> "$work/scored.err" || { cat "$work/scored.err"; fail "--export with data failed"; }
+grep -q "^accuracy" "$work/scored.out" || { cat "$work/scored.out"; fail "--export with data: no score"; }
+cmp -s "$work/alone.safetensors" "$work/scored.safetensors" || fail "the two exports differ"
 echo "e2e eval: ok ($step steps: $(python3 -c 'import json, sys
 print(json.load(open(sys.argv[1]))["accuracy"])' "$work/one.json"); final $correct of 200)"

@@ -23,9 +23,9 @@ is_png() {
 
 out="$("$src/launch/plot.sh" -o "$work/compare.png" "$work/run-1" "$work/run-2")" || fail "plot.sh failed"
 [ "$out" = "$work/compare.png" ] || fail "plot.sh printed '$out'"
-is_png "$work/compare.png" 1400 1000
+is_png "$work/compare.png" 1800 1000
 [ "$("$src/launch/plot.sh" "$work/run-1")" = "$work/run-1/plot.png" ] || fail "default output"
-is_png "$work/run-1/plot.png" 1400 1000
+is_png "$work/run-1/plot.png" 1800 1000
 
 set +e
 "$src/launch/plot.sh" "$work/nowhere" > "$work/out" 2> "$work/err"; rc=$?

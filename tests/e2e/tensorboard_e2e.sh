@@ -23,7 +23,8 @@ fi
 # 8th held 2 s (test-only delay) so that the kill below comes while step 48's is being written.
 run="$work/run"
 args=(--config "$src/configs/smoke.ini" --data.dir "$work/data" --data.train_limit 0
-      --train.epochs 3 --log.every_steps 1 --checkpoint.every_steps 8 --run-dir "$run")
+      --train.epochs 3 --log.every_steps 1 --checkpoint.every_steps 8 --train.eval_every_steps 20
+      --run-dir "$run")
 VIT_TEST_CHECKPOINT_DELAY_MS=2000 "$faulty_vit_train" "${args[@]}" > "$work/first.log" 2>&1 &
 job=$!
 wait_for "$work/first.log" ' step 45 '
