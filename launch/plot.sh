@@ -98,7 +98,7 @@ for run in "${runs[@]}"; do
 done
 
 # The title: the runs' names (the first three); one run also its ranks and last test accuracy.
-heading="vit-train: ${names[*]:0:3}"
+heading="vit-train: $(IFS=,; echo "${names[*]:0:3}" | sed 's/,/, /g')"
 [ ${#names[@]} -le 3 ] || heading+=" and $((${#names[@]} - 3)) more"
 if [ ${#names[@]} -eq 1 ] && [ -s "$work/epochs1.dat" ]; then
   heading+=$(awk 'END { printf ", %d rank(s), test accuracy %.2f%% at step %d", $7, 100 * $4, $1 }' \
