@@ -55,9 +55,17 @@ assert ck["optim/0/exp_avg"][0] == 1 and ck["rng"][0] == 7
 print(f"{len(final)} entries in final.pt, {len(ck)} in {os.path.basename(steps[-1])}")
 EOF2
 
+# flip FILE OFFSET: inverts the bits of the byte at OFFSET (setting a fixed value would change
+# nothing where the file already holds it: the configs hold the test's random temporary paths).
+flip() {
+  local byte
+  byte=$(od -An -tu1 -j "$2" -N 1 "$1" | tr -d ' ')
+  printf "\\x$(printf '%02x' $((byte ^ 0xff)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # A damaged final.pt: one line from vit-eval, exit 1.
 cp "$work/run/checkpoints/final.pt" "$work/flipped.pt"
-printf '\x55' | dd of="$work/flipped.pt" bs=1 seek=200 conv=notrunc status=none
+flip "$work/flipped.pt" 200
 rc=0
 "$vit_eval" --checkpoint "$work/flipped.pt" --data.dir "$work/data" > /dev/null 2> "$work/flip.err" || rc=$?
 [ "$rc" -eq 1 ] || fail "a damaged file: exit $rc"
@@ -68,7 +76,7 @@ rc=0
 cp -r "$work/run" "$work/resumed"
 rm "$work/resumed/checkpoints/final.pt" "$work/resumed/metrics.jsonl"
 newest=$(ls "$work/resumed/checkpoints"/step-*.pt | tail -n 1)
-printf '\x55' | dd of="$newest" bs=1 seek=300 conv=notrunc status=none
+flip "$newest" 300
 "$vit_train" "${common[@]}" --train.epochs 2 --run-dir "$work/resumed" --resume auto \
   > "$work/resume.out" 2>&1 || { tail -n 5 "$work/resume.out"; fail "resume past a damaged checkpoint"; }
 grep -q "$newest: checksum mismatch" "$work/resume.out" || fail "the damaged checkpoint was not named"
