@@ -9,8 +9,8 @@
 #
 # Six panels against the optimizer step, one line per run (named by its folder): training loss
 # (step lines, else the epochs' train_loss), test loss and test accuracy (epoch lines, and the
-# eval lines of train.eval_every_steps, dashed), the learning rate and training images/s (step
-# lines, else epoch lines), and GFLOP/s (epoch lines). The title names the runs, and for one run
+# eval lines of train.eval_every_steps, dashed; data.val_split's val lines, dotted), the learning
+# rate and training images/s (step lines, else epoch lines), and GFLOP/s (epoch lines). The title names the runs, and for one run
 # its world size and final test accuracy. Prints the path of the PNG.
 set -euo pipefail
 
@@ -73,6 +73,7 @@ for run in "${runs[@]}"; do
     > "$work/epochs$i.dat"
   columns "$metrics" eval step test_loss test_acc > "$work/evals$i.dat"
   columns "$metrics" epoch step gflop_per_s > "$work/flops$i.dat"
+  columns "$metrics" val step val_loss val_acc > "$work/vals$i.dat"
   [ -s "$work/steps$i.dat" ] || [ -s "$work/epochs$i.dat" ] \
     || die "$metrics: no step or epoch lines to plot"
   title="lc $i title $(gp_quote "$name")"
@@ -92,6 +93,10 @@ for run in "${runs[@]}"; do
   if [ -s "$work/evals$i.dat" ]; then
     test_loss_plot+=("$(gp_quote "$work/evals$i.dat") using 1:2 with linespoints lw 1 dt 2 pt 6 ps 0.5 lc $i notitle")
     acc_plot+=("$(gp_quote "$work/evals$i.dat") using 1:(100*\$3) with linespoints lw 1 dt 2 pt 6 ps 0.5 lc $i notitle")
+  fi
+  if [ -s "$work/vals$i.dat" ]; then
+    test_loss_plot+=("$(gp_quote "$work/vals$i.dat") using 1:2 with linespoints lw 2 dt 3 pt 4 lc $i notitle")
+    acc_plot+=("$(gp_quote "$work/vals$i.dat") using 1:(100*\$3) with linespoints lw 2 dt 3 pt 4 lc $i notitle")
   fi
   [ ! -s "$work/flops$i.dat" ] \
     || flops_plot+=("$(gp_quote "$work/flops$i.dat") using 1:2 with linespoints lw 2 pt 7 $title")
@@ -123,11 +128,11 @@ set xlabel 'step'
 set ylabel 'loss'
 set title 'training loss'
 plot $(join "${loss_plot[@]}")
-set title 'test loss (after each epoch; dashed: eval lines)'
+set title 'test loss (after each epoch; dashed: eval lines; dotted: validation split)'
 plot $(join "${test_loss_plot[@]+"${test_loss_plot[@]}"}")
 set key bottom right opaque box
 set ylabel 'accuracy (%)'
-set title 'test accuracy (after each epoch; dashed: eval lines)'
+set title 'test accuracy (after each epoch; dashed: eval lines; dotted: validation split)'
 plot $(join "${acc_plot[@]+"${acc_plot[@]}"}")
 set key top right opaque box
 set ylabel 'learning rate'

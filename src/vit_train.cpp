@@ -84,6 +84,7 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   facts.data_source = data.source;
   facts.train_images = data.train.size();
   facts.test_images = data.test.size();
+  facts.val_images = data.val.empty() ? 0 : data.val.size();
   facts.image_shape = std::to_string(data.train.images.size(1)) + "x" +
                       std::to_string(data.train.images.size(2)) + "x" +
                       std::to_string(data.train.images.size(3));
@@ -128,7 +129,10 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   if (leader) {
     metrics = std::make_unique<vit::MetricsWriter>(run_dir->metrics(), run_dir->tensorboard());
   }
-  const vit::FitResult fit = trainer.fit(metrics.get(), leader ? &checkpoints : nullptr);
+  const std::string best_model =
+      leader && config.checkpoint.keep_best ? run_dir->best_model() : "";
+  const vit::FitResult fit =
+      trainer.fit(metrics.get(), leader ? &checkpoints : nullptr, best_model);
   // Said once, by rank 0, with the signal that reached any rank.
   if (fit.stopped && !fit.checkpointed) {
     if (leader) {
@@ -154,6 +158,11 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
       const auto& last = results.back();
       spdlog::info("final test accuracy {:.2f}% (test loss {:.4f}) after {} epochs, {} steps",
                    100.0 * last.test.accuracy(), last.test.loss(), last.epoch, last.step);
+    }
+    const vit::BestEpoch& best = trainer.state().best;
+    if (!best_model.empty() && best.epoch > 0) {
+      spdlog::info("best model: {} (epoch {}, {} {:.4f})", best_model, best.epoch, best.metric,
+                   best.value);
     }
     spdlog::info("run directory: {} (config.ini, metrics.jsonl, train.log{}); model: {}",
                  run_dir->root, vit::tensorboard_built() ? ", tb/" : "", run_dir->final_model());

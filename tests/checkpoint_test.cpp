@@ -112,6 +112,32 @@ TEST_F(CheckpointTest, ResumedRunWritesTheMetricsLinesOfAStraightRun) {
   EXPECT_EQ(lines_without_timings(dir_.file("resumed.jsonl")), straight);
 }
 
+// train.monitor's best epoch is part of the state: a run resumed mid-epoch follows the same best
+// as the run that went straight through, and a checkpoint of a version without it reads as none.
+TEST_F(CheckpointTest, TheBestEpochTravelsInTheCheckpoint) {
+  TrainConfig config = config_;
+  config.data.val_split = 0.2;  // 256 to train on: 8 steps an epoch
+  config.train.epochs = 3;
+  auto straight = trainer(config);
+  straight->fit(nullptr);
+  const BestEpoch& best = straight->state().best;
+  EXPECT_EQ(best.metric, "val_acc");
+  EXPECT_GE(best.epoch, 1);
+
+  TrainConfig first = config;
+  first.train.max_steps = 20;  // in epoch 3, after two scored epochs
+  const CheckpointDir checkpoints(dir_.file("ck"));
+  trainer(first)->fit(nullptr, &checkpoints);
+  auto resumed = trainer(config);
+  resumed->resume("auto", checkpoints);
+  EXPECT_GE(resumed->state().best.epoch, 1);
+  EXPECT_LE(resumed->state().best.epoch, 2);
+  resumed->fit(nullptr, &checkpoints);
+  EXPECT_EQ(resumed->state().best.epoch, best.epoch);
+  EXPECT_EQ(resumed->state().best.value, best.value);
+  EXPECT_EQ(resumed->state().best.metric, best.metric);
+}
+
 TEST_F(CheckpointTest, ModelShapeMismatchListsTheKeys) {
   auto a = trainer(config_);
   const CheckpointDir checkpoints(dir_.file("ck"));

@@ -54,6 +54,37 @@ TEST(Dataset, Limits) {
   EXPECT_EQ(data.test.size(), 20);
 }
 
+TEST(Dataset, TheValidationSplitIsTheLastTrainingImagesHeldOut) {
+  TempDir dir;
+  testing::write_synthetic_dataset(dir.path().string(), 50, 20);
+  DataConfig config = config_for(dir.path().string());
+  const Dataset all = load_dataset(config);
+  EXPECT_TRUE(all.val.empty());
+  config.train_limit = 40;  // first the limit, then the split: 10 of the 40
+  config.val_split = 0.25;
+  const Dataset data = load_dataset(config);
+  EXPECT_EQ(data.train.size(), 30);
+  EXPECT_EQ(data.val.size(), 10);
+  EXPECT_TRUE(torch::equal(data.train.images, all.train.images.narrow(0, 0, 30)));
+  EXPECT_TRUE(torch::equal(data.val.images, all.train.images.narrow(0, 30, 10)));
+  EXPECT_TRUE(torch::equal(data.val.labels, all.train.labels.narrow(0, 30, 10)));
+  EXPECT_EQ(data.test.size(), 20);  // the test set is untouched
+
+  Dataset tiny = all;
+  try {
+    split_off_validation(tiny, 0.001);  // 0.05 of an image
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "data.val_split: 0.001 of 50 training images is no image to validate on");
+  }
+  try {
+    split_off_validation(tiny, 0.99);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "data.val_split: 0.99 of 50 training images leaves none to train on");
+  }
+}
+
 TEST(Dataset, CountMismatchNamesBothFiles) {
   TempDir dir;
   testing::write_synthetic_dataset(dir.path().string(), 50, 20);

@@ -123,6 +123,20 @@ TEST_F(ConfigTest, DataDirDefaultsToTheDatasetFolder) {
   EXPECT_EQ(c.data.dir, "data/fashion-mnist");
 }
 
+TEST_F(ConfigTest, TheMonitorAutoIsResolvedByTheValidationSplit) {
+  EXPECT_EQ(parse({"--config", ini("")}).config.train.monitor, MonitorMetric::kTestAcc);
+  const TrainConfig with_val =
+      parse({"--config", ini("[data]\nval_split = 0.1\n"), "--checkpoint.keep_best", "true"})
+          .config;
+  EXPECT_EQ(with_val.train.monitor, MonitorMetric::kValAcc);
+  EXPECT_TRUE(with_val.checkpoint.keep_best);
+  EXPECT_NE(to_ini(with_val).find("monitor = val_acc"), std::string::npos);
+  expect_error({"--config", ini(""), "--train.monitor", "val_loss"},
+               {"train.monitor: val_loss needs a validation set (data.val_split > 0)"});
+  expect_error({"--config", ini(""), "--train.monitor", "best"},
+               {"train.monitor: unknown value 'best'", "val_acc"});
+}
+
 TEST_F(ConfigTest, IniRoundTrip) {
   const std::string file =
       ini("[optim]\nlr = 0.0003\nname = adamw\nschedule = cosine\nwarmup_steps = 10\n");

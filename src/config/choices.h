@@ -26,6 +26,8 @@ enum class BackendChoice { kAuto, kMpi, kNccl };            // dist.backend
 enum class DeviceKind { kAuto, kCpu, kCuda };               // dist.device
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };  // log.level
 enum class ProgressSetting { kAuto, kBar, kLines };         // log.progress
+// train.monitor: the metric that checkpoint.keep_best and train.early_stop follow
+enum class MonitorMetric { kAuto, kValAcc, kValLoss, kTestAcc, kTestLoss, kTrainLoss };
 
 template <typename E>
 struct Choice {
@@ -66,6 +68,9 @@ VIT_CHOICES(LogLevel, {LogLevel::kTrace, "trace"}, {LogLevel::kDebug, "debug"},
             {LogLevel::kInfo, "info"}, {LogLevel::kWarn, "warn"}, {LogLevel::kError, "error"});
 VIT_CHOICES(ProgressSetting, {ProgressSetting::kAuto, "auto"}, {ProgressSetting::kBar, "bar"},
             {ProgressSetting::kLines, "lines"});
+VIT_CHOICES(MonitorMetric, {MonitorMetric::kAuto, "auto"}, {MonitorMetric::kValAcc, "val_acc"},
+            {MonitorMetric::kValLoss, "val_loss"}, {MonitorMetric::kTestAcc, "test_acc"},
+            {MonitorMetric::kTestLoss, "test_loss"}, {MonitorMetric::kTrainLoss, "train_loss"});
 #undef VIT_CHOICES
 
 // Whether E is one of the enums above.

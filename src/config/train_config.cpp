@@ -210,6 +210,13 @@ void visit_fields(Config& c, Visit&& v) {
   v("train.memory_check", c.train.memory_check,
     "refuse | warn | off: a run whose estimated memory exceeds what its machine has free",
     Role::kShared, Eval::kUnused, any());
+  v("train.monitor", c.train.monitor,
+    "auto | val_acc | val_loss | test_acc | test_loss | train_loss: the epoch metric of "
+    "checkpoint.keep_best and train.early_stop (auto: val_acc with data.val_split, else test_acc)",
+    Role::kShared, Eval::kUnused, any());
+  v("train.early_stop", c.train.early_stop,
+    "stop when train.monitor has not improved for this many epochs (0: never)", Role::kShared,
+    Eval::kUnused, non_negative(1000000));
   v("data.dataset", c.data.dataset, "data set: mnist | fashion-mnist", Role::kShared, Eval::kStored,
     any());
   v("data.dir", c.data.dir, "folder with the four IDX files (default data/<dataset>)", Role::kPerRank,
@@ -218,6 +225,9 @@ void visit_fields(Config& c, Visit&& v) {
     Eval::kUnused, non_negative());
   v("data.test_limit", c.data.test_limit, "use the first N test images (0: all)", Role::kShared,
     Eval::kStored, non_negative());
+  v("data.val_split", c.data.val_split,
+    "fraction of the training images held out for validation, the last ones (0: none)",
+    Role::kShared, Eval::kUnused, below_one());
   v("dist.backend", c.dist.backend,
     "gradient all-reduce: auto (nccl with a GPU per rank) | mpi | nccl", Role::kShared,
     Eval::kMachine, any());
@@ -236,6 +246,9 @@ void visit_fields(Config& c, Visit&& v) {
     Eval::kUnused, positive());
   v("checkpoint.keep_every", c.checkpoint.keep_every, "keep checkpoints of steps divisible by N",
     Role::kShared, Eval::kUnused, non_negative());
+  v("checkpoint.keep_best", c.checkpoint.keep_best,
+    "true: best.pt in the run directory holds the model of the best epoch by train.monitor",
+    Role::kShared, Eval::kUnused, any());
   v("log.level", c.log.level, "trace | debug | info | warn | error", Role::kPerRank, Eval::kUnused,
     any());
   v("log.every_steps", c.log.every_steps,
@@ -332,6 +345,11 @@ void validate_keys(TrainConfig& c, const UnknownChoices& unknown) {
   VIT_CHECK(c.train.threads <= 4 * cores, "train.threads: ", c.train.threads, " on a machine of ",
             cores, " cores (at most 4 per core; 0 follows the cores)");
   if (c.data.dir.empty()) c.data.dir = "data/" + to_string(c.data.dataset);
+  c.train.monitor = resolved_monitor(c);
+  const bool on_val =
+      c.train.monitor == MonitorMetric::kValAcc || c.train.monitor == MonitorMetric::kValLoss;
+  VIT_CHECK(!on_val || c.data.val_split > 0, "train.monitor: ", to_string(c.train.monitor),
+            " needs a validation set (data.val_split > 0)");
 }
 
 }  // namespace
@@ -462,6 +480,11 @@ std::string changed_keys(const std::vector<std::pair<std::string, std::string>>&
     out += (out.empty() ? "" : ", ") + key + " " + found->second + " -> " + value;
   }
   return out;
+}
+
+MonitorMetric resolved_monitor(const TrainConfig& config) {
+  if (config.train.monitor != MonitorMetric::kAuto) return config.train.monitor;
+  return config.data.val_split > 0 ? MonitorMetric::kValAcc : MonitorMetric::kTestAcc;
 }
 
 int64_t step_line_interval(const LogConfig& log, int64_t steps_per_epoch) {

@@ -63,6 +63,10 @@ struct TrainLoopConfig {
   // refuse | warn | off: what a run does when its estimated memory (train/memory_budget.h) is
   // more than its machine has free, or more than the address-space limit allows
   MemoryCheck memory_check = MemoryCheck::kRefuse;
+  // The metric checkpoint.keep_best and early_stop follow (auto: val_acc with a validation split,
+  // else test_acc; validate() resolves it).
+  MonitorMetric monitor = MonitorMetric::kAuto;
+  int64_t early_stop = 0;  // stop after this many epochs without a better train.monitor (0: never)
 };
 
 struct DataConfig {
@@ -70,6 +74,9 @@ struct DataConfig {
   std::string dir;                // default data/<dataset>
   int64_t train_limit = 0;        // use only the first N training images (0: all)
   int64_t test_limit = 0;         // use only the first N test images (0: all)
+  // This fraction of the training images (its last ones, after data.train_limit) held out as a
+  // validation set, scored after each epoch and never trained on (0: none).
+  double val_split = 0;
 };
 
 struct DistConfig {
@@ -83,6 +90,7 @@ struct CheckpointConfig {
   int64_t every_steps = 0;  // also every N steps (0: only at epoch ends, the end and on signals)
   int64_t keep_last = 3;    // keep the newest N checkpoints
   int64_t keep_every = 0;   // and keep those whose step is a multiple of N for good (0: none)
+  bool keep_best = false;   // best.pt in the run directory: the model of the best train.monitor
 };
 
 struct LogConfig {
@@ -180,6 +188,10 @@ inline constexpr double kMaxDurationS = 30.0 * 24 * 3600;
 
 // Step lines per epoch that log.every_steps = auto aims at.
 inline constexpr int64_t kAutoStepLinesPerEpoch = 50;
+
+// train.monitor with auto resolved: val_acc when data.val_split > 0, else test_acc (validate()
+// stores it so; a config that did not pass through validate() is resolved the same way).
+MonitorMetric resolved_monitor(const TrainConfig& config);
 
 // log.every_steps resolved for an epoch of `steps_per_epoch` steps: N > 0 (a step line every N
 // steps) or 0 (none).

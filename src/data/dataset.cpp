@@ -1,5 +1,6 @@
 #include "data/dataset.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "data/idx.h"
@@ -77,7 +78,23 @@ Dataset load_dataset(const DataConfig& config) {
             ": training images are ", data.train.images.sizes(), " but test images are ",
             data.test.images.sizes());
   data.source = read_data_source(config.dir);
+  split_off_validation(data, config.val_split);
   return data;
+}
+
+void split_off_validation(Dataset& data, double fraction) {
+  if (fraction <= 0) return;
+  const int64_t total = data.train.size();
+  const auto held_out = static_cast<int64_t>(std::llround(fraction * static_cast<double>(total)));
+  VIT_CHECK(held_out >= 1, "data.val_split: ", fraction, " of ", total,
+            " training images is no image to validate on");
+  VIT_CHECK(held_out < total, "data.val_split: ", fraction, " of ", total,
+            " training images leaves none to train on");
+  const int64_t kept = total - held_out;
+  data.val = {data.train.images.narrow(0, kept, held_out).clone(),
+              data.train.labels.narrow(0, kept, held_out).clone()};
+  data.train = {data.train.images.narrow(0, 0, kept).clone(),
+                data.train.labels.narrow(0, 0, kept).clone()};
 }
 
 Split load_test_split(const DataConfig& config) {

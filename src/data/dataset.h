@@ -17,17 +17,26 @@ struct Split {
   torch::Tensor images;
   torch::Tensor labels;
   int64_t size() const { return labels.size(0); }
+  // No images (also a split never filled: a data set without a validation split).
+  bool empty() const { return !labels.defined() || labels.size(0) == 0; }
 };
 
 struct Dataset {
   Split train;
   Split test;
   std::string source;  // the SOURCE note that launch/get-data.sh left, or "unknown"
+  Split val;           // data.val_split's images, held out of `train`; empty without one
 };
 
 // Reads <dir>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz], checks that images and labels
-// agree, applies data.train_limit / data.test_limit.
+// agree, applies data.train_limit / data.test_limit, then data.val_split.
 Dataset load_dataset(const DataConfig& config);
+
+// Moves the last round(fraction x N) of the N training images into data.val (as Keras's
+// validation_split takes the last samples): the same images on every rank and run, never trained
+// on. Nothing for fraction 0. Throws vit::Error naming data.val_split when that leaves no image to
+// validate on or none to train on.
+void split_off_validation(Dataset& data, double fraction);
 
 // Throws vit::Error "data.dir: DIR is not a directory (HINT)" unless data.dir is a folder. A
 // relative DIR is named with the folder it was looked for from, and where DIR exists from a

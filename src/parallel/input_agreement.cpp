@@ -62,7 +62,8 @@ std::string shared_config_text(const TrainConfig& config) {
 }
 
 std::string data_digest(const Dataset& data) {
-  return "train " + describe(data.train) + "; test " + describe(data.test);
+  return "train " + describe(data.train) + "; test " + describe(data.test) +
+         (data.val.empty() ? "" : "; validation " + describe(data.val));
 }
 
 std::string config_disagreement(const std::vector<std::string>& per_rank) {

@@ -26,7 +26,7 @@ struct Evaluation {
   torch::Tensor confusion;  // (classes, classes) int64, CPU: see confusion_matrix
   double loss_sum = 0;      // summed cross-entropy over the split
 
-  int64_t count() const { return labels.size(0); }
+  int64_t count() const { return labels.defined() ? labels.size(0) : 0; }
   int64_t correct() const;                     // the confusion matrix's diagonal
   double accuracy() const;                     // correct / count, 0..1 (0 for an empty split)
   double loss() const;                         // mean cross-entropy per image

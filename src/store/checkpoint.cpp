@@ -233,6 +233,11 @@ void write_checkpoint(const std::string& path, VisionTransformer& model, const T
   file.put("epoch_loss_sum", state.epoch_loss_sum);
   file.put("epoch_images", state.epoch_images);
   file.put("world_size", state.world_size);
+  if (state.best.epoch > 0) {
+    file.put("best/metric", state.best.metric);
+    file.put("best/value", state.best.value);
+    file.put("best/epoch", state.best.epoch);
+  }
   file.put("seed", config.train.seed);
   put_config(file, config);
   put_model(file, model);
@@ -262,8 +267,12 @@ TrainState read_checkpoint(const std::string& path, VisionTransformer& model,
     state.epoch_loss_sum = file.get_real("epoch_loss_sum");
     state.epoch_images = file.get_int("epoch_images");
     state.world_size = file.get_int("world_size");
+    if (file.has("best/epoch")) {  // (checkpoints of earlier versions have none)
+      state.best = {file.get_text("best/metric"), file.get_real("best/value"),
+                    file.get_int("best/epoch")};
+    }
     VIT_CHECK(state.step >= 0 && state.epoch >= 0 && state.epoch_position >= 0 &&
-                  state.epoch_images >= 0 && state.world_size >= 1,
+                  state.epoch_images >= 0 && state.world_size >= 1 && state.best.epoch >= 0,
               "negative counters");
     // Copied into the existing tensors, so they keep their device and the gradient views.
     torch::NoGradGuard no_grad;

@@ -23,6 +23,13 @@ namespace vit {
 // TorchScript archive, refused (its code section would be compiled on load).
 constexpr int64_t kCheckpointFormat = 2;
 
+// The best epoch so far by train.monitor (checkpoint.keep_best and train.early_stop follow it).
+struct BestEpoch {
+  std::string metric;  // the monitored metric's name, e.g. "val_acc" ("" while epoch is 0)
+  double value = 0;    // its value after that epoch
+  int64_t epoch = 0;   // 1-based; 0: no epoch scored yet
+};
+
 // Where a run stands. Positions count samples of the epoch's permutation consumed by all ranks
 // together, so that a run can resume on another number of ranks from the same place.
 struct TrainState {
@@ -32,6 +39,7 @@ struct TrainState {
   double epoch_loss_sum = 0;   // summed training loss of those samples, all ranks
   int64_t epoch_images = 0;    // number of those samples, all ranks
   int64_t world_size = 1;      // ranks of the run that wrote the checkpoint
+  BestEpoch best;              // train.monitor's best epoch so far (train/monitor.h)
 };
 
 // A checkpoint that cannot be read: truncated, corrupt, or not a checkpoint. --resume auto falls

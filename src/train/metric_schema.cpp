@@ -55,6 +55,17 @@ std::vector<MetricField> declared_fields() {
       {"epoch", "gflop_per_s", kNumber, "perf/epoch_gflop_per_s", kTiming, "GFLOP/s",
        "images_per_s times the model's training FLOPs per image (docs/measurements.md#flops)"},
 
+      {"val", "event", kText, "", false, "",
+       "the kind of line: val (data.val_split; just before its epoch's line)"},
+      {"val", "epoch", kInteger, "", false, "", "the epoch, counted from 1"},
+      {"val", "step", kInteger, "", false, "", "optimizer steps done in the run"},
+      {"val", "val_loss", kNumber, "val/loss", false, "",
+       "mean cross-entropy on the validation split"},
+      {"val", "val_acc", kNumber, "val/accuracy", false, "fraction",
+       "accuracy on the validation split"},
+      {"val", "val_images", kInteger, "", false, "", "images of the validation split"},
+      {"val", "world_size", kInteger, "", false, "", "ranks of the job"},
+
       {"eval", "event", kText, "", false, "", "the kind of line: eval (train.eval_every_steps)"},
       {"eval", "step", kInteger, "", false, "", "optimizer steps done in the run"},
       {"eval", "epoch", kInteger, "", false, "", "the epoch under way, counted from 1"},

@@ -1,5 +1,5 @@
-// The run directory: config.ini (the resolved config), metrics.jsonl, train.log, checkpoints/ and
-// tb/ (TensorBoard event files).
+// The run directory: config.ini (the resolved config), metrics.jsonl, train.log, checkpoints/
+// (with final.pt and, under checkpoint.keep_best, best.pt) and tb/ (TensorBoard event files).
 #pragma once
 
 #include <memory>
@@ -19,6 +19,8 @@ struct RunDir {
   std::string checkpoints() const { return root + "/checkpoints"; }
   std::string tensorboard() const { return root + "/tb"; }
   std::string final_model() const { return checkpoints() + "/final.pt"; }
+  // checkpoint.keep_best: the model of the best epoch by train.monitor
+  std::string best_model() const { return checkpoints() + "/best.pt"; }
 };
 
 // Creates the directory and checkpoints/, takes the directory's lock for the life of the

@@ -73,12 +73,26 @@ void RunLog::eval_line(int64_t epoch, int64_t step, const Evaluation& test, doub
 
 void RunLog::epoch_line(const EpochResult& result, double lr) {
   const double gflop_per_s = result.images_per_s * train_flops_ / 1e9;
-  spdlog::info("epoch {}/{} done: train_loss {:.4f} test_loss {:.4f} test_acc {:.2f}% "
+  const bool validated = result.val.count() > 0;
+  const std::string val = validated ? fmt::format(" val_loss {:.4f} val_acc {:.2f}%",
+                                                  result.val.loss(), 100.0 * result.val.accuracy())
+                                    : "";
+  spdlog::info("epoch {}/{} done: train_loss {:.4f}{} test_loss {:.4f} test_acc {:.2f}% "
                "{:.0f} img/s {:.1f} GFLOP/s {:.1f} s (all-reduce {:.1f}%)",
-               result.epoch, config_.train.epochs, result.train_loss, result.test.loss(),
+               result.epoch, config_.train.epochs, result.train_loss, val, result.test.loss(),
                100.0 * result.test.accuracy(), result.images_per_s, gflop_per_s, result.epoch_s,
                100.0 * result.allreduce_s / result.epoch_s);
   if (metrics_ == nullptr) return;
+  if (validated) {
+    metrics_->write(JsonLine()
+                        .add("event", "val")
+                        .add("epoch", result.epoch)
+                        .add("step", result.step)
+                        .add("val_loss", result.val.loss())
+                        .add("val_acc", result.val.accuracy())
+                        .add("val_images", result.val.count())
+                        .add("world_size", world_size_));
+  }
   metrics_->write(JsonLine()
                       .add("event", "epoch")
                       .add("epoch", result.epoch)

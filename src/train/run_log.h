@@ -20,6 +20,7 @@ struct EpochResult {
   int64_t step = 0;         // optimizer steps done so far
   double train_loss = 0;    // mean over the epoch's training images, all ranks
   Evaluation test;          // the test split scored after the epoch
+  Evaluation val;           // the validation split (data.val_split) scored; count 0 without one
   double images_per_s = 0;  // training images of all ranks per second of training
   double epoch_s = 0;       // training only
   double allreduce_s = 0;   // part of epoch_s spent in the gradient all-reduce (this rank)
@@ -85,7 +86,8 @@ class RunLog {
   // console and metrics.jsonl.
   void eval_line(int64_t epoch, int64_t step, const Evaluation& test, double train_s);
 
-  // The epoch's line, to the console and metrics.jsonl (`lr`: the last step's).
+  // The epoch's line, to the console and metrics.jsonl (`lr`: the last step's), after its "val"
+  // line when the run has a validation split.
   void epoch_line(const EpochResult& result, double lr);
 
  private:

@@ -129,6 +129,10 @@ std::string startup_table(const TrainConfig& config, const StartupFacts& facts) 
   rows.emplace_back("data", to_string(config.data.dataset) + " in " + config.data.dir);
   rows.emplace_back("data source", facts.data_source);
   rows.emplace_back("train images", with_thousands(facts.train_images) + " of " + facts.image_shape);
+  if (facts.val_images > 0) {
+    rows.emplace_back("validation images",
+                      with_thousands(facts.val_images) + " (data.val_split, not trained on)");
+  }
   rows.emplace_back("test images", with_thousands(facts.test_images));
   rows.emplace_back("parameters", with_thousands(facts.parameters));
   rows.emplace_back("FLOPs per image", with_si_prefix(facts.train_flops) + " to train, " +

@@ -21,6 +21,7 @@ struct StartupFacts {
   std::string data_source;
   int64_t train_images = 0;
   int64_t test_images = 0;
+  int64_t val_images = 0;           // data.val_split's, held out of train_images
   std::string image_shape;          // "1x28x28"
   int64_t parameters = 0;
   double forward_flops = 0;         // per image (model/model_cost.h)

@@ -62,9 +62,11 @@ Trainer::Trainer(const TrainConfig& config, Dataset data, Communicator& comm, to
       comm_(comm),
       device_(device),
       optim_(scaled(config.optim, comm.world_size())),
-      data_{to_device(data.train, device), to_device(data.test, device), data.source},
+      data_{to_device(data.train, device), to_device(data.test, device), data.source,
+            data.val.empty() ? Split{} : to_device(data.val, device)},
       model_(build_model(config, data_, device)),
-      sampler_(data_.train.size(), comm.rank(), comm.world_size(), config.train.seed) {
+      sampler_(data_.train.size(), comm.rank(), comm.world_size(), config.train.seed),
+      monitor_(config) {
   state_.world_size = comm.world_size();
   // A process short of memory can stall in a step for good, deaf to stop signals (OpenBLAS spins
   // when it cannot map a thread's buffers): steps and evaluations are bounded, at twice
@@ -120,6 +122,14 @@ std::string Trainer::resume(const std::string& mode, const CheckpointDir& checkp
     if (comm_.rank() == 0) {  // said once, so read once
       const std::string changed = changed_keys(read_stored_run(path).config, config_);
       if (!changed.empty()) spdlog::info("resume: changed since {} was written: {}", path, changed);
+    }
+    if (state_.best.epoch > 0 && state_.best.metric != monitor_.metric()) {
+      if (comm_.rank() == 0) {
+        spdlog::info("resume: train.monitor is {} now, the checkpoint followed {}: the best "
+                     "epoch is followed anew from here",
+                     monitor_.metric(), state_.best.metric);
+      }
+      state_.best = {};
     }
     if (state_.world_size != comm_.world_size() && comm_.rank() == 0) {
       spdlog::warn("resume: {} was written by {} rank(s), this job has {}: training continues "
@@ -186,7 +196,8 @@ int64_t Trainer::planned_steps() const {
   return train.max_steps > 0 ? std::min(total, train.max_steps) : total;
 }
 
-FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints) {
+FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints,
+                       const std::string& best_model) {
   const int64_t total_steps = planned_steps();
   const int64_t per_step = samples_per_step(config_.train);
   RunLog log(config_, comm_.world_size(), steps_per_epoch(), metrics,
@@ -195,6 +206,15 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
   // A stop signal during start-up (data, resume): nothing was trained, so nothing is written.
   if ((fit.stop_signal = stop_requested()) != 0) {
     fit.stopped = true;
+    return fit;
+  }
+  // A run that train.early_stop ended, resumed with the same patience: nothing left to train.
+  if (state_.epoch_position == 0 && monitor_.patience_spent(state_.epoch, state_.best)) {
+    if (comm_.rank() == 0) {
+      spdlog::info("early stop: the run stopped after epoch {}: {}", state_.epoch,
+                   monitor_.why_stopped(state_.epoch, state_.best));
+    }
+    fit.early_stopped = true;
     return fit;
   }
   model_->train();
@@ -230,7 +250,17 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints)
       fit.stopped = fit.checkpointed = true;
       return fit;
     }
-    fit.epochs.push_back(finish_epoch(*run, b == run->steps, total_steps, log, checkpoints));
+    fit.epochs.push_back(
+        finish_epoch(*run, b == run->steps, total_steps, log, checkpoints, best_model));
+    if (state_.epoch < config_.train.epochs &&
+        monitor_.patience_spent(state_.epoch, state_.best)) {
+      if (comm_.rank() == 0) {
+        spdlog::info("early stop after epoch {}/{}: {}", state_.epoch, config_.train.epochs,
+                     monitor_.why_stopped(state_.epoch, state_.best));
+      }
+      fit.early_stopped = true;
+      break;
+    }
   }
   return fit;
 }
@@ -294,7 +324,8 @@ int Trainer::stop_requested() {
 }
 
 EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_steps, RunLog& log,
-                                  const CheckpointDir* checkpoints) {
+                                  const CheckpointDir* checkpoints,
+                                  const std::string& best_model) {
   // The queued steps end before the epoch's clock stops, and a diverged epoch ends here, before
   // its line is written (the parameters too, as after a diverged step).
   engine_->settle();
@@ -311,9 +342,17 @@ EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_st
   {
     const auto armed = stall_dog_->arm("the evaluation");
     result.test = evaluate(data_.test);
+    if (!data_.val.empty()) result.val = evaluate(data_.val);
   }
   if (config_.dist.debug) check_replicas_now(result.epoch);
   log.epoch_line(result, learning_rate(optim_, state_.step - 1, total_steps));
+  // Every rank follows the best (it is in the state a checkpoint holds); rank 0 writes its model.
+  if (monitor_.update(result, state_.best) && config_.checkpoint.keep_best &&
+      !best_model.empty()) {
+    write_model_file(best_model, model_, config_);
+    spdlog::debug("{} written: epoch {}, {} {:.4f}", best_model, result.epoch, monitor_.metric(),
+                  state_.best.value);
+  }
   if (complete) {  // (train.max_steps may end an epoch early)
     state_.epoch = run.epoch + 1;
     state_.epoch_position = 0;

@@ -24,6 +24,7 @@
 #include "store/checkpoint_dir.h"
 #include "train/flat_gradients.h"
 #include "train/metrics.h"
+#include "train/monitor.h"
 #include "train/run_log.h"  // EpochResult
 #include "train/step.h"
 
@@ -35,6 +36,7 @@ struct FitResult {
   bool stopped = false;             // ended early by a stop signal ...
   bool checkpointed = false;        // ... after writing a checkpoint (not before the first step)
   int stop_signal = 0;              // that signal's number (the largest any rank received)
+  bool early_stopped = false;       // ended by train.early_stop (now, or in the run resumed)
 };
 
 class Trainer {
@@ -52,10 +54,12 @@ class Trainer {
   // ("" for a fresh start). Every rank reads the same file.
   std::string resume(const std::string& mode, const CheckpointDir& checkpoints);
 
-  // Trains until train.epochs are done (or train.max_steps), evaluating after each epoch.
-  // Writes epoch lines to `metrics` and checkpoints to `checkpoints` when they are not null (rank
-  // 0 passes them). Stops early, after a checkpoint, when a stop signal reached any rank.
-  FitResult fit(MetricsWriter* metrics, const CheckpointDir* checkpoints = nullptr);
+  // Trains until train.epochs are done (or train.max_steps, or train.early_stop's patience),
+  // evaluating after each epoch. Writes epoch lines to `metrics`, checkpoints to `checkpoints` and
+  // the best epoch's model (checkpoint.keep_best) to `best_model` when they are not null or empty
+  // (rank 0 passes them). Stops early, after a checkpoint, when a stop signal reached any rank.
+  FitResult fit(MetricsWriter* metrics, const CheckpointDir* checkpoints = nullptr,
+                const std::string& best_model = "");
 
   // Writes a checkpoint of the current state (rank 0, into `checkpoints`) while the others wait;
   // collective. `local_loss` and `local_images`: this rank's part of the epoch so far.
@@ -88,6 +92,7 @@ class Trainer {
   int64_t steps_per_epoch() const;
   torch::Device device() const { return device_; }
   const FlatGradients& gradients() const { return engine_->gradients(); }
+  const Monitor& monitor() const { return monitor_; }
 
  private:
   const TrainConfig& config_;
@@ -98,6 +103,7 @@ class Trainer {
   VisionTransformer model_{nullptr};
   std::unique_ptr<TrainStep> engine_;  // the step itself: gradients, optimizer, graph, precision
   DistributedSampler sampler_;
+  Monitor monitor_;  // train.monitor: the best epoch, early stopping
   TrainState state_;
   double trained_s_ = 0;  // seconds this process trained in finished epochs (evaluations excluded)
 
@@ -125,7 +131,7 @@ class Trainer {
   // Loss over the ranks, evaluation, the replica check (dist.debug), the epoch's log and metrics
   // lines and its checkpoint; `complete`: the epoch ran to its end. Collective.
   EpochResult finish_epoch(EpochRun& run, bool complete, int64_t total_steps, RunLog& log,
-                           const CheckpointDir* checkpoints);
+                           const CheckpointDir* checkpoints, const std::string& best_model);
   // dist.debug: the gradients still in the flat buffer, every rank's parameters equal. Collective.
   void check_replicas_now(int64_t epoch);
 };
