@@ -57,12 +57,10 @@ PROCESS_START = time.monotonic()
 
 import torch
 import torch.distributed as dist
-import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 PROCESS_START = time.monotonic()
-NUM_CLASSES = 10
 
 # ----------------------------------------------------------------------------- config
 
@@ -281,96 +279,11 @@ def shard(perm, rank, world):
 # ----------------------------------------------------------------------------- model
 
 
-def patchify(images, n_patches):
-    """(N, C, H, W) -> (N, n_patches^2, C*ph*pw); sides zero-padded up to a multiple."""
-    n, c, h, w = images.shape
-    ph, pw = -(-h // n_patches), -(-w // n_patches)
-    if ph * n_patches != h or pw * n_patches != w:
-        images = F.pad(images, (0, pw * n_patches - w, 0, ph * n_patches - h))
-    x = images.reshape(n, c, n_patches, ph, n_patches, pw).permute(0, 2, 4, 1, 3, 5)
-    return x.reshape(n, n_patches * n_patches, c * ph * pw)
-
-
-def sincos_positions(length, d):
-    """(length, d): sin(i / 10000^(j/d)) on even j, cos(i / 10000^((j-1)/d)) on odd j; computed
-    in double with the same libm calls as vit-train, rounded once to float32."""
-    table = [[0.0] * d for _ in range(length)]
-    for i in range(length):
-        for j in range(d):
-            angle = i / math.pow(10000.0, (j - j % 2) / d)
-            table[i][j] = math.sin(angle) if j % 2 == 0 else math.cos(angle)
-    return torch.tensor(table, dtype=torch.float64).float()
-
-
-class PatchEmbed(nn.Module):
-    def __init__(self, n_patches, patch_dim, hidden_d):
-        super().__init__()
-        self.n_patches = n_patches
-        self.linear = nn.Linear(patch_dim, hidden_d)
-        self.class_token = nn.Parameter(torch.rand(1, 1, hidden_d))  # U[0,1) as the tutorial
-
-    def forward(self, images):
-        tokens = self.linear(patchify(images, self.n_patches))  # (N, P, D)
-        cls = self.class_token.expand(tokens.shape[0], -1, -1)  # (N, 1, D)
-        return torch.cat([cls, tokens], dim=1)  # (N, 1 + P, D)
-
-
-class Attention(nn.Module):
-    def __init__(self, dim, n_heads):
-        super().__init__()
-        assert dim % n_heads == 0, f"dimension {dim} is not divisible by {n_heads} heads"
-        self.n_heads = n_heads
-        self.scale = (dim // n_heads) ** -0.5
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.out = nn.Linear(dim, dim)
-
-    def forward(self, x):
-        n, t, d = x.shape
-        q, k, v = self.qkv(x).reshape(n, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        weights = torch.softmax(q @ k.transpose(-2, -1) * self.scale, dim=-1)  # (N, H, T, T)
-        return self.out((weights @ v).transpose(1, 2).reshape(n, t, d))  # (N, T, D)
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(x)))  # exact (erf) GELU, as torch::gelu's default
-
-
-class Block(nn.Module):
-    def __init__(self, dim, n_heads, mlp_ratio):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attention = Attention(dim, n_heads)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, mlp_ratio * dim)
-
-    def forward(self, x):
-        x = x + self.attention(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-class VisionTransformer(nn.Module):
-    def __init__(self, m, image_shape, num_classes=NUM_CLASSES):
-        super().__init__()
-        c, h, w = image_shape
-        n = m.n_patches
-        patch_dim = c * -(-h // n) * -(-w // n)
-        self.patch_embed = PatchEmbed(n, patch_dim, m.hidden_d)
-        self.register_buffer("positions", sincos_positions(1 + n * n, m.hidden_d))
-        self.blocks = nn.ModuleList(Block(m.hidden_d, m.n_heads, m.mlp_ratio)
-                                    for _ in range(m.n_blocks))
-        self.head = nn.Linear(m.hidden_d, num_classes)
-
-    def forward(self, images):
-        x = self.patch_embed(images) + self.positions  # (N, T, D)
-        for block in self.blocks:
-            x = block(x)
-        return self.head(x[:, 0])  # class token -> (N, classes) logits
+# The module itself is the one shipped for users' own code (src/python/vit_model.py): the model
+# this script trains is the model an exported file loads into.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src",
+                                "python"))
+from vit_model import VisionTransformer  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- optimizer

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # vit-eval --export: the trained model as safetensors, read by the real `safetensors` package (a
-# test-only copy from PyPI, kept in ~/.cache/vit-train/test-python) and loaded in one line into the
-# independent PyTorch module of bench/reference/vit_ddp.py, built from the file's metadata: it
-# scores the test set with vit-eval's loss and accuracy.
+# test-only copy from PyPI, kept in ~/.cache/vit-train/test-python) and loaded by README.md's
+# snippet with src/python/vit_model.py (the module bench/reference/vit_ddp.py trains too), built
+# from the file's metadata: it scores the test set with vit-eval's loss and accuracy.
 # Usage: export_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR (PYTHON: a python with torch 2.x;
 # VIT_EVAL_BIN: vit-eval)
 # shellcheck source=tests/e2e/lib.sh
@@ -22,29 +22,34 @@ fi
   --json > "$work/eval.json" || fail "vit-eval --export failed"
 [ -s "$work/model.safetensors" ] || fail "no model.safetensors"
 
-# What a user writes, plus the comparison.
-PYTHONPATH="$lib:$src/bench/reference" "$python" - "$work/model.safetensors" "$work/data" "$work/eval.json" <<'PY'
-import json, sys, types
+# What a user writes: README.md's snippet under "Export to Python", run as it stands from the
+# repository's root with model.safetensors there; `pixels` (the test images) given to it, its
+# `classes` and `probabilities` compared with vit-eval's report.
+snippet="$work/readme_snippet.py"
+python3 - "$src/README.md" > "$snippet" <<'PY' || fail "README.md has no python block under Export to Python"
+import re, sys
+text = open(sys.argv[1]).read()
+section = text[text.index("### Export to Python"):]
+print(re.search(r"```python\n(.*?)```", section, re.S).group(1))
+PY
+grep -q 'vit_model.load("model.safetensors")' "$snippet" || fail "the README snippet does not load model.safetensors"
+mkdir -p "$work/root"
+ln -s "$src/src" "$work/root/src"
+cp "$work/model.safetensors" "$work/root/"
+(cd "$work/root" && PYTHONPATH="$lib:$src/bench/reference" "$python" - "$work/data" "$work/eval.json" "$snippet") <<'PY' || fail "the README snippet does not score as vit-eval"
+import json, sys
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file
-import vit_ddp
+from vit_ddp import load_split  # the test's IDX reader
 
-path, data, report = sys.argv[1:4]
-with safe_open(path, "pt") as f:
-    meta = f.metadata()
-shape = tuple(int(x) for x in meta["image_shape"].split("x"))
-m = types.SimpleNamespace(**{k.split(".")[1]: int(v) for k, v in meta.items() if k.startswith("model.")})
-model = vit_ddp.VisionTransformer(m, shape)
-model.load_state_dict(load_file(path))  # strict: every name and shape must match
-model.eval()
-
-images, labels = vit_ddp.load_split(data, "t10k", 0)
-with torch.no_grad():
-    logits = model(images.float().div_(255.0))
-loss = F.cross_entropy(logits, labels).item()
-correct = int((logits.argmax(dim=1) == labels).sum())
+data, report, snippet = sys.argv[1:4]
+pixels, labels = load_split(data, "t10k", 0)  # uint8 (N, 1, 28, 28), as a user's would be
+scope = {"pixels": pixels}
+exec(open(snippet).read(), scope)
+model, classes, probabilities = scope["model"], scope["classes"], scope["probabilities"]
+assert not model.training, "load() leaves the model in training mode"
+loss = F.nll_loss(probabilities.log(), labels).item()
+correct = int((classes == labels).sum())
 ours = json.load(open(report))
 print(f"python: loss {loss:.6f}, {correct}/{len(labels)} correct; "
       f"vit-eval: loss {ours['loss']:.6f}, {ours['correct']}/{ours['images']} correct")
@@ -52,5 +57,6 @@ assert len(labels) == ours["images"]
 assert abs(loss - ours["loss"]) <= 1e-4 * max(1.0, abs(loss)), "losses differ"
 assert abs(correct - ours["correct"]) <= 1, "accuracies differ"  # a near-tie may flip one image
 assert correct > 0.2 * len(labels), "the model did not learn: a weak comparison"
+assert torch.allclose(probabilities.sum(1), torch.ones(len(labels))), "rows are no distributions"
 PY
-echo "export: safetensors loaded in PyTorch scores as vit-eval; ok"
+echo "export: the README's snippet loads the safetensors file and scores as vit-eval; ok"
