@@ -128,6 +128,15 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   std::unique_ptr<vit::MetricsWriter> metrics;
   if (leader) {
     metrics = std::make_unique<vit::MetricsWriter>(run_dir->metrics(), run_dir->tensorboard());
+    // A fresh run's keys as TensorBoard hparams (a resumed run's first session wrote them): the
+    // shared ones, which make the run what it is, not where a rank finds its data or logs.
+    if (resumed_from.empty()) {
+      std::vector<std::pair<std::string, std::string>> hparams;
+      for (const auto& [key, value] : config.entries()) {
+        if (vit::key_role(key) != vit::KeyRole::kPerRank) hparams.emplace_back(key, value);
+      }
+      metrics->write_hparams(hparams);
+    }
   }
   const std::string best_model =
       leader && config.checkpoint.keep_best ? run_dir->best_model() : "";

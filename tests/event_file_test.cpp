@@ -131,6 +131,31 @@ TEST(EventFileWriter, RecordsReadBackWithValidFrames) {
   EXPECT_EQ(contents.events[2].scalars.at(0).value, 1.25f);
 }
 
+// The config as the hparams plugin reads it: its session start info in the plugin data, beside an
+// empty float tensor of shape (0) (TensorBoard's hparams metadata.NULL_TENSOR, byte for byte).
+TEST(EventFileWriter, HparamsReadBackWithTheirTypes) {
+  testing::TempDir dir;
+  std::string path;
+  const std::vector<std::pair<std::string, std::string>> hparams = {
+      {"dist.debug", "false"}, {"model.hidden_d", "8"}, {"optim.lr", "0.005"},
+      {"optim.name", "adam"},  {"train.huge", "1e400"}};  // beyond a double: kept as text
+  {
+    EventFileWriter writer(dir.path().string());
+    path = writer.path();
+    writer.write_hparams(hparams);
+  }
+  const EventFileContents contents = read_event_file(path);
+  ASSERT_EQ(contents.events.size(), 2u);
+  EXPECT_EQ(contents.events[1].step, 0);
+  EXPECT_TRUE(contents.events[1].scalars.empty());
+  EXPECT_EQ(contents.events[1].hparams, hparams);
+  const std::string payload = contents.payloads[1];
+  EXPECT_NE(payload.find("_hparams_/session_start_info"), std::string::npos);
+  EXPECT_NE(payload.find(from_hex("420608011202") + std::string(1, '\x12') + std::string(1, '\0')),
+            std::string::npos);  // Value.tensor (field 8): dtype 1, shape {dim {}}
+  EXPECT_NE(payload.find(from_hex("0a07") + "hparams"), std::string::npos);  // plugin_name
+}
+
 TEST(EventFileWriter, TwoWritersTwoFiles) {
   testing::TempDir dir;
   EventFileWriter a(dir.path().string());

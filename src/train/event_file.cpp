@@ -4,8 +4,11 @@
 
 #include <boost/crc.hpp>  // CRC-32C: Debian bookworm packages no CRC-32C library of its own
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>  // fdopen
 #include <cstring>
@@ -50,6 +53,43 @@ std::string host_name() {
   return name;
 }
 
+constexpr const char* kHparamsPlugin = "hparams";
+constexpr const char* kHparamsTag = "_hparams_/session_start_info";
+
+// A config value as the hparams dashboard should show it: number, boolean or text.
+tensorboard::HParamValue hparam_value(const std::string& text) {
+  tensorboard::HParamValue value;
+  char* end = nullptr;
+  errno = 0;
+  const double number = text.empty() ? 0 : std::strtod(text.c_str(), &end);
+  if (!text.empty() && end == text.c_str() + text.size() && errno == 0 && std::isfinite(number)) {
+    value.set_number_value(number);
+  } else if (text == "true" || text == "false") {
+    value.set_bool_value(text == "true");
+  } else {
+    value.set_string_value(text);
+  }
+  return value;
+}
+
+// The text a value of hparam_value() came from (numbers in their shortest form).
+std::string text_of(const tensorboard::HParamValue& value) {
+  switch (value.kind_case()) {
+    case tensorboard::HParamValue::kNumberValue: {
+      char buffer[32];
+      for (int precision = 1; precision <= 17; ++precision) {
+        std::snprintf(buffer, sizeof buffer, "%.*g", precision, value.number_value());
+        if (std::strtod(buffer, nullptr) == value.number_value()) break;
+      }
+      return buffer;
+    }
+    case tensorboard::HParamValue::kBoolValue:
+      return value.bool_value() ? "true" : "false";
+    default:
+      return value.string_value();
+  }
+}
+
 // Events decoded from their payload; false when the payload is not an Event.
 bool decode(const std::string& payload, TbEvent& event) {
   tensorboard::Event message;
@@ -61,9 +101,19 @@ bool decode(const std::string& payload, TbEvent& event) {
     if (value.value_case() == tensorboard::Summary::Value::kSimpleValue) {
       event.scalars.push_back({value.tag(), value.simple_value()});
     }
+    if (value.metadata().plugin_data().plugin_name() == kHparamsPlugin) {
+      tensorboard::HParamsPluginData data;
+      if (!data.ParseFromString(value.metadata().plugin_data().content())) return false;
+      for (const auto& [key, hparam] : data.session_start_info().hparams()) {
+        event.hparams.emplace_back(key, text_of(hparam));
+      }
+      std::sort(event.hparams.begin(), event.hparams.end());
+    }
   }
   return true;
 }
+
+
 
 }  // namespace
 
@@ -240,6 +290,27 @@ void EventFileWriter::write_scalars(int64_t step, const std::vector<TbScalar>& s
     value->set_tag(scalar.tag);
     value->set_simple_value(scalar.value);
   }
+  write_record(event.SerializeAsString());
+}
+
+void EventFileWriter::write_hparams(
+    const std::vector<std::pair<std::string, std::string>>& hparams) {
+  tensorboard::HParamsPluginData data;
+  data.set_version(0);
+  tensorboard::SessionStartInfo* start = data.mutable_session_start_info();
+  start->set_start_time_secs(unix_time_s());
+  for (const auto& [key, text] : hparams) (*start->mutable_hparams())[key] = hparam_value(text);
+  tensorboard::Event event;
+  event.set_wall_time(unix_time_s());
+  event.set_step(0);
+  tensorboard::Summary::Value* value = event.mutable_summary()->add_value();
+  value->set_tag(kHparamsTag);
+  auto* plugin = value->mutable_metadata()->mutable_plugin_data();
+  plugin->set_plugin_name(kHparamsPlugin);
+  plugin->set_content(data.SerializeAsString());
+  tensorboard::TensorProto* empty = value->mutable_tensor();
+  empty->set_dtype(1);  // DT_FLOAT, of shape (0)
+  empty->mutable_tensor_shape()->add_dim()->set_size(0);
   write_record(event.SerializeAsString());
 }
 

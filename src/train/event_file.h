@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vit {
@@ -33,6 +34,8 @@ struct TbEvent {
   int64_t step = 0;
   std::string file_version;  // set in a file's first event only
   std::vector<TbScalar> scalars;
+  // The hparams plugin's session start (EventFileWriter::write_hparams): key, value as text.
+  std::vector<std::pair<std::string, std::string>> hparams;
 };
 
 struct EventFileContents {
@@ -75,6 +78,10 @@ class EventFileWriter {
   const std::string& path() const { return path_; }
   // One event holding `scalars` at `step`; wall_time < 0 means now.
   void write_scalars(int64_t step, const std::vector<TbScalar>& scalars, double wall_time = -1);
+  // The run's hyperparameters for TensorBoard's HPARAMS dashboard: one event at step 0 with the
+  // hparams plugin's session start info (tag "_hparams_/session_start_info"). A value that reads
+  // whole as a number is a number, true and false are booleans, anything else is text.
+  void write_hparams(const std::vector<std::pair<std::string, std::string>>& hparams);
 
  private:
   void write_record(const std::string& payload);

@@ -115,6 +115,14 @@ MetricsWriter::MetricsWriter(const std::string& path, const std::string& tb_dir,
 
 MetricsWriter::~MetricsWriter() = default;
 
+void MetricsWriter::write_hparams(const std::vector<std::pair<std::string, std::string>>& hparams) {
+#ifdef VIT_WITH_TENSORBOARD
+  if (events_) events_->write_hparams(hparams);
+#else
+  (void)hparams;
+#endif
+}
+
 void MetricsWriter::write(const JsonLine& line) {
   const std::string event = line.text("event");
   schema_.check_line(event, line.keys());

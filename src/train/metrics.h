@@ -7,6 +7,8 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "train/metric_schema.h"
 #include "util/json.h"  // JsonLine
@@ -43,6 +45,9 @@ class MetricsWriter {
   // Appends `line`; its numbers with a tag go to the event file at its "step". Throws vit::Error
   // (writing nothing) when its keys are not those the schema declares for its "event", in order.
   void write(const JsonLine& line);
+  // The run's hyperparameters (key, value as text) to TensorBoard's HPARAMS dashboard, when this
+  // writer has an event file (EventFileWriter::write_hparams).
+  void write_hparams(const std::vector<std::pair<std::string, std::string>>& hparams);
 
  private:
   std::string path_;

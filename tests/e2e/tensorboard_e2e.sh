@@ -3,7 +3,7 @@
 # in ~/.cache/vit-train/test-python/tensorboard-venv; Skipped when PyPI cannot be reached): a run
 # killed after its newest checkpoint (so its files hold steps beyond it) and resumed with
 # --resume auto; then every tag, step and value of RUN_DIR/tb/ must be those of metrics.jsonl under
-# the tags of vit-train --metric-schema, no step twice, nothing else. And a tb/ that cannot be made ends the run with one error line.
+# the tags of vit-train --metric-schema, no step twice, nothing else but the config's hparams. And a tb/ that cannot be made ends the run with one error line.
 # Usage: tensorboard_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,11 +19,13 @@ if ! "$venv/bin/python" -c 'import tensorboard.backend.event_processing.event_ac
 fi
 
 "$make_data" "$work/data" 2048 256
-# 2048 images, 64 a step: 32 steps an epoch, 96 in all; a step line every step, a checkpoint every
-# 8th held 2 s (test-only delay) so that the kill below comes while step 48's is being written.
+# 2048 images, the last 256 held out for validation, 64 a step: 28 steps an epoch, 84 in all; a
+# step line every step, a checkpoint every 8th held 2 s (test-only delay) so that the kill below
+# comes while step 48's is being written.
 run="$work/run"
 args=(--config "$src/configs/smoke.ini" --data.dir "$work/data" --data.train_limit 0
       --train.epochs 3 --log.every_steps 1 --checkpoint.every_steps 8 --train.eval_every_steps 20
+      --data.val_split 0.125
       --run-dir "$run")
 VIT_TEST_CHECKPOINT_DELAY_MS=2000 "$faulty_vit_train" "${args[@]}" > "$work/first.log" 2>&1 &
 job=$!
@@ -46,6 +48,7 @@ import numpy as np
 import tensorboard
 from tensorboard.backend.event_processing import event_file_loader
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 run, schema = sys.argv[1], sys.argv[2]
 TAGS = {}  # event -> {key: tag}, as vit-train --metric-schema declares them
@@ -66,11 +69,17 @@ for line in open(os.path.join(run, "metrics.jsonl")):
 files = sorted(glob.glob(os.path.join(run, "tb", "*tfevents*")))
 assert len(files) == 2, f"expected the first run's file and the resumed run's: {files}"
 seen = {}
+hparams = []  # the hparams plugin's session start infos, parsed by TensorBoard's own protos
 for path in files:
     events = list(event_file_loader.LegacyEventFileLoader(path).Load())
     assert events and events[0].file_version == "brain.Event:2", f"{path}: no file_version first"
     for event in events:
         for value in event.summary.value:
+            if value.metadata.plugin_data.plugin_name == "hparams":
+                assert value.tag == "_hparams_/session_start_info" and event.step == 0, value.tag
+                data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                hparams.append((path, data.session_start_info.hparams))
+                continue
             key = (value.tag, event.step)
             assert key not in seen, f"{value.tag} at step {event.step} twice ({path})"
             seen[key] = value.simple_value
@@ -101,8 +110,15 @@ for key, value in want.items():
         assert abs(tb - value) <= tolerance, f"{key}: tensorboard {tb}, metrics.jsonl {value}"
         if value:
             worst = max(worst, abs(tb - value) / abs(value))
+# The config as hyperparameters, once (the first session's file; the resumed one adds none), typed:
+# numbers, booleans, text; the keys of one rank alone (data.dir, log.*) left out.
+assert len(hparams) == 1 and hparams[0][0] == files[0], [p for p, _ in hparams]
+h = hparams[0][1]
+assert h["model.hidden_d"].number_value == 8 and h["train.epochs"].number_value == 3, h
+assert h["optim.name"].string_value == "adam" and h["dist.debug"].WhichOneof("kind") == "bool_value"
+assert "data.dir" not in h and not any(k.startswith("log.") for k in h), sorted(h)
 steps = sorted({s for _, s in want})
-print(f"tensorboard {tensorboard.__version__}: {len(files)} files, {len(tags)} tags, "
+print(f"{len(h)} hparams; tensorboard {tensorboard.__version__}: {len(files)} files, {len(tags)} tags, "
       f"{len(want)} scalars at {len(steps)} steps ({steps[0]}..{steps[-1]}) equal metrics.jsonl "
       f"(largest relative difference {worst:.2g}); no step twice")
 PY
