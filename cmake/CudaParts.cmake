@@ -28,7 +28,8 @@ endif()
 # A full compile rather than -fsyntax-only: with no object file written, Ninja would rerun the
 # check on every build; an object file makes it incremental (depfile) and cacheable (ccache).
 # Sources of vit_core with a VIT_WITH_CUDA branch are compiled here a second time, with it.
-set(VIT_CUDA_BRANCH_SOURCES parallel/placement.cpp parallel/library_versions.cpp train/step.cpp)
+set(VIT_CUDA_BRANCH_SOURCES parallel/placement.cpp parallel/library_versions.cpp train/step.cpp
+    train/peak_memory.cpp)
 list(TRANSFORM VIT_CUDA_BRANCH_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/src/)
 add_library(vit_cuda_syntax OBJECT ${VIT_CUDA_SOURCES} ${VIT_CUDA_BRANCH_SOURCES})
 add_dependencies(vit_cuda_syntax vit_revision)

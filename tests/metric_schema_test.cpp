@@ -33,7 +33,7 @@ TEST(MetricSchema, LinesMustHaveTheDeclaredFieldsInOrder) {
   const std::vector<std::string> epoch = {"event",       "epoch",      "step",         "train_loss",
                                           "test_loss",   "test_acc",   "images_per_s", "epoch_s",
                                           "allreduce_s", "world_size", "lr",           "elapsed_s",
-                                          "gflop_per_s"};
+                                          "gflop_per_s", "peak_mem_mb"};
   EXPECT_NO_THROW(schema.check_line("step", step));
   EXPECT_NO_THROW(schema.check_line("epoch", epoch));
   const auto message = [&](const std::string& event, const std::vector<std::string>& keys) {

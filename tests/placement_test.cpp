@@ -17,7 +17,7 @@ RankSite gpu(const std::string& host, int index, const std::string& bus) {
 
 DistConfig dist(const std::string& device, const std::string& backend) {
   DistConfig config;
-  config.device = *parse_choice<DeviceKind>(device);
+  config.device = *parse_device(device);
   config.backend = *parse_choice<BackendChoice>(backend);
   return config;
 }
@@ -108,6 +108,26 @@ TEST(Placement, LongListsOfRanksAreCut) {
   std::vector<RankSite> sites(12, gpu("a", 0, "0000:17:00.0"));
   const std::string error = error_of(dist("auto", "nccl"), sites);
   EXPECT_NE(error.find("ranks 0, 1, 2, 3, 4, 5, 6, 7 on host a and 4 more share"),
+            std::string::npos)
+      << error;
+}
+
+TEST(Placement, CudaNTakesGpusFromN) {
+  EXPECT_EQ(gpu_index(*parse_device("cuda"), 3, 2), 1);  // round robin
+  EXPECT_EQ(gpu_index(*parse_device("auto"), 0, 4), 0);
+  EXPECT_EQ(gpu_index(*parse_device("cuda:1"), 0, 2), 1);
+  EXPECT_EQ(gpu_index(*parse_device("cuda:2"), 1, 4), 3);
+  try {
+    gpu_index(*parse_device("cuda:1"), 1, 2);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "dist.device cuda:1: local rank 1 would train on GPU 2, but this machine shows 2 "
+                 "GPU(s), 0 to 1 (CUDA_VISIBLE_DEVICES renumbers them from 0)");
+  }
+  // The one error names the setting as given.
+  const std::string error = error_of(dist("cuda:1", "auto"), {cpu("a")});
+  EXPECT_NE(error.find("dist.device cuda:1: rank 0 on host a sees no usable GPU"),
             std::string::npos)
       << error;
 }

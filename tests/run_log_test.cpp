@@ -134,12 +134,22 @@ TEST(RunLog, TheEpochLineHasEveryFieldOfTheSchema) {
     result.train_loss = 0.5;
     result.epoch_s = 4;
     result.images_per_s = 100;
+    result.peak_memory_bytes = int64_t{3} << 20;
+    log.epoch_line(result, 0.001);
+    // With a validation split: its line first, then the epoch's.
+    result.epoch = 3;
+    result.step = 60;
+    result.val = make_evaluation(torch::tensor({1, 2, 3, 4}), torch::tensor({1, 2, 0, 4}), 2.0, 10);
     log.epoch_line(result, 0.001);
   }
   const auto lines = testing::file_lines(path);
-  ASSERT_EQ(lines.size(), 1u);
+  ASSERT_EQ(lines.size(), 3u);
   EXPECT_TRUE(has(lines[0], R"("event":"epoch","epoch":2,"step":40,"train_loss":0.5)")) << lines[0];
   EXPECT_TRUE(has(lines[0], R"("lr":0.001,"elapsed_s":)")) << lines[0];
+  EXPECT_TRUE(has(lines[0], R"("peak_mem_mb":3})")) << lines[0];
+  EXPECT_EQ(lines[1], R"({"event":"val","epoch":3,"step":60,"val_loss":0.5,"val_acc":0.75,)"
+                      R"("val_images":4,"world_size":1})");
+  EXPECT_TRUE(has(lines[2], R"("event":"epoch","epoch":3,"step":60,)")) << lines[2];
 }
 
 }  // namespace

@@ -137,6 +137,19 @@ TEST_F(ConfigTest, TheMonitorAutoIsResolvedByTheValidationSplit) {
                {"train.monitor: unknown value 'best'", "val_acc"});
 }
 
+TEST_F(ConfigTest, DistDeviceTakesAGpuIndex) {
+  const TrainConfig c = parse({"--config", ini("[dist]\ndevice = cuda:1\n")}).config;
+  EXPECT_EQ(c.dist.device.kind, DeviceKind::kCuda);
+  EXPECT_EQ(c.dist.device.first_gpu, 1);
+  EXPECT_NE(to_ini(c).find("device = cuda:1"), std::string::npos);
+  EXPECT_EQ(parse({"--config", ini(""), "--dist.device", "cuda"}).config.dist.device.first_gpu, -1);
+  for (const char* bad : {"cuda:", "cuda:x", "cuda:-1", "cuda:12345", "gpu"}) {
+    expect_error({"--config", ini(""), "--dist.device", bad},
+                 {std::string("dist.device: unknown value '") + bad +
+                  "' (allowed: auto, cpu, cuda, cuda:N)"});
+  }
+}
+
 TEST_F(ConfigTest, IniRoundTrip) {
   const std::string file =
       ini("[optim]\nlr = 0.0003\nname = adamw\nschedule = cosine\nwarmup_steps = 10\n");

@@ -109,4 +109,59 @@ std::string choice_names() {
   return out;
 }
 
+// dist.device: auto | cpu | cuda | cuda:N. The enum with, for cuda:N, the GPU index N where each
+// machine's local rank 0 trains (local rank r on N + r).
+struct DeviceSetting {
+  DeviceKind kind = DeviceKind::kAuto;
+  int first_gpu = -1;  // N of cuda:N; -1 for auto, cpu and cuda
+};
+inline bool operator==(const DeviceSetting& a, const DeviceSetting& b) {
+  return a.kind == b.kind && a.first_gpu == b.first_gpu;
+}
+inline bool operator!=(const DeviceSetting& a, const DeviceSetting& b) { return !(a == b); }
+inline std::string to_string(const DeviceSetting& device) {
+  return to_string(device.kind) +
+         (device.first_gpu >= 0 ? ":" + std::to_string(device.first_gpu) : std::string());
+}
+// "auto", "cpu", "cuda", or "cuda:N" with N of 1 to 4 digits; nothing for any other text.
+inline std::optional<DeviceSetting> parse_device(std::string_view text) {
+  const std::string_view prefix = "cuda:";
+  if (text.substr(0, prefix.size()) == prefix) {
+    const std::string_view digits = text.substr(prefix.size());
+    if (digits.empty() || digits.size() > 4) return std::nullopt;
+    int index = 0;
+    for (char ch : digits) {
+      if (ch < '0' || ch > '9') return std::nullopt;
+      index = index * 10 + (ch - '0');
+    }
+    return DeviceSetting{DeviceKind::kCuda, index};
+  }
+  if (const auto kind = parse_choice<DeviceKind>(text)) return DeviceSetting{*kind, -1};
+  return std::nullopt;
+}
+
+// The keys whose text is parsed into a value of their own type: the enums, and dist.device.
+template <typename T>
+inline constexpr bool kIsSetting = kIsChoice<T> || std::is_same_v<T, DeviceSetting>;
+
+// The value of a setting's text, or nothing when the text names none.
+template <typename T, typename = std::enable_if_t<kIsSetting<T>>>
+std::optional<T> parse_setting(std::string_view text) {
+  if constexpr (std::is_same_v<T, DeviceSetting>) {
+    return parse_device(text);
+  } else {
+    return parse_choice<T>(text);
+  }
+}
+
+// What a setting's text may be, for messages.
+template <typename T, typename = std::enable_if_t<kIsSetting<T>>>
+std::string setting_names() {
+  if constexpr (std::is_same_v<T, DeviceSetting>) {
+    return choice_names<DeviceKind>() + ", cuda:N";
+  } else {
+    return choice_names<T>();
+  }
+}
+
 }  // namespace vit

@@ -128,8 +128,8 @@ void check_rule(const char*, bool, const Rule&) {}
 
 // An enumerated key holds one of its values by its type: its text was checked when it was parsed
 // (see UnknownChoices).
-template <typename E, typename = std::enable_if_t<kIsChoice<E>>>
-void check_rule(const char*, E, const Rule&) {}
+template <typename E, typename = std::enable_if_t<kIsSetting<E>>>
+void check_rule(const char*, const E&, const Rule&) {}
 
 // The text of each enumerated key whose value has no name, by key, as Boost.Program_options
 // stored it: reported by validate() at the key's place in the table, as the other keys' values
@@ -231,7 +231,9 @@ void visit_fields(Config& c, Visit&& v) {
   v("dist.backend", c.dist.backend,
     "gradient all-reduce: auto (nccl with a GPU per rank) | mpi | nccl", Role::kShared,
     Eval::kMachine, any());
-  v("dist.device", c.dist.device, "auto | cpu | cuda (cuda:<local rank mod GPUs>)", Role::kShared,
+  v("dist.device", c.dist.device,
+    "auto | cpu | cuda | cuda:N (cuda: GPU <local rank mod GPUs>; cuda:N: GPU N + local rank)",
+    Role::kShared,
     Eval::kMachine, any());
   v("dist.timeout_s", c.dist.timeout_s,
     "seconds before a stuck collective aborts the job (a step or evaluation: twice that; at "
@@ -274,8 +276,8 @@ std::string format_value(double value) {
 std::string format_value(int64_t value) { return std::to_string(value); }
 std::string format_value(const std::string& value) { return value; }
 std::string format_value(bool value) { return value ? "true" : "false"; }
-template <typename E, typename = std::enable_if_t<kIsChoice<E>>>
-std::string format_value(E value) {
+template <typename E, typename = std::enable_if_t<kIsSetting<E>>>
+std::string format_value(const E& value) {
   return to_string(value);
 }
 
@@ -287,13 +289,13 @@ po::options_description make_options(TrainConfig& config, UnknownChoices& unknow
   visit_fields(config, [&](const char* key, auto& member, const char* help, KeyRole, EvalUse,
                            const Rule&) {
     using T = std::decay_t<decltype(member)>;
-    if constexpr (kIsChoice<T>) {
+    if constexpr (kIsSetting<T>) {
       const std::string name = key;
       keys.add_options()(key,
                          po::value<std::string>()
                              ->default_value(format_value(member))
                              ->notifier([&member, &unknown, name](const std::string& text) {
-                               if (const auto value = parse_choice<T>(text)) {
+                               if (const auto value = parse_setting<T>(text)) {
                                  member = *value;
                                } else {
                                  unknown[name] = text;
@@ -311,10 +313,10 @@ po::options_description make_options(TrainConfig& config, UnknownChoices& unknow
 // Throws "<key>: unknown value '<text>' (allowed: ...)" when `unknown` holds the key.
 template <typename T>
 void check_known(const char* key, const T&, const UnknownChoices& unknown) {
-  if constexpr (kIsChoice<T>) {
+  if constexpr (kIsSetting<T>) {
     const auto found = unknown.find(key);
     if (found != unknown.end()) {
-      VIT_FAIL(key, ": unknown value '", found->second, "' (allowed: ", choice_names<T>(), ")");
+      VIT_FAIL(key, ": unknown value '", found->second, "' (allowed: ", setting_names<T>(), ")");
     }
   }
 }

@@ -81,7 +81,9 @@ struct DataConfig {
 
 struct DistConfig {
   BackendChoice backend = BackendChoice::kAuto;  // auto | mpi | nccl (auto: nccl on GPUs, else mpi)
-  DeviceKind device = DeviceKind::kAuto;  // auto | cpu | cuda (auto: cuda:<local rank> if present)
+  // auto | cpu | cuda | cuda:N (auto: cuda when a GPU is present; cuda: GPU <local rank mod
+  // GPUs>; cuda:N: GPU N + local rank)
+  DeviceSetting device;
   double timeout_s = 300;        // a collective that takes longer aborts the job (NCCL)
   bool debug = false;            // check after each epoch that all replicas are bit-identical
 };

@@ -79,12 +79,21 @@ std::string describe_sharing(const std::vector<std::vector<int>>& shared,
 
 }  // namespace
 
+int gpu_index(const DeviceSetting& device, int local_rank, int gpus) {
+  if (device.first_gpu < 0) return local_rank % gpus;
+  const int index = device.first_gpu + local_rank;
+  VIT_CHECK(index < gpus, "dist.device ", to_string(device), ": local rank ", local_rank,
+            " would train on GPU ", index, ", but this machine shows ", gpus, " GPU(s), 0 to ",
+            gpus - 1, " (CUDA_VISIBLE_DEVICES renumbers them from 0)");
+  return index;
+}
+
 RankSite local_site(const DistConfig& config, const std::string& host, int local_rank) {
   RankSite site{host, "cpu", ""};
-  if (config.device == DeviceKind::kCpu) return site;
+  if (config.device.kind == DeviceKind::kCpu) return site;
   const int gpus = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
   if (gpus == 0) return site;  // dist.device cuda: plan_backend names every rank without one
-  const int index = local_rank % gpus;
+  const int index = gpu_index(config.device, local_rank, gpus);
   site.device = "cuda:" + std::to_string(index);
   site.gpu_bus_id = bus_id(index);
   return site;
@@ -96,7 +105,8 @@ BackendChoice plan_backend(const DistConfig& config, const std::vector<RankSite>
   for (size_t r = 0; r < sites.size(); ++r) {
     (sites[r].gpu_bus_id.empty() ? on_cpu : on_gpu).push_back(static_cast<int>(r));
   }
-  VIT_CHECK(config.device != DeviceKind::kCuda || on_cpu.empty(), "dist.device cuda: ", name_ranks(on_cpu, sites),
+  VIT_CHECK(config.device.kind != DeviceKind::kCuda || on_cpu.empty(), "dist.device ",
+            to_string(config.device), ": ", name_ranks(on_cpu, sites),
             on_cpu.size() == 1 ? " sees" : " see",
             " no usable GPU (LibTorch without CUDA, or no GPU visible); use dist.device auto or cpu");
   VIT_CHECK(on_cpu.empty() || on_gpu.empty(), "dist.device ", to_string(config.device), ": ",

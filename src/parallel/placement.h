@@ -41,9 +41,13 @@ struct Placement {
 // The CUDA runtime this build links, e.g. "13.0"; "" in a build without CUDA.
 std::string cuda_runtime_version();
 
+// The GPU a rank of local rank `local_rank` trains on among the `gpus` its machine shows: for
+// dist.device cuda:N, N + local_rank (vit::Error when that is beyond the last GPU); else
+// local_rank modulo gpus (GPU 0 when it sees one, as with srun --gpus-per-task).
+int gpu_index(const DeviceSetting& device, int local_rank, int gpus);
+
 // This rank's proposal: the CPU for dist.device cpu or without a usable GPU, else
-// cuda:<local rank modulo the GPUs it sees> (cuda:0 when it sees one GPU, as with
-// srun --gpus-per-task), with that GPU's bus id.
+// cuda:<gpu_index>, with that GPU's bus id.
 RankSite local_site(const DistConfig& config, const std::string& host, int local_rank);
 
 // The decision every rank derives from all ranks' sites. `nccl_built`: the NCCL back end is

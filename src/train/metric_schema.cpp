@@ -54,6 +54,8 @@ std::vector<MetricField> declared_fields() {
       {"epoch", "elapsed_s", kNumber, "", kTiming, "s", "seconds since this process started"},
       {"epoch", "gflop_per_s", kNumber, "perf/epoch_gflop_per_s", kTiming, "GFLOP/s",
        "images_per_s times the model's training FLOPs per image (docs/measurements.md#flops)"},
+      {"epoch", "peak_mem_mb", kNumber, "perf/peak_mem_mb", kTiming, "MiB",
+       "rank 0's peak memory so far: GPU tensors (CUDA allocator) or the CPU's resident set"},
 
       {"val", "event", kText, "", false, "",
        "the kind of line: val (data.val_split; just before its epoch's line)"},

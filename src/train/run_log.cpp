@@ -74,14 +74,15 @@ void RunLog::eval_line(int64_t epoch, int64_t step, const Evaluation& test, doub
 void RunLog::epoch_line(const EpochResult& result, double lr) {
   const double gflop_per_s = result.images_per_s * train_flops_ / 1e9;
   const bool validated = result.val.count() > 0;
+  const double peak_mib = static_cast<double>(result.peak_memory_bytes) / (1 << 20);
   const std::string val = validated ? fmt::format(" val_loss {:.4f} val_acc {:.2f}%",
                                                   result.val.loss(), 100.0 * result.val.accuracy())
                                     : "";
   spdlog::info("epoch {}/{} done: train_loss {:.4f}{} test_loss {:.4f} test_acc {:.2f}% "
-               "{:.0f} img/s {:.1f} GFLOP/s {:.1f} s (all-reduce {:.1f}%)",
+               "{:.0f} img/s {:.1f} GFLOP/s {:.1f} s (all-reduce {:.1f}%) peak {:.0f} MiB",
                result.epoch, config_.train.epochs, result.train_loss, val, result.test.loss(),
                100.0 * result.test.accuracy(), result.images_per_s, gflop_per_s, result.epoch_s,
-               100.0 * result.allreduce_s / result.epoch_s);
+               100.0 * result.allreduce_s / result.epoch_s, peak_mib);
   if (metrics_ == nullptr) return;
   if (validated) {
     metrics_->write(JsonLine()
@@ -106,7 +107,8 @@ void RunLog::epoch_line(const EpochResult& result, double lr) {
                       .add("world_size", world_size_)
                       .add("lr", lr)
                       .add("elapsed_s", uptime_s())
-                      .add("gflop_per_s", gflop_per_s));
+                      .add("gflop_per_s", gflop_per_s)
+                      .add("peak_mem_mb", peak_mib));
 }
 
 }  // namespace vit

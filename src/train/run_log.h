@@ -24,6 +24,7 @@ struct EpochResult {
   double images_per_s = 0;  // training images of all ranks per second of training
   double epoch_s = 0;       // training only
   double allreduce_s = 0;   // part of epoch_s spent in the gradient all-reduce (this rank)
+  int64_t peak_memory_bytes = 0;  // this rank's so far (train/peak_memory.h)
 };
 
 // Images and all-reduce time since the last step line: what a step line reports.

@@ -9,6 +9,7 @@
 #include "parallel/replicas.h"
 #include "train/optimizer.h"
 #include "train/optimizer_state.h"  // checkpoints with the optimizer's state
+#include "train/peak_memory.h"
 #include "train/progress.h"
 #include "util/signals.h"
 #include "util/error.h"
@@ -345,6 +346,7 @@ EpochResult Trainer::finish_epoch(EpochRun& run, bool complete, int64_t total_st
     if (!data_.val.empty()) result.val = evaluate(data_.val);
   }
   if (config_.dist.debug) check_replicas_now(result.epoch);
+  result.peak_memory_bytes = peak_memory_bytes(device_);
   log.epoch_line(result, learning_rate(optim_, state_.step - 1, total_steps));
   // Every rank follows the best (it is in the state a checkpoint holds); rank 0 writes its model.
   if (monitor_.update(result, state_.best) && config_.checkpoint.keep_best &&
