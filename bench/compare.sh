@@ -289,6 +289,10 @@ for rep in $(seq "$reps"); do
   done
 done
 
+# The code path the multi-versioned kernels (src/util/multiversion.h) take on this CPU: GCC's
+# resolver picks the AVX-512 clone where avx512f is, else the AVX2 one.
+if grep -qw avx512f /proc/cpuinfo; then simd=AVX-512; elif grep -qw avx2 /proc/cpuinfo; then
+  simd=AVX2; else simd="baseline x86-64"; fi
 "$PYTHON" - "$out/runs.tsv" "$mode" "$tta" > "$out/summary.md" <<EOF
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
@@ -299,7 +303,7 @@ def med(impl, n, key):
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 print("config: ${config#"$ROOT"/} ${common[*]}")
-print("machine: $cores cores, $(lscpu | sed -n 's/^Model name: *//p'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')")
+print("machine: $cores cores, $(lscpu | sed -n 's/^Model name: *//p') ($simd: the widest vector code vit-train's kernels run here), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')")
 print("ours: ${VIT_TRAIN#"$ROOT"/} (MPI all-reduce); ref: bench/reference/vit_ddp.py ${VIT_REF_ARGS:-}, torch " +
       "$("$PYTHON" -c 'import torch; print(torch.__version__)') DDP (gloo), data order $order; launch: mpirun --map-by slot:PE=cores/ranks --bind-to core; $reps repetition(s), medians")
 params = {impl: next((r["parameters"] for r in rows if r["impl"] == impl and r["parameters"] != "-"), "-") for impl in ("ours", "ref")}

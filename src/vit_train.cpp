@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -42,6 +43,17 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   std::unique_ptr<vit::RunDir> run_dir;
   if (leader) run_dir = std::make_unique<vit::RunDir>(vit::prepare_run_dir(config));
   vit::setup_logging({vit::to_string(config.log.level), mpi.rank(), leader ? run_dir->log() : ""});
+  if (leader && !config.run_dir_given) {
+    if (config.resume != "none") {
+      spdlog::info("run directory: {} (no --run-dir: the latest run is continued)", config.run_dir);
+    } else if (vit::point_latest_at(config.run_dir)) {
+      spdlog::info("run directory: {} (no --run-dir given; runs/latest points at it)",
+                   config.run_dir);
+    } else {
+      spdlog::info("run directory: {} (no --run-dir given; runs/latest is a folder of its own, "
+                   "left as it is)", config.run_dir);
+    }
+  }
 
   const vit::ThreadSetup threads =
       vit::configure_threads(config.train.threads, vit::gather_cpu_share(mpi));
@@ -200,8 +212,6 @@ int main(int argc, char** argv) {
     if (!vit::succeeded_on_all_ranks(mpi->rank(), [&] {
           parsed = std::make_unique<vit::ParseResult>(
               vit::parse_args(argc, argv, mpi->rank() == 0 ? std::cout : std::clog));
-          const bool runs = !parsed->help && !parsed->version && !parsed->metric_schema;
-          if (runs) vit::check_train_inputs(parsed->config);
         })) {
       return 1;
     }
@@ -214,7 +224,16 @@ int main(int argc, char** argv) {
       if (mpi->rank() == 0) std::fputs(vit::metric_schema().json_lines().c_str(), stdout);
       return 0;
     }
-    return train(parsed->config, *mpi);
+    vit::TrainConfig& config = parsed->config;
+    if (!config.run_dir_given && config.resume == "none") {
+      // A fresh run of its own, named by rank 0's clock for every rank.
+      config.run_dir =
+          mpi->all_gather(vit::default_run_dir(config.config_file, std::time(nullptr)))[0];
+    }
+    if (!vit::succeeded_on_all_ranks(mpi->rank(), [&] { vit::check_train_inputs(config); })) {
+      return 1;
+    }
+    return train(config, *mpi);
   } catch (const std::exception& e) {
     vit::report_error_and_end_job(mpi.get(), e);
   }

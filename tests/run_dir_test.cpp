@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -24,6 +26,36 @@ TEST(RunDir, PathsOfTheContract) {
   EXPECT_EQ(run.log(), "runs/x/train.log");
   EXPECT_EQ(run.checkpoints(), "runs/x/checkpoints");
   EXPECT_EQ(run.final_model(), "runs/x/checkpoints/final.pt");
+}
+
+TEST(RunDir, AFreshRunWithoutAFolderIsNamedByItsConfigAndTime) {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  EXPECT_EQ(default_run_dir("configs/mnist-small.ini", now),
+            std::string("runs/mnist-small-") + stamp);
+  EXPECT_EQ(default_run_dir("", now, "out"), std::string("out/run-") + stamp);
+}
+
+TEST(RunDir, LatestPointsAtTheNewestRunButNeverReplacesAFolder) {
+  testing::TempDir dir;
+  const std::string a = dir.file("runs/a"), b = dir.file("runs/b");
+  fs::create_directories(a);
+  fs::create_directories(b);
+  std::ofstream(b + "/marker") << "b";
+  EXPECT_TRUE(point_latest_at(a));
+  EXPECT_EQ(fs::read_symlink(dir.file("runs/latest")), fs::path("a"));
+  EXPECT_TRUE(point_latest_at(b));
+  EXPECT_EQ(fs::read_symlink(dir.file("runs/latest")), fs::path("b"));
+  EXPECT_TRUE(fs::exists(dir.file("runs/latest/marker")));  // relative: it resolves
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.file("runs")), fs::directory_iterator()), 3)
+      << "a temporary link was left behind";
+  fs::create_directories(dir.file("old/latest"));  // a run of an earlier version
+  fs::create_directories(dir.file("old/c"));
+  EXPECT_FALSE(point_latest_at(dir.file("old/c")));
+  EXPECT_TRUE(fs::is_directory(fs::symlink_status(dir.file("old/latest"))));
 }
 
 TEST(RunDir, PrepareMakesTheFoldersAndAConfigIniThatReadsBack) {

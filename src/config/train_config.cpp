@@ -397,7 +397,8 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
       "tag, timing, unit, meaning) and exit")(
       "config", po::value(&config.config_file), "INI file with config keys")(
       "run-dir", po::value(&config.run_dir)->default_value(config.run_dir),
-      "folder for config.ini, metrics.jsonl, the log and checkpoints")(
+      "folder for config.ini, metrics.jsonl, the log and checkpoints (default: a fresh run gets "
+      "runs/<config>-<time>, which runs/latest points at; a resumed one continues runs/latest)")(
       "resume", po::value(&config.resume)->default_value(config.resume),
       "none (fresh run), auto (newest complete checkpoint of --run-dir, else fresh) or a path");
   UnknownChoices unknown;
@@ -451,6 +452,7 @@ ParseResult parse_args(int argc, const char* const* argv, std::ostream& help_out
     result.metric_schema = true;
     return result;
   }
+  config.run_dir_given = vm.count("run-dir") != 0 && !vm["run-dir"].defaulted();
   validate_keys(config, unknown);
   return result;
 }

@@ -120,6 +120,10 @@ struct TrainConfig {
 
   std::string config_file;  // the INI file it was read from ("" if none)
   std::string run_dir = "runs/latest";
+  // Whether --run-dir was given. Without it a fresh run (--resume none) gets a folder of its own,
+  // runs/<config name>-<time> (default_run_dir, train/run_dir.h), which runs/latest then points
+  // at, and --resume auto or PATH continues runs/latest.
+  bool run_dir_given = false;
   std::string resume = "none";  // none | auto | PATH of a checkpoint (--resume)
   // Where each key's value came from, for the start-up table: "command line" or "file"; a key
   // missing here has its default. Not part of the run (config.ini, digests): how it was asked for.

@@ -2,12 +2,42 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>  // getpid
+
+#include <ctime>
 #include <filesystem>
 
 #include "util/atomic_file.h"
 #include "util/error.h"
 
 namespace vit {
+
+std::string default_run_dir(const std::string& config_file, std::time_t now,
+                            const std::string& parent) {
+  std::string name = std::filesystem::path(config_file).stem().string();
+  if (name.empty()) name = "run";
+  std::tm local{};
+  localtime_r(&now, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  return (std::filesystem::path(parent) / (name + "-" + stamp)).string();
+}
+
+bool point_latest_at(const std::string& run_dir) {
+  namespace fs = std::filesystem;
+  const fs::path run(run_dir);
+  const fs::path latest = run.parent_path() / "latest";
+  std::error_code ec;
+  const auto status = fs::symlink_status(latest, ec);
+  if (fs::exists(status) && !fs::is_symlink(status)) return false;
+  const fs::path temporary = run.parent_path() / (".latest.tmp." + std::to_string(::getpid()));
+  fs::remove(temporary, ec);
+  fs::create_symlink(run.filename(), temporary, ec);
+  VIT_CHECK(!ec, temporary.string(), ": cannot create the link to ", run_dir, ": ", ec.message());
+  fs::rename(temporary, latest, ec);  // atomic: a reader sees the old link or the new one
+  VIT_CHECK(!ec, latest.string(), ": cannot point it at ", run_dir, ": ", ec.message());
+  return true;
+}
 
 RunDir prepare_run_dir(const TrainConfig& config) {
   RunDir run{config.run_dir};

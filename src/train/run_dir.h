@@ -2,6 +2,7 @@
 // (with final.pt and, under checkpoint.keep_best, best.pt) and tb/ (TensorBoard event files).
 #pragma once
 
+#include <ctime>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,17 @@ struct RunDir {
   // checkpoint.keep_best: the model of the best epoch by train.monitor
   std::string best_model() const { return checkpoints() + "/best.pt"; }
 };
+
+// The folder of a fresh run started without --run-dir: "<parent>/<config file's stem, or run>-
+// <local time as YYYYmmdd-HHMMSS>", e.g. runs/mnist-small-20261204-231502.
+std::string default_run_dir(const std::string& config_file, std::time_t now,
+                            const std::string& parent = "runs");
+
+// Points <parent of run_dir>/latest at `run_dir` (a relative symlink, replaced atomically), so
+// that --resume auto without --run-dir continues it. Leaves a real folder named latest (a run of
+// an earlier version) alone, and returns false then; throws vit::Error naming the link when it
+// cannot be made.
+bool point_latest_at(const std::string& run_dir);
 
 // Creates the directory and checkpoints/, takes the directory's lock for the life of the
 // returned RunDir (another job's error names the holder), removes temporary files that a killed

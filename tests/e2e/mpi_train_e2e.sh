@@ -116,4 +116,25 @@ mpmd_error keys "different configs: optim.lr: rank 0 0.005, rank 1 0.01; train.e
 mpmd_error data "the ranks loaded different data: rank 1 loaded train 512 images" "$work/other-data"
 # (Open MPI's own "MPI_ABORT was invoked" notice is not checked: it is sometimes lost, replaced by
 # an ORTE_ERROR_LOG line of its help-message aggregation.)
+# Without --run-dir, from another folder: each fresh job gets runs/<config>-<time> (one folder for
+# both ranks, named by rank 0's clock) and runs/latest points at the newest; --resume auto without
+# --run-dir continues that one.
+mkdir -p "$work/cwd"
+(cd "$work/cwd" && timeout 240 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" \
+  --data.dir "$work/data" > "$work/named1.out" 2>&1) || { cat "$work/named1.out"; fail "unnamed run 1"; }
+sleep 1.1  # another second: another name
+(cd "$work/cwd" && timeout 240 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" \
+  --data.dir "$work/data" > "$work/named2.out" 2>&1) || { cat "$work/named2.out"; fail "unnamed run 2"; }
+mapfile -t named < <(cd "$work/cwd" && ls -d runs/smoke-* 2>/dev/null)
+[ "${#named[@]}" -eq 2 ] || { ls -la "$work/cwd/runs"; fail "not two runs/smoke-* folders: ${named[*]}"; }
+[[ "${named[1]}" =~ ^runs/smoke-[0-9]{8}-[0-9]{6}$ ]] || fail "run folder name ${named[1]}"
+[ "$(readlink "$work/cwd/runs/latest")" = "${named[1]#runs/}" ] || fail "runs/latest is not ${named[1]}"
+grep -q "run directory: ${named[1]} (no --run-dir given; runs/latest points at it)" \
+  "$work/named2.out" || { cat "$work/named2.out"; fail "the run does not say where it writes"; }
+for run in "${named[@]}"; do check_metrics "$work/cwd/$run/metrics.jsonl" --world 2 --epochs 2; done
+(cd "$work/cwd" && timeout 240 "$src/launch/train.sh" -n 2 "$src/configs/smoke.ini" \
+  --data.dir "$work/data" --resume auto --train.epochs 3 > "$work/named3.out" 2>&1) \
+  || { cat "$work/named3.out"; fail "resume auto without --run-dir"; }
+check_metrics "$work/cwd/${named[1]}/metrics.jsonl" --world 2 --epochs 3
+check_metrics "$work/cwd/${named[0]}/metrics.jsonl" --world 2 --epochs 2
 echo "e2e mpi train: ok"
