@@ -62,6 +62,10 @@ expect_error() {
 expect_error "model.n_heads" --config "$src/configs/smoke.ini" --data.dir "$work/data" \
   --run-dir "$work/bad" --model.n_heads 3
 expect_error "nowhere.ini" --config "$work/nowhere.ini"
+# A GPU chosen by index is understood, and one the machine lacks is named (without a GPU: "rank 0
+# on host H sees no usable GPU"; with fewer than 100: "would train on GPU 99").
+expect_error "dist.device cuda:99: .*GPU" --config "$src/configs/smoke.ini" --data.dir \
+  "$work/data" --run-dir "$work/bad-gpu" --dist.device cuda:99
 printf '[model]\nhiden_d = 8\n' > "$work/typo.ini"
 expect_error "typo.ini.*model.hiden_d" --config "$work/typo.ini"
 mkdir -p "$work/broken"
