@@ -22,7 +22,6 @@ writes (config.ini, metrics.jsonl, checkpoints/) and never changes them. A line 
 is skipped, as vit-train itself drops it on resume.
 """
 import configparser
-import fcntl
 import json
 import os
 import sys
@@ -46,18 +45,20 @@ def find_runs(folder, depth=2):
 
 
 def held(lock_path):
-    """Whether a process holds the flock of `lock_path` now (vit-train's util/dir_lock)."""
+    """Whether a process holds the flock of `lock_path` now (vit-train's util/dir_lock), as
+    /proc/locks lists it: trying the lock instead could make a job that starts at that very
+    moment fail to take it."""
     try:
-        fd = os.open(lock_path, os.O_RDONLY)
+        st = os.stat(lock_path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            text = f.read()
     except OSError:
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
+    # "1: FLOCK  ADVISORY  WRITE 1234 fd:00:1234567 0 EOF" (major:minor in hex, then the inode);
+    # a waiter's line has "->" after the number.
+    key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    return any("FLOCK" in fields and key in fields and "->" not in fields
+               for fields in (line.split() for line in text.splitlines()))
 
 
 def read_config(path):

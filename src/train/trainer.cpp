@@ -210,7 +210,8 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints,
     return fit;
   }
   // A run that train.early_stop ended, resumed with the same patience: nothing left to train.
-  if (state_.epoch_position == 0 && monitor_.patience_spent(state_.epoch, state_.best)) {
+  if (state_.epoch < config_.train.epochs && state_.epoch_position == 0 &&
+      monitor_.patience_spent(state_.epoch, state_.best)) {
     if (comm_.rank() == 0) {
       spdlog::info("early stop: the run stopped after epoch {}: {}", state_.epoch,
                    monitor_.why_stopped(state_.epoch, state_.best));
