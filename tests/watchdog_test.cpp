@@ -20,6 +20,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// Status 69, not 1, when another rank or the network is at fault: launch/train.sh --max-restarts
+// restarts on it; a rank stuck in its own work exits 1 (a restart would meet the same limit).
 TEST(WatchdogDeathTest, AStuckCollectiveEndsTheProcessWithOneLine) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
@@ -29,7 +31,7 @@ TEST(WatchdogDeathTest, AStuckCollectiveEndsTheProcessWithOneLine) {
         std::this_thread::sleep_for(milliseconds(5000));  // "stuck"
         std::exit(0);
       },
-      ::testing::ExitedWithCode(1),
+      ::testing::ExitedWithCode(69),
       "^error: rank 3: the gradient all-reduce did not finish within dist.timeout_s = 0.3 s: "
       "another rank stopped answering");
 }
@@ -59,7 +61,7 @@ TEST(WatchdogDeathTest, TheErrorNamesTheRanksThatDoNotAnswer) {
         std::this_thread::sleep_for(milliseconds(5000));
         std::exit(0);
       },
-      ::testing::ExitedWithCode(1),
+      ::testing::ExitedWithCode(69),
       "^error: rank 0: the gradient all-reduce did not finish within dist.timeout_s = 0.3 s: "
       "rank 1 \\(pid 7 on b\\) is unreachable; ending the job");
   EXPECT_EXIT(
@@ -69,7 +71,7 @@ TEST(WatchdogDeathTest, TheErrorNamesTheRanksThatDoNotAnswer) {
         std::this_thread::sleep_for(milliseconds(5000));
         std::exit(0);
       },
-      ::testing::ExitedWithCode(1), "^error: rank 2: a barrier did not .*every other rank answers");
+      ::testing::ExitedWithCode(69), "^error: rank 2: a barrier did not .*every other rank answers");
 }
 
 // A lost machine under an mpirun with keepalives: the rank waits for mpirun to end the job (with a
@@ -92,7 +94,7 @@ TEST(WatchdogDeathTest, ALostMachineWaitsForMpirunsStopSignal) {
         std::this_thread::sleep_for(milliseconds(60000));
         std::exit(0);
       },
-      ::testing::ExitedWithCode(1),
+      ::testing::ExitedWithCode(69),
       "rank 1 \\(pid 7 on b\\) is unreachable; ending the job \\(when mpirun gives the lost "
       "machine up, 55 s at most\\)");
   // Ended by the signal, not by the end of the 55 s.
@@ -119,7 +121,7 @@ TEST(WatchdogDeathTest, AStepsWatchdogDoesNotCutALostMachinesWaitShort) {
         std::this_thread::sleep_for(milliseconds(60000));
         std::exit(0);
       },
-      ::testing::ExitedWithCode(1),
+      ::testing::ExitedWithCode(69),
       "^error: rank 0: the gradient all-reduce did not finish[^\n]*lost machine up, 45 s at "
       "most\\)\n$");
 }

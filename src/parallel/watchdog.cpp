@@ -15,6 +15,13 @@
 #include "util/signals.h"
 
 namespace vit {
+
+// The status of a rank that ends the job because another rank or machine stopped answering: 69
+// (EX_UNAVAILABLE of sysexits.h), not 1, so that launch/train.sh --max-restarts can tell it from a
+// configuration or data error and start the job again from its checkpoint (a hung or lost rank
+// is what a restart, on the ranks that answer, can mend). A rank stuck in its own computation
+// (local_cause) still exits 1: a restart would meet the same limit.
+constexpr int kPeerLostExitCode = 69;
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -155,7 +162,7 @@ void Watchdog::fail(const char* what) {
   while (Clock::now() < until && StopSignals::received() == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ::_exit(1);  // the rank is stuck inside MPI: no unwinding, no MPI_Finalize
+  ::_exit(kPeerLostExitCode);  // the rank is stuck inside MPI: no unwinding, no MPI_Finalize
 }
 
 }  // namespace vit

@@ -4,8 +4,8 @@
 // around each collective. When one has waited a few seconds (min(5 s, timeout / 2)) it asks the
 // other ranks directly (the `diagnose` callback, parallel/peer_probe.h) and, if some do not answer,
 // logs a warning naming them; when one outlives dist.timeout_s it prints one error line naming
-// this rank, the collective and the ranks that do not answer, and ends the process with status 1,
-// on which mpirun ends the whole job. When a machine is lost, mpirun cannot end the job that way
+// this rank, the collective and the ranks that do not answer, and ends the process with status 69
+// (launch/train.sh --max-restarts restarts on it), on which mpirun ends the whole job. When a machine is lost, mpirun cannot end the job that way
 // (it waits for the lost machine's daemon for many minutes): if mpirun was given TCP keepalives
 // (launch/train.sh does), the rank waits until they must have told mpirun, which then ends the
 // job, or exits once that time is over. (The NCCL back end has its own deadline, in

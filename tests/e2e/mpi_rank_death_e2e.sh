@@ -2,7 +2,8 @@
 # A rank that dies (kill -9 of rank 1 in the middle of training) ends the whole 2-rank job with
 # exit status 137 and a message naming the rank within a minute; no rank is left waiting in a
 # collective. A rank that stops answering without dying (SIGSTOP: a hung host, a cut link) ends the
-# job within dist.timeout_s through the MPI back end's watchdog: rank 0's error line, exit 1.
+# job within dist.timeout_s through the MPI back end's watchdog: rank 0's error line, exit 69 (a
+# failure launch/train.sh --max-restarts restarts).
 # Usage: mpi_rank_death_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -68,7 +69,7 @@ for _ in $(seq 60); do kill -0 "$job" 2>/dev/null || break; sleep 1; done
 kill -0 "$job" 2>/dev/null && fail "job still running 60 s after rank 1 stopped answering (a hang)"
 set +e; wait "$job"; rc=$?; set -e; job=""
 kill -KILL "$victim" 2>/dev/null || true
-[ "$rc" -eq 1 ] || { tail -20 "$work/hung.txt"; fail "hung rank: exit $rc, not 1"; }
+[ "$rc" -eq 69 ] || { tail -20 "$work/hung.txt"; fail "hung rank: exit $rc, not 69"; }
 grep -Eq '^error: rank 0: .* did not finish within dist.timeout_s = 3 s' "$work/hung.txt" \
   || { tail -20 "$work/hung.txt"; fail "hung rank: no watchdog line from rank 0"; }
 # ... naming the stopped rank, found by asking each rank outside MPI (parallel/peer_probe)
