@@ -6,6 +6,7 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "train/memory_budget.h"
 #include "train/metric_schema.h"
 #include "train/metrics.h"
+#include "train/restart_event.h"
 #include "train/run_dir.h"
 #include "train/startup_report.h"
 #include "train/step.h"  // samples_per_step
@@ -40,6 +42,8 @@ namespace {
 
 int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   const bool leader = mpi.rank() == 0;
+  // Set by launch/train.sh when it starts a failed job again (--max-restarts): checked first.
+  const std::optional<vit::RestartEvent> restart = vit::restart_from_environment();
   std::unique_ptr<vit::RunDir> run_dir;
   if (leader) run_dir = std::make_unique<vit::RunDir>(vit::prepare_run_dir(config));
   vit::setup_logging({vit::to_string(config.log.level), mpi.rank(), leader ? run_dir->log() : ""});
@@ -148,6 +152,11 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
         if (vit::key_role(key) != vit::KeyRole::kPerRank) hparams.emplace_back(key, value);
       }
       metrics->write_hparams(hparams);
+    }
+    if (restart) {
+      const vit::TrainState& state = trainer.state();
+      spdlog::info("{}", vit::describe(*restart, state.step, mpi.world_size()));
+      metrics->write(vit::restart_line(*restart, state.step, state.epoch + 1, mpi.world_size()));
     }
   }
   const std::string best_model =

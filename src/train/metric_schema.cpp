@@ -79,6 +79,17 @@ std::vector<MetricField> declared_fields() {
        "seconds this process has trained so far (evaluations excluded): time to accuracy"},
       {"eval", "world_size", kInteger, "", false, "", "ranks of the job"},
       {"eval", "elapsed_s", kNumber, "", kTiming, "s", "seconds since this process started"},
+      // A restart by launch/train.sh --max-restarts (or a SLURM script): at the step resumed from.
+      {"restart", "event", kText, "", false, "",
+       "the kind of line: restart (launch/train.sh --max-restarts; at the step resumed from)"},
+      {"restart", "step", kInteger, "", false, "", "the step training goes on from"},
+      {"restart", "epoch", kInteger, "", false, "", "the epoch under way, counted from 1"},
+      {"restart", "attempt", kInteger, "restart/attempt", false, "",
+       "this restart's number, from 1"},
+      {"restart", "max_restarts", kInteger, "", false, "", "the limit (--max-restarts)"},
+      {"restart", "world_size", kInteger, "restart/world_size", false, "",
+       "ranks of the restarted job (fewer when machines were left out)"},
+      {"restart", "cause", kText, "", false, "", "what ended the previous attempt"},
   };
 }
 
