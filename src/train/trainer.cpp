@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <fstream>
 #include <limits>
 
 #include "model/model_cost.h"
@@ -54,6 +55,20 @@ void drift_for_tests(VisionTransformer& model, int rank) {
   if (injected_faults().drift_rank != rank) return;
   torch::NoGradGuard no_grad;
   model->parameters()[0].view(-1)[0] += 1e-6f;
+}
+
+// A test build records which samples each step trained (util/fault_injection.h): one line per
+// step, "epoch step world_size rank index...", appended to PREFIX.RANK.
+void trace_samples_for_tests(const torch::Tensor& indices, int64_t epoch, int64_t step,
+                             int world_size, int rank) {
+  const std::string& prefix = injected_faults().sample_trace;
+  if (prefix.empty()) return;
+  std::ofstream out(prefix + "." + std::to_string(rank), std::ios::app);
+  out << epoch << ' ' << step << ' ' << world_size << ' ' << rank;
+  const torch::Tensor cpu = indices.to(torch::kCPU, torch::kLong).contiguous();
+  const int64_t* index = cpu.data_ptr<int64_t>();
+  for (int64_t i = 0; i < cpu.numel(); ++i) out << ' ' << index[i];
+  out << '\n';
 }
 
 }  // namespace
@@ -232,6 +247,8 @@ FitResult Trainer::fit(MetricsWriter* metrics, const CheckpointDir* checkpoints,
         const auto armed = stall_dog_->arm("a training step");
         return train_step(run->order.narrow(/*dim=*/0, b * per_step, count), lr);
       }();
+      trace_samples_for_tests(run->order.narrow(/*dim=*/0, b * per_step, count), run->epoch + 1,
+                              state_.step, comm_.world_size(), comm_.rank());
       run->loss_sum += step_loss;
       run->images += count;
       run->session_images += count;

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 
 namespace vit {
 
 struct InjectedFaults {
   int drift_rank = -1;                            // this rank's replica drifts once (dist.debug)
   std::chrono::milliseconds checkpoint_pause{0};  // a pause inside each checkpoint write
+  std::string sample_trace;  // PREFIX: each rank appends its steps' sample indices to PREFIX.RANK
 };
 
 const InjectedFaults& injected_faults();
