@@ -11,6 +11,10 @@
 #     longer than the keepalives (a warning names rank 1) and a shorter one (the error does).
 #  3. The link is restored and the job resumed (--resume auto): its metrics equal the
 #     uninterrupted job's.
+#  4. Elastic: host 2's link cut under launch/train.sh --max-restarts 1 --min-ranks 1: host 2 does
+#     not answer, so the job is restarted on host 1 alone from its last checkpoint and finishes;
+#     every sample of each epoch trained exactly once (the samples each rank trained, step by
+#     step, recorded by the tests' build), a "restart" line with world size 1.
 # Needs root and ip netns (skipped, status 77, without them).
 # Usage: netns_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
 # shellcheck source=tests/e2e/lib.sh
@@ -138,3 +142,43 @@ grep -Eq 'resumed from .*/cut6/checkpoints/step-[0-9]{8}\.pt: step [1-9][0-9]*,'
 diff <(strip "$work/local/metrics.jsonl") <(strip "$work/cut6/metrics.jsonl") \
   || fail "cut and resumed, the job trained differently from an uninterrupted one"
 echo "netns: resumed after the link came back, metrics equal the uninterrupted job's; ok"
+
+# --- 4. elastic: the job goes on without the lost machine ----------------------------------------
+# Host 2 may still hold the cut jobs' processes: gone by now, or killed.
+for pid in $(ip netns pids "$tag-h2"); do kill -9 "$pid" 2>/dev/null || true; done
+VIT_TRAIN_BIN=$faulty_vit_train VIT_TEST_CHECKPOINT_DELAY_MS=100 VIT_TEST_SAMPLE_TRACE=$work/trace \
+  hosted --run-dir "$work/elastic" --dist.timeout_s 6 --checkpoint.every_steps 1 \
+  --max-restarts 1 --min-ranks 1 --restart-wait 0.2 > "$work/elastic.log" 2>&1 &
+job=$!
+wait_for "$work/elastic.log" ' step 12 '
+ip link set "$tag-v2" down
+cut_at=$SECONDS
+for _ in $(seq 120); do kill -0 "$job" 2>/dev/null || break; sleep 1; done
+kill -0 "$job" 2>/dev/null && { tail -20 "$work/elastic.log"; fail "elastic: job still running 120 s after the cut"; }
+set +e; wait "$job"; rc=$?; set -e; job=""
+ip link set "$tag-v2" up
+[ "$rc" -eq 0 ] || { tail -30 "$work/elastic.log"; fail "elastic: the job exited $rc, not 0"; }
+grep -Eq "^train\.sh: restart 1 of 1 in 0\.2 s after .*: .*/elastic goes on from step-[0-9]{8}\.pt \(step [0-9]+\) on 1 rank\(s\) \(left out, not answering: ${hosts[1]//./\\.}\)$" \
+  "$work/elastic.log" || { grep -n 'restart\|error' "$work/elastic.log"; fail "elastic: no restart line leaving host 2 out"; }
+resumed=$(sed -n 's/.*"event":"restart","step":\([0-9]*\),.*"world_size":1,.*/\1/p' "$work/elastic/metrics.jsonl")
+[ -n "$resumed" ] || { grep restart "$work/elastic/metrics.jsonl"; fail "elastic: no restart line of world size 1"; }
+grep -q '"event":"epoch","epoch":4,' "$work/elastic/metrics.jsonl" || fail "elastic: the job did not finish"
+check_metrics "$work/elastic/metrics.jsonl" --epochs 4
+# Each epoch's samples: on 2 ranks up to the step resumed from, on 1 rank after it; together the
+# 1024 images, each once.
+python3 - "$work/trace" "$resumed" 1024 4 <<'PY' || fail "elastic: not every sample trained exactly once"
+import collections, glob, sys
+prefix, resumed, images, epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+trained = collections.defaultdict(list)
+for path in glob.glob(prefix + ".*"):
+    for line in open(path):
+        epoch, step, world, rank, *indices = map(int, line.split())
+        if (world == 2 and step <= resumed) or (world == 1 and step > resumed):
+            trained[epoch] += indices
+for epoch in range(1, epochs + 1):
+    if sorted(trained[epoch]) != list(range(images)):
+        count = collections.Counter(trained[epoch])
+        sys.exit(f"epoch {epoch}: {len(trained[epoch])} samples trained, "
+                 f"{sum(1 for i in range(images) if count[i] != 1)} of {images} not exactly once")
+PY
+echo "netns: elastic: host 2 cut, restarted on host 1 alone from step $resumed $((SECONDS - cut_at)) s after the cut; every sample once; ok"
