@@ -6,6 +6,9 @@
 #  2. slurm/preemptible.sbatch, stopped mid-run by SIGUSR1 to its batch shell (as --signal=B:USR1
 #     does): the ranks checkpoint and exit 75, the job requeues itself, resumes and completes, and
 #     its last epoch line equals that of the same job run without interruption.
+#  3. slurm/train.sbatch with VIT_MAX_RESTARTS=1, rank 1 killed (kill -9) mid-run: the step is
+#     restarted inside the job, from its last checkpoint, and the job completes with a "restart"
+#     line in metrics.jsonl; its last epoch line equals the reference's of 2.
 # The daemons are stopped at exit, whatever happens. Every wait is bounded: each budget below is
 # 6x or more the slowest of 10 runs on the 2-core development machine, 5 of them with two busy
 # loops beside the test (figures in docs/slurm.md), and VIT_SLURM_SLACK (default 1) multiplies them
@@ -209,4 +212,35 @@ a=$(last_epoch "$run2") b=$(last_epoch "$run3")
 crc() { "$(dirname "$make_data")/checkpoint-crc" "$(ls "$1"/checkpoints/step-*.pt | sort | tail -n 1)"; }
 [ "$(crc "$run2")" = "$(crc "$run3")" ] || fail "final parameters differ: $(crc "$run2") vs $(crc "$run3")"
 echo "slurm e2e: resumed = reference: $a, parameters $(crc "$run2")"
+
+# --- 3. a killed rank: its step restarted inside the job --------------------------------------
+run4="$work/restarted"
+# Checkpoints held 100 ms each (the tests' build): still running when the rank is killed.
+job=$(cd "$src" && VIT_CONFIG=configs/smoke.ini VIT_RUN_DIR="$run4" VIT_MAX_RESTARTS=1 \
+      VIT_TRAIN_BIN="$(dirname "$make_data")/vit-train-faults" VIT_TEST_CHECKPOINT_DELAY_MS=100 \
+      timeout 30 sbatch --parsable --ntasks=2 --output="$work/restart-%j.out" slurm/train.sbatch \
+      "${long[@]}") || fail "sbatch train.sbatch (restarts)"
+wait_job "$job" RUNNING 60
+deadline=$((SECONDS + 80 * kSlack))
+until [ "$(epoch_lines "$run4")" -ge 3 ]; do
+  [ "$SECONDS" -lt "$deadline" ] || fail "job $job: no progress within $((80 * kSlack)) s"
+  sleep 0.2
+done
+victim=""
+for p in $(pgrep -f -- "--run-dir $run4( |$)"); do
+  tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx 'SLURM_PROCID=1' && victim=$p
+done
+[ -n "$victim" ] || fail "rank 1 of job $job not found"
+kill -9 "$victim"
+lap "rank 1 of job $job killed after $(epoch_lines "$run4") epochs"
+wait_job "$job" COMPLETED 120
+grep -q '^train.sbatch: restart 1 of 1 in 2 s, a new step of job .* after a rank was killed by signal 9 (exit 137): .* goes on from step-' \
+  "$work/restart-$job.out" || fail "job $job: no restart line in its log"
+grep -q '"event":"restart",.*"attempt":1,"max_restarts":1,"world_size":2,' "$run4/metrics.jsonl" \
+  || fail "job $job: no restart line in metrics.jsonl"
+[ "$(epoch_lines "$run4")" -eq "$epochs" ] || fail "job $job: $(epoch_lines "$run4") epoch lines, not $epochs"
+c=$(last_epoch "$run4")
+[ "$c" = "$b" ] || fail "restarted job ends with $c
+                     reference ends with $b"
+lap "step restarted inside job $job, completed as the reference"
 echo "slurm e2e: ok"
