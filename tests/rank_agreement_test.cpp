@@ -1,6 +1,8 @@
 // parallel/rank_agreement under mpiexec: a step that fails on one rank fails on all, reported once by
-// that rank with its number; describe_error keeps the first line of a message.
+// that rank with its number; describe_error keeps the first line of a message; a lost peer's error
+// has its own exit status.
 #include "parallel/rank_agreement.h"
+#include "parallel/peer_lost.h"
 
 #include <c10/util/Exception.h>
 #include <gtest/gtest.h>
@@ -54,6 +56,14 @@ TEST(DescribeError, FirstLineAndNoBacktrace) {
   } catch (const c10::Error& e) {
     EXPECT_EQ(describe_error(e), "a torch message");
   }
+}
+
+// A peer that stopped answering ends the job with 69, which launch/train.sh --max-restarts
+// restarts; any other error with 1, which it does not.
+TEST(ExitStatus, APeerLostIs69AndAnyOtherErrorIs1) {
+  EXPECT_EQ(exit_status_of(PeerLostError("rank 0: NCCL all-reduce did not complete")), 69);
+  EXPECT_EQ(exit_status_of(Error("train.batch_size: must be positive")), 1);
+  EXPECT_EQ(exit_status_of(std::runtime_error("x")), 1);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "parallel/mpi_context.h"
+#include "parallel/peer_lost.h"
 #include "util/duration.h"
 #include "util/error.h"
 
@@ -294,7 +295,8 @@ void NcclCommunicator::fail_timeout(const char* op) {
   const std::string silent = probe_.diagnose(2.0).text;
   abort_and_fail(detail::concat("NCCL ", op, " did not complete within ", timeout_s_, " s (",
                                 silent.empty() ? "a peer rank died or hangs" : silent,
-                                "); communicator aborted"));
+                                "); communicator aborted"),
+                 /*peer_lost=*/true);
 }
 
 void NcclCommunicator::check_tensor(const torch::Tensor& buffer, const char* op) const {
@@ -317,13 +319,15 @@ void NcclCommunicator::check_cuda(cudaError_t result, const char* call) {
   abort_and_fail(detail::concat(call, " failed: ", cudaGetErrorString(result)));
 }
 
-void NcclCommunicator::abort_and_fail(const std::string& message) {
+void NcclCommunicator::abort_and_fail(const std::string& message, bool peer_lost) {
   failure_ = detail::concat("rank ", rank(), ": ", message);
   if (comm_ != nullptr) {
     // Abort frees comm_ and stops its kernels, so the compute stream that waits on done_ moves on.
     ncclCommAbort(comm_);
     comm_ = nullptr;
   }
+  // A peer that stopped answering ends the job with kPeerLostExitCode (restarted by train.sh).
+  if (peer_lost) throw PeerLostError(failure_);
   throw Error(failure_);
 }
 

@@ -85,8 +85,9 @@ class NcclCommunicator : public Communicator {
   [[noreturn]] void fail_timeout(const char* op);
   void check_nccl(ncclResult_t result, const char* call);
   void check_cuda(cudaError_t result, const char* call);
-  // Aborts comm_ (once) and throws `message` prefixed with this rank; later calls throw too.
-  [[noreturn]] void abort_and_fail(const std::string& message);
+  // Aborts comm_ (once) and throws `message` prefixed with this rank (a PeerLostError when
+  // `peer_lost`: another rank stopped answering); later calls throw too.
+  [[noreturn]] void abort_and_fail(const std::string& message, bool peer_lost = false);
 
   MpiCommunicator mpi_;
   PeerProbe probe_;  // names the ranks that do not answer when a collective times out

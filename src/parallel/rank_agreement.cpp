@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "parallel/mpi_context.h"
+#include "parallel/peer_lost.h"
 
 namespace vit {
 
@@ -15,12 +16,16 @@ std::string describe_error(const std::exception& e) {
   return text.substr(0, text.find('\n'));
 }
 
+int exit_status_of(const std::exception& e) {
+  return dynamic_cast<const PeerLostError*>(&e) != nullptr ? kPeerLostExitCode : 1;
+}
+
 void report_error_and_end_job(const MpiContext* mpi, const std::exception& e) {
   const bool many = mpi != nullptr && mpi->world_size() > 1;
   const std::string where = many ? "rank " + std::to_string(mpi->rank()) + ": " : "";
   std::fprintf(stderr, "error: %s%s\n", where.c_str(), describe_error(e).c_str());
   std::fflush(stderr);
-  if (many) MpiContext::abort(1);
+  if (many) MpiContext::abort(exit_status_of(e));
 }
 
 bool succeeded_on_all_ranks(int rank, const std::function<void()>& step) {

@@ -17,11 +17,15 @@ bool succeeded_on_all_ranks(int rank, const std::function<void()>& step);
 // The first line of an exception's message (a c10::Error's without its backtrace).
 std::string describe_error(const std::exception& e);
 
+// The status a rank ends the job with for `e`: kPeerLostExitCode (69) for a PeerLostError (another
+// rank stopped answering: parallel/peer_lost.h), else 1.
+int exit_status_of(const std::exception& e);
+
 class MpiContext;
 
 // The programs' last resort for an error met by one rank alone: prints "error: [rank R: ]<message>"
-// and, in a job of several ranks, ends the whole job (another rank may be waiting for this one in
-// a collective). `mpi` may be null (MPI itself failed to start).
+// and, in a job of several ranks, ends the whole job with exit_status_of(e) (another rank may be
+// waiting for this one in a collective). `mpi` may be null (MPI itself failed to start).
 void report_error_and_end_job(const MpiContext* mpi, const std::exception& e);
 
 }  // namespace vit

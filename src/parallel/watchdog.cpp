@@ -11,17 +11,11 @@
 #include <thread>
 #include <utility>
 
+#include "parallel/peer_lost.h"  // kPeerLostExitCode
 #include "util/duration.h"
 #include "util/signals.h"
 
 namespace vit {
-
-// The status of a rank that ends the job because another rank or machine stopped answering: 69
-// (EX_UNAVAILABLE of sysexits.h), not 1, so that launch/train.sh --max-restarts can tell it from a
-// configuration or data error and start the job again from its checkpoint (a hung or lost rank
-// is what a restart, on the ranks that answer, can mend). A rank stuck in its own computation
-// (local_cause) still exits 1: a restart would meet the same limit.
-constexpr int kPeerLostExitCode = 69;
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -140,7 +134,7 @@ void Watchdog::fail(const char* what) {
     std::fprintf(stderr, "error: rank %d: %s did not finish within %g s: %s\n", rank_, what,
                  timeout_s_, local_cause_.c_str());
     std::fflush(stderr);
-    ::_exit(1);  // stuck in a computation that a stop signal cannot interrupt
+    ::_exit(1);  // stuck in a computation that a stop signal cannot interrupt (not restarted)
   }
   const Report report = diagnose_ ? diagnose_(2.0) : Report{};
   const std::string silent =
