@@ -2,7 +2,8 @@
 # TensorBoard event files, read by the real `tensorboard` package (a test-only venv from PyPI, kept
 # in ~/.cache/vit-train/test-python/tensorboard-venv; Skipped when PyPI cannot be reached): a run
 # killed after its newest checkpoint (so its files hold steps beyond it) and resumed with
-# --resume auto; then every tag, step and value of RUN_DIR/tb/ must be those of metrics.jsonl under
+# --resume auto (as a restart of launch/train.sh --max-restarts: a restart line); then every tag,
+# step and value of RUN_DIR/tb/ must be those of metrics.jsonl under
 # the tags of vit-train --metric-schema, no step twice, nothing else but the config's hparams. And a tb/ that cannot be made ends the run with one error line.
 # Usage: tensorboard_e2e.sh VIT_TRAIN MAKE_TEST_DATA SOURCE_DIR
 # shellcheck source=tests/e2e/lib.sh
@@ -35,8 +36,12 @@ kill -9 "$job"
 set +e; wait "$job" 2>/dev/null; set -e; job=""
 [ -d "$run/tb" ] || fail "no tb/ in the run directory"
 latest=$(sed -E 's/step-0*([0-9]+)\.pt/\1/' "$run/checkpoints/LATEST")
-"$vit_train" "${args[@]}" --resume auto > "$work/resume.log" 2>&1 \
+# Resumed as launch/train.sh --max-restarts resumes it: a restart line, with its tags, too.
+VIT_RESTART_ATTEMPT=1 VIT_RESTART_MAX=1 VIT_RESTART_CAUSE="vit-train killed by signal 9" \
+  "$vit_train" "${args[@]}" --resume auto > "$work/resume.log" 2>&1 \
   || { tail "$work/resume.log"; fail "resume failed"; }
+grep -q "^{\"event\":\"restart\",\"step\":$latest," "$run/metrics.jsonl" \
+  || fail "no restart line at step $latest"
 grep -q "resumed from .*: step $latest," "$work/resume.log" || fail "did not resume from step $latest"
 grep -q "tb/events.out.tfevents.*: dropped [1-9][0-9]* event(s) after step $latest" \
   "$work/resume.log" || { grep -i 'dropped\|resumed' "$work/resume.log"; fail "no event dropped"; }
