@@ -8,7 +8,8 @@ runs/slurm/x). One row per run, newest first:
 
   run      the folder
   state    running (a job holds its .lock now), done (checkpoints/final.pt written),
-           stopped (checkpoints but no final model: resume with --resume auto), or new
+           stopped (checkpoints but no final model: resume with --resume auto), or new;
+           ", N restart(s)" when launch/train.sh --max-restarts restarted it (its restart lines)
   epochs   epochs done / train.epochs of its config
   ranks    world size of its last epoch line
   model    width x blocks, heads (model.hidden_d, n_blocks, n_heads) and data set
@@ -133,6 +134,8 @@ def describe(run):
         "test_acc": last.get("test_acc"),
         "best": best_of(config, lines) if with_best else None,
         "train_s": sum(l.get("epoch_s") or 0 for l in epochs),
+        # restarts by launch/train.sh --max-restarts (or VIT_MAX_RESTARTS), by their lines
+        "restarts": sum(1 for l in lines if l.get("event") == "restart"),
         "updated": os.path.getmtime(metrics) if os.path.exists(metrics) else
                    os.path.getmtime(os.path.join(run, "config.ini")),
     }
@@ -154,7 +157,9 @@ def table(rows):
             if best["metric"].endswith("_acc") else
             f"{best['metric']} {best['value']:.4f} (epoch {best['epoch']})")
         cells.append([
-            r["run"], r["state"], f"{r['epochs_done']}/{r['epochs']}",
+            r["run"], r["state"] + (f", {r['restarts']} restart" + ("s" if r["restarts"] > 1 else "")
+                                    if r["restarts"] else ""),
+            f"{r['epochs_done']}/{r['epochs']}",
             str(r["world_size"] or "-"), f"{r['model']}, {r['dataset']}",
             "-" if r["test_acc"] is None else f"{100 * r['test_acc']:.2f}%", best_text,
             duration(r["train_s"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(r["updated"])),

@@ -3,7 +3,7 @@
 #  1. kill -9 of rank 1 in the middle of an epoch with --max-restarts 2: one restart line naming
 #     rank 1, its checkpoint and attempt 1 of 2; the job finishes (exit 0) with metrics lines and
 #     parameters equal to an uninterrupted job's (exact resume), its metrics.jsonl holding one
-#     "restart" line at the step resumed from, no step line twice.
+#     "restart" line at the step resumed from, no step line twice; launch/runs.sh counts it.
 #  2. A rank that stops answering (SIGSTOP) with dist.timeout_s 3: the job ends with status 69, is
 #     restarted and finishes.
 #  3. A configuration error with --max-restarts 5: one error, exit 1, no restart.
@@ -61,6 +61,9 @@ diff <(strip "$work/straight/metrics.jsonl") <(grep -v '"event":"restart"' "$wor
   || fail "restarted, the job trained differently from an uninterrupted one"
 [ "$(final_crc "$work/straight")" = "$(final_crc "$work/killed")" ] \
   || fail "final parameters differ from the uninterrupted job's"
+# launch/runs.sh counts the restart.
+"$src/launch/runs.sh" "$work/killed" | grep -q "^$work/killed  *done, 1 restart  " \
+  || { "$src/launch/runs.sh" "$work/killed"; fail "runs.sh does not show the restart"; }
 echo "restarts: kill -9 of rank 1 at step 21+: restarted from step $resumed, finished as an uninterrupted job; ok"
 
 # --- 2. a rank that stops answering: status 69, restarted ---------------------------------------
