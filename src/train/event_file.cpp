@@ -19,6 +19,7 @@
 #include "train/tensorboard.pb.h"  // Event, Summary: generated from tensorboard.proto
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/json.h"  // json_number
 
 namespace vit {
 namespace fs = std::filesystem;
@@ -75,14 +76,8 @@ tensorboard::HParamValue hparam_value(const std::string& text) {
 // The text a value of hparam_value() came from (numbers in their shortest form).
 std::string text_of(const tensorboard::HParamValue& value) {
   switch (value.kind_case()) {
-    case tensorboard::HParamValue::kNumberValue: {
-      char buffer[32];
-      for (int precision = 1; precision <= 17; ++precision) {
-        std::snprintf(buffer, sizeof buffer, "%.*g", precision, value.number_value());
-        if (std::strtod(buffer, nullptr) == value.number_value()) break;
-      }
-      return buffer;
-    }
+    case tensorboard::HParamValue::kNumberValue:
+      return json_number(value.number_value());  // shortest text that reads back exactly
     case tensorboard::HParamValue::kBoolValue:
       return value.bool_value() ? "true" : "false";
     default:
@@ -112,8 +107,6 @@ bool decode(const std::string& payload, TbEvent& event) {
   }
   return true;
 }
-
-
 
 }  // namespace
 
