@@ -109,7 +109,10 @@ rc=$?
 set -e
 [ "$rc" -eq 137 ] || { cat "$work/dies.log"; fail "a rank dying at start-up: exit $rc, not 137"; }
 [ "$(grep -c '^train\.sh: restart' "$work/dies.log")" -eq 1 ] || { cat "$work/dies.log"; fail "not one restart"; }
-grep -Eq '^error: train\.sh: giving up: attempt 2 failed before writing a checkpoint, as restart 1.s did not help: rank 1 on .* exited on signal 9 \(Killed\) \(exit 137\); the last checkpoint: no checkpoint yet' \
+# (mpirun names the rank only when it had started: a rank killed before that, as here, is named
+# in most runs, but about one in fifteen mpirun says only that a process failed; the cause is
+# then the status's.)
+grep -Eq '^error: train\.sh: giving up: attempt 2 failed before writing a checkpoint, as restart 1.s did not help: (rank 1 on .* exited on signal 9 \(Killed\)|a rank was killed by signal 9) \(exit 137\); the last checkpoint: no checkpoint yet' \
   "$work/dies.log" || { cat "$work/dies.log"; fail "no line giving up"; }
 [ "$(grep -c 'giving up' "$work/dies.log")" -eq 1 ] || fail "not one line giving up"
 echo "restarts: a rank that dies at start-up: gave up after one restart; ok"
