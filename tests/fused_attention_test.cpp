@@ -48,7 +48,12 @@ INSTANTIATE_TEST_SUITE_P(Shapes, FusedAttention,
                                            Shape{37, 50, 8, 2},
                                            Shape{16, 9, 16, 2},    // head width 8
                                            Shape{5, 7, 12, 2},     // width 6: the general kernel
-                                           Shape{3, 5, 128, 2}));  // width 64: the widest
+                                           Shape{3, 5, 128, 2},   // width 64: the widest
+                                           // Full blocks copied by 8 x 8 transposes (heads a
+                                           // multiple of 8 wide) and a partial one: the speedrun
+                                           // model (width 16), the general kernel at width 24.
+                                           Shape{37, 17, 96, 6},
+                                           Shape{33, 5, 48, 2}));
 
 TEST(FusedAttentionKernel, HeadsWiderThanTheKernelTakesUseTheMatmulFormulation) {
   const auto wide = torch::zeros({1, 2, 3 * 130});  // 130 = 2 heads of 65
