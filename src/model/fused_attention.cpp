@@ -235,14 +235,78 @@ void scatter(const float* src, const BlockTask& b, float* dst, int64_t stride, i
   scatter_lanes(src, b, dst, stride, col);
 }
 
-// dot = a . b per lane, for two tokens' rows of hd lane-interleaved columns.
-[[gnu::always_inline]] inline void lane_dot(const float* a, const float* b, int64_t hd,
-                                            float (&dot)[kLanes]) {
+// How the kernels hold their accumulators in registers, a compile-time choice per instruction set.
+// kKeys: query-key dot products computed at once (each a chain of hd multiply-adds; several in
+// flight hide the latency). kCols: output columns summed at once (0: the whole head). With 16
+// lanes an accumulator is one AVX-512 register but two AVX2 ones, and AVX2 has 16 registers, not
+// 32: a whole head of 16 columns is 32 AVX2 registers, which spilled to the stack (a load, a
+// multiply-add and a store per product), so AVX2 sums 4 columns at a time (8 registers) and 4
+// keys at a time.
+// AVX-512 and the baseline keep the loops as first written: one key, the whole head.
+constexpr int64_t kAvx2Keys = 4;
+constexpr int64_t kAvx2Cols = 4;
+
+// dot[n] = a . b_n per lane for kKeys rows b_n = b + n * hd * kLanes of hd lane-interleaved
+// columns (consecutive tokens).
+template <int64_t kHd, int64_t kKeys>
+[[gnu::always_inline]] inline void lane_dots(const float* a, const float* b, int64_t head_dim,
+                                             float (&dot)[kKeys][kLanes]) {
+  const int64_t hd = kHd > 0 ? kHd : head_dim;
+  for (int64_t n = 0; n < kKeys; ++n) {
 #pragma omp simd
-  for (int64_t l = 0; l < kLanes; ++l) dot[l] = 0.0f;
+    for (int64_t l = 0; l < kLanes; ++l) dot[n][l] = 0.0f;
+  }
   for (int64_t d = 0; d < hd; ++d) {
+    for (int64_t n = 0; n < kKeys; ++n) {
 #pragma omp simd
-    for (int64_t l = 0; l < kLanes; ++l) dot[l] += a[d * kLanes + l] * b[d * kLanes + l];
+      for (int64_t l = 0; l < kLanes; ++l) {
+        dot[n][l] += a[d * kLanes + l] * b[(n * hd + d) * kLanes + l];
+      }
+    }
+  }
+}
+
+// For every query (or key) row, fn(j, dot) with dot = a . b_j per lane for the T rows b_j of b:
+// kKeys of them at a time, the rest one by one.
+template <int64_t kHd, int64_t kKeys, typename Fn>
+[[gnu::always_inline]] inline void for_each_dot(int64_t T, int64_t hd, const float* a,
+                                                const float* b, const Fn& fn) {
+  int64_t j = 0;
+  for (; j + kKeys <= T; j += kKeys) {
+    float dot[kKeys][kLanes];
+    lane_dots<kHd, kKeys>(a, b + j * hd * kLanes, hd, dot);
+    for (int64_t n = 0; n < kKeys; ++n) fn(j + n, dot[n]);
+  }
+  for (; j < T; ++j) {
+    float dot[1][kLanes];
+    lane_dots<kHd, 1>(a, b + j * hd * kLanes, hd, dot);
+    fn(j, dot[0]);
+  }
+}
+
+// out[d] = factor * sum_j w_j x_j[d] per lane, for the T rows x_j of hd lane-interleaved columns,
+// with weights w_j at w + j * w_stride (lanes): kCols columns at a time. factor is per lane.
+template <int64_t kHd, int64_t kCols>
+[[gnu::always_inline]] inline void weighted_rows(int64_t T, int64_t head_dim, const float* w,
+                                                 int64_t w_stride, const float* x,
+                                                 const float* factor, float* out) {
+  const int64_t hd = kHd > 0 ? kHd : head_dim;
+  constexpr int64_t kAcc = kCols > 0 ? kCols : (kHd > 0 ? kHd : kMaxHeadDim);
+  const int64_t cols = kCols > 0 ? kCols : hd;
+  for (int64_t c = 0; c < hd; c += cols) {
+    float acc[kAcc][kLanes] = {};
+    for (int64_t j = 0; j < T; ++j) {
+      const float* wj = w + j * w_stride;
+      const float* xj = x + (j * hd + c) * kLanes;
+      for (int64_t d = 0; d < cols; ++d) {
+#pragma omp simd
+        for (int64_t l = 0; l < kLanes; ++l) acc[d][l] += wj[l] * xj[d * kLanes + l];
+      }
+    }
+    for (int64_t d = 0; d < cols; ++d) {
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) out[(c + d) * kLanes + l] = acc[d][l] * factor[l];
+    }
   }
 }
 
@@ -251,78 +315,41 @@ void scatter(const float* src, const BlockTask& b, float* dst, int64_t stride, i
 // backward pass. Recomputing the weights there from a saved log-sum-exp instead was measured 16%
 // slower for the whole training step (seed model, one core): the exp costs more than the memory
 // traffic of storing them. kHd is the head width where it is a compile-time constant, else 0.
-template <int64_t kHd>
+template <int64_t kHd, int64_t kKeys, int64_t kCols>
 [[gnu::always_inline]] inline void block_forward(int64_t T, int64_t head_dim, Scratch& s,
                                                  float* weights) {
   const int64_t hd = kHd > 0 ? kHd : head_dim;
-  constexpr int64_t kAcc = kHd > 0 ? kHd : kMaxHeadDim;
   const float* q = s.q.get();
   const float* k = s.k.get();
   const float* v = s.v.get();
-  float* scores = s.row.get();
   float* out = s.g.get();
   for (int64_t i = 0; i < T; ++i) {
-    const float* qi = q + i * hd * kLanes;
+    float* wi = weights + i * T * kLanes;  // the scores first, then exp, then the weights
     float top[kLanes];
     for (int64_t l = 0; l < kLanes; ++l) top[l] = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < T; ++j) {
-      float dot[kLanes];
-      lane_dot(qi, k + j * hd * kLanes, hd, dot);
+    for_each_dot<kHd, kKeys>(T, hd, q + i * hd * kLanes, k, [&](int64_t j, const float* dot) {
 #pragma omp simd
       for (int64_t l = 0; l < kLanes; ++l) {
-        scores[j * kLanes + l] = dot[l];
+        wi[j * kLanes + l] = dot[l];
         top[l] = top[l] > dot[l] ? top[l] : dot[l];
       }
-    }
+    });
     float sum[kLanes] = {};
-    float acc[kAcc][kLanes] = {};
     for (int64_t j = 0; j < T; ++j) {
-      const float* vj = v + j * hd * kLanes;
-      float p[kLanes];
 #pragma omp simd
       for (int64_t l = 0; l < kLanes; ++l) {
-        p[l] = exp_nonpositive(scores[j * kLanes + l] - top[l]);
-        scores[j * kLanes + l] = p[l];
-        sum[l] += p[l];
-      }
-      for (int64_t d = 0; d < hd; ++d) {
-#pragma omp simd
-        for (int64_t l = 0; l < kLanes; ++l) acc[d][l] += p[l] * vj[d * kLanes + l];
+        const float p = exp_nonpositive(wi[j * kLanes + l] - top[l]);
+        wi[j * kLanes + l] = p;
+        sum[l] += p;
       }
     }
     float inv[kLanes];
 #pragma omp simd
     for (int64_t l = 0; l < kLanes; ++l) inv[l] = 1.0f / sum[l];
-    float* wi = weights + i * T * kLanes;
+    weighted_rows<kHd, kCols>(T, hd, wi, kLanes, v, inv, out + i * hd * kLanes);
     for (int64_t j = 0; j < T; ++j) {
 #pragma omp simd
-      for (int64_t l = 0; l < kLanes; ++l) wi[j * kLanes + l] = scores[j * kLanes + l] * inv[l];
-    }
-    for (int64_t d = 0; d < hd; ++d) {
-#pragma omp simd
-      for (int64_t l = 0; l < kLanes; ++l) out[(i * hd + d) * kLanes + l] = acc[d][l] * inv[l];
-    }
-  }
-}
-
-// out_j = sum_i a[i, j] x_i for every key j: a is T x T x kLanes, x and out T x hd x kLanes.
-template <int64_t kHd>
-[[gnu::always_inline]] inline void key_sums(int64_t T, int64_t hd, const float* a, const float* x,
-                                            float* out) {
-  constexpr int64_t kAcc = kHd > 0 ? kHd : kMaxHeadDim;
-  for (int64_t j = 0; j < T; ++j) {
-    float acc[kAcc][kLanes] = {};
-    for (int64_t i = 0; i < T; ++i) {
-      const float* aij = a + (i * T + j) * kLanes;
-      const float* xi = x + i * hd * kLanes;
-      for (int64_t d = 0; d < hd; ++d) {
-#pragma omp simd
-        for (int64_t l = 0; l < kLanes; ++l) acc[d][l] += aij[l] * xi[d * kLanes + l];
-      }
-    }
-    for (int64_t d = 0; d < hd; ++d) {
-#pragma omp simd
-      for (int64_t l = 0; l < kLanes; ++l) out[(j * hd + d) * kLanes + l] = acc[d][l];
+      for (int64_t l = 0; l < kLanes; ++l) wi[j * kLanes + l] *= inv[l];
     }
   }
 }
@@ -331,11 +358,10 @@ template <int64_t kHd>
 // weights to the gradients of q (s.dq), k (s.dk) and v (s.dv). Row by row of queries first (dq,
 // and the score gradients dS into s.ds), then key by key (dk and dv as sums over queries), so that
 // every accumulator stays in registers and nothing is read, added to and stored back per pair.
-template <int64_t kHd>
+template <int64_t kHd, int64_t kKeys, int64_t kCols>
 [[gnu::always_inline]] inline void block_backward(int64_t T, int64_t head_dim, float scale,
                                                   Scratch& s, const float* weights) {
   const int64_t hd = kHd > 0 ? kHd : head_dim;
-  constexpr int64_t kAcc = kHd > 0 ? kHd : kMaxHeadDim;
   const float* q = s.q.get();
   const float* k = s.k.get();
   const float* v = s.v.get();
@@ -344,87 +370,126 @@ template <int64_t kHd>
   float* dk = s.dk.get();
   float* dv = s.dv.get();
   float* ds = s.ds.get();
+  float ones[kLanes];
+  float scales[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) ones[l] = 1.0f, scales[l] = scale;
   for (int64_t i = 0; i < T; ++i) {
     const float* wi = weights + i * T * kLanes;
-    const float* gi = g + i * hd * kLanes;
     float* dsi = ds + i * T * kLanes;
     // dP[i, j] = g_i . v_j (into dS's row for now), and sum_j W[i, j] dP[i, j].
     float wdp[kLanes] = {};
-    for (int64_t j = 0; j < T; ++j) {
-      float dot[kLanes];
-      lane_dot(gi, v + j * hd * kLanes, hd, dot);
+    for_each_dot<kHd, kKeys>(T, hd, g + i * hd * kLanes, v, [&](int64_t j, const float* dot) {
 #pragma omp simd
       for (int64_t l = 0; l < kLanes; ++l) {
         dsi[j * kLanes + l] = dot[l];
         wdp[l] += wi[j * kLanes + l] * dot[l];
       }
-    }
-    // Softmax backward dS = W * (dP - sum_j W dP), times the scale of q k^T; dq_i = sum_j dS k_j.
-    float acc[kAcc][kLanes] = {};
+    });
+    // Softmax backward dS = W * (dP - sum_j W dP) (the scale of q k^T applied to dq and dk
+    // below); dq_i = scale * sum_j dS k_j.
     for (int64_t j = 0; j < T; ++j) {
-      const float* kj = k + j * hd * kLanes;
-      float dsj[kLanes];
 #pragma omp simd
       for (int64_t l = 0; l < kLanes; ++l) {
-        dsj[l] = wi[j * kLanes + l] * (dsi[j * kLanes + l] - wdp[l]) * scale;
-        dsi[j * kLanes + l] = dsj[l];
-      }
-      for (int64_t d = 0; d < hd; ++d) {
-#pragma omp simd
-        for (int64_t l = 0; l < kLanes; ++l) acc[d][l] += dsj[l] * kj[d * kLanes + l];
+        dsi[j * kLanes + l] = wi[j * kLanes + l] * (dsi[j * kLanes + l] - wdp[l]);
       }
     }
-    for (int64_t d = 0; d < hd; ++d) {
-#pragma omp simd
-      for (int64_t l = 0; l < kLanes; ++l) dq[(i * hd + d) * kLanes + l] = acc[d][l];
-    }
+    weighted_rows<kHd, kCols>(T, hd, dsi, kLanes, k, scales, dq + i * hd * kLanes);
   }
-  // dv_j = sum_i W[i, j] g_i and dk_j = sum_i dS[i, j] q_i.
-  key_sums<kHd>(T, hd, weights, g, dv);
-  key_sums<kHd>(T, hd, ds, q, dk);
+  // dv_j = sum_i W[i, j] g_i and dk_j = scale * sum_i dS[i, j] q_i: column j of W and dS.
+  for (int64_t j = 0; j < T; ++j) {
+    weighted_rows<kHd, kCols>(T, hd, weights + j * kLanes, T * kLanes, g, ones,
+                                dv + j * hd * kLanes);
+    weighted_rows<kHd, kCols>(T, hd, ds + j * kLanes, T * kLanes, q, scales,
+                                dk + j * hd * kLanes);
+  }
 }
 
 // The compiled kernels: head widths of the models in configs/ get their own, others the general
-// one. Each is compiled for AVX-512, AVX2 and the baseline, picked at load time.
-#define VIT_ATTENTION_KERNELS(HD)                                                          \
-  VIT_MULTIVERSION_WIDE void forward_##HD(int64_t T, int64_t hd, Scratch& s, float* w) {   \
-    block_forward<HD>(T, hd, s, w);                                                        \
-  }                                                                                        \
-  VIT_MULTIVERSION_WIDE void backward_##HD(int64_t T, int64_t hd, float scale, Scratch& s, \
-                                           const float* w) {                               \
-    block_backward<HD>(T, hd, scale, s, w);                                                \
+// one. Each is compiled for AVX-512 and the baseline (one key, the whole head), and for AVX2 with FMA
+// (x86-64-v3, with the AVX2 blocking), picked at load time.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define VIT_ATTENTION_AVX2 1
+#define VIT_TARGET_AVX512_AND_BASELINE __attribute__((target_clones("avx512f", "default")))
+#else
+#define VIT_TARGET_AVX512_AND_BASELINE
+#endif
+#ifdef VIT_ATTENTION_AVX2
+#define VIT_ATTENTION_KERNELS_AVX2(HD)                                                       \
+  [[gnu::target("arch=x86-64-v3")]] void forward_avx2_##HD(int64_t T, int64_t hd, Scratch& s, \
+                                                          float* w) {                       \
+    block_forward<HD, kAvx2Keys, kAvx2Cols>(T, hd, s, w);                                                  \
+  }                                                                                         \
+  [[gnu::target("arch=x86-64-v3")]] void backward_avx2_##HD(int64_t T, int64_t hd,           \
+                                                           float scale, Scratch& s,         \
+                                                           const float* w) {                \
+    block_backward<HD, kAvx2Keys, kAvx2Cols>(T, hd, scale, s, w);                                          \
   }
+#else
+#define VIT_ATTENTION_KERNELS_AVX2(HD)
+#endif
+#define VIT_ATTENTION_KERNELS(HD)                                                               \
+  VIT_TARGET_AVX512_AND_BASELINE void forward_##HD(int64_t T, int64_t hd, Scratch& s,           \
+                                                   float* w) {                                  \
+    block_forward<HD, 1, 0>(T, hd, s, w);                                                 \
+  }                                                                                             \
+  VIT_TARGET_AVX512_AND_BASELINE void backward_##HD(int64_t T, int64_t hd, float scale,         \
+                                                    Scratch& s, const float* w) {               \
+    block_backward<HD, 1, 0>(T, hd, scale, s, w);                                         \
+  }                                                                                             \
+  VIT_ATTENTION_KERNELS_AVX2(HD)
 VIT_ATTENTION_KERNELS(0)
 VIT_ATTENTION_KERNELS(4)
 VIT_ATTENTION_KERNELS(8)
 VIT_ATTENTION_KERNELS(16)
 #undef VIT_ATTENTION_KERNELS
+#undef VIT_ATTENTION_KERNELS_AVX2
+
+// Which version runs: AVX2's blocking where the CPU has AVX2 and FMA but not AVX-512 (there the
+// clones choose), and where the head width is a multiple of its 4 columns.
+bool avx2_kernel(int64_t hd) {
+#ifdef VIT_ATTENTION_AVX2
+  static const bool avx2 =
+      __builtin_cpu_supports("x86-64-v3") && !__builtin_cpu_supports("avx512f");
+  return avx2 && hd % kAvx2Cols == 0;
+#else
+  (void)hd;
+  return false;
+#endif
+}
+
+#ifdef VIT_ATTENTION_AVX2
+#define VIT_PICK(NAME, HD, ...) \
+  return avx2_kernel(hd) ? NAME##_avx2_##HD(__VA_ARGS__) : NAME##_##HD(__VA_ARGS__)
+#else
+#define VIT_PICK(NAME, HD, ...) return NAME##_##HD(__VA_ARGS__)
+#endif
 
 void run_forward(int64_t T, int64_t hd, Scratch& s, float* weights) {
   switch (hd) {
     case 4:
-      return forward_4(T, hd, s, weights);
+      VIT_PICK(forward, 4, T, hd, s, weights);
     case 8:
-      return forward_8(T, hd, s, weights);
+      VIT_PICK(forward, 8, T, hd, s, weights);
     case 16:
-      return forward_16(T, hd, s, weights);
+      VIT_PICK(forward, 16, T, hd, s, weights);
     default:
-      return forward_0(T, hd, s, weights);
+      VIT_PICK(forward, 0, T, hd, s, weights);
   }
 }
 
 void run_backward(int64_t T, int64_t hd, float scale, Scratch& s, const float* weights) {
   switch (hd) {
     case 4:
-      return backward_4(T, hd, scale, s, weights);
+      VIT_PICK(backward, 4, T, hd, scale, s, weights);
     case 8:
-      return backward_8(T, hd, scale, s, weights);
+      VIT_PICK(backward, 8, T, hd, scale, s, weights);
     case 16:
-      return backward_16(T, hd, scale, s, weights);
+      VIT_PICK(backward, 16, T, hd, scale, s, weights);
     default:
-      return backward_0(T, hd, scale, s, weights);
+      VIT_PICK(backward, 0, T, hd, scale, s, weights);
   }
 }
+#undef VIT_PICK
 
 int64_t blocks_of(int64_t images) { return (images + kLanes - 1) / kLanes; }
 
