@@ -16,6 +16,10 @@
 #include <immintrin.h>
 #define VIT_TRANSPOSE_AVX2 1
 #endif
+// The attention kernel's own AVX2 version sits beside GCC's clones (util/multiversion.h).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define VIT_ATTENTION_AVX2 1
+#endif
 
 namespace vit {
 namespace {
@@ -243,8 +247,10 @@ void scatter(const float* src, const BlockTask& b, float* dst, int64_t stride, i
 // multiply-add and a store per product), so AVX2 sums 4 columns at a time (8 registers) and 4
 // keys at a time.
 // AVX-512 and the baseline keep the loops as first written: one key, the whole head.
+#ifdef VIT_ATTENTION_AVX2
 constexpr int64_t kAvx2Keys = 4;
 constexpr int64_t kAvx2Cols = 4;
+#endif
 
 // dot[n] = a . b_n per lane for kKeys rows b_n = b + n * hd * kLanes of hd lane-interleaved
 // columns (consecutive tokens).
@@ -407,8 +413,7 @@ template <int64_t kHd, int64_t kKeys, int64_t kCols>
 // The compiled kernels: head widths of the models in configs/ get their own, others the general
 // one. Each is compiled for AVX-512 and the baseline (one key, the whole head), and for AVX2 with FMA
 // (x86-64-v3, with the AVX2 blocking), picked at load time.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define VIT_ATTENTION_AVX2 1
+#ifdef VIT_ATTENTION_AVX2
 #define VIT_TARGET_AVX512_AND_BASELINE __attribute__((target_clones("avx512f", "default")))
 #else
 #define VIT_TARGET_AVX512_AND_BASELINE
@@ -444,18 +449,15 @@ VIT_ATTENTION_KERNELS(16)
 #undef VIT_ATTENTION_KERNELS
 #undef VIT_ATTENTION_KERNELS_AVX2
 
+#ifdef VIT_ATTENTION_AVX2
 // Which version runs: AVX2's blocking where the CPU has AVX2 and FMA but not AVX-512 (there the
 // clones choose), and where the head width is a multiple of its 4 columns.
 bool avx2_kernel(int64_t hd) {
-#ifdef VIT_ATTENTION_AVX2
   static const bool avx2 =
       __builtin_cpu_supports("x86-64-v3") && !__builtin_cpu_supports("avx512f");
   return avx2 && hd % kAvx2Cols == 0;
-#else
-  (void)hd;
-  return false;
-#endif
 }
+#endif
 
 #ifdef VIT_ATTENTION_AVX2
 #define VIT_PICK(NAME, HD, ...) \
