@@ -102,12 +102,11 @@ struct Scratch {
         k(tokens * head_dim * kLanes),
         v(tokens * head_dim * kLanes),
         g(tokens * head_dim * kLanes),
-        row(tokens * kLanes),
         dq(backward ? tokens * head_dim * kLanes : 0),
         dk(backward ? tokens * head_dim * kLanes : 0),
         dv(backward ? tokens * head_dim * kLanes : 0),
         ds(backward ? tokens * tokens * kLanes : 0) {}
-  LaneBuffer q, k, v, g, row, dq, dk, dv, ds;
+  LaneBuffer q, k, v, g, dq, dk, dv, ds;
 };
 
 // Copies columns [col, col + hd) of every token of the block's images from rows of `stride`

@@ -3,8 +3,8 @@
 // (GCC's function multi-versioning). Other compilers and architectures get the plain function.
 // Not "avx2" alone: that clone has no FMA, so every a * b + c was a multiply and a separate add
 // (half the arithmetic rate, a longer dependency chain in the attention kernel's dot products),
-// while the AVX-512 clone had FMA; x86-64-v3 gave the speedrun model 8% more images/s on an AVX2
-// EPYC (bench/RESULTS.md, 2026-12-05).
+// while the AVX-512 clone had FMA. Alone it gained little (the attention kernel was bound by its
+// spilled accumulators); with them in registers it is part of bench/RESULTS.md's 2026-12-05 gain.
 #pragma once
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
