@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -39,6 +40,32 @@ TEST(HeapDeathTest, AfterKeepFreedMemoryItComesFromTheHeap) {
       {
         if (!keep_freed_memory()) std::exit(2);
         std::exit(!mapped_on_its_own(kBlock) && !mapped_on_its_own(kBlock) ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// Frees 2,048 touched blocks of 64 KiB (under every mmap threshold: from the heap), newest first
+// as a step's activations at its end, and reports whether the heap handed its top back.
+bool heap_shrinks_after_a_step() {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 2048; ++i) {
+    blocks.push_back(std::malloc(64u << 10));
+    std::memset(blocks.back(), 1, 64u << 10);
+  }
+  const size_t before = mallinfo2().arena;
+  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) std::free(*it);
+  return mallinfo2().arena < before;
+}
+
+TEST(HeapDeathTest, ByDefaultTheHeapShrinksAfterAStep) {
+  EXPECT_EXIT(std::exit(heap_shrinks_after_a_step() ? 0 : 1), ::testing::ExitedWithCode(0), "");
+}
+
+TEST(HeapDeathTest, AfterKeepFreedMemoryTheHeapKeepsItsPeak) {
+  EXPECT_EXIT(
+      {
+        if (!keep_freed_memory()) std::exit(2);
+        std::exit(!heap_shrinks_after_a_step() && !heap_shrinks_after_a_step() ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
 }

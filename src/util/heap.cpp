@@ -15,8 +15,8 @@ bool keep_freed_memory() {
     return false;  // the user's choice
   }
   constexpr int kMmapThreshold = 32 * 1024 * 1024;  // glibc's maximum on 64-bit systems
-  return mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 &&
-         mallopt(M_TRIM_THRESHOLD, 2 * kMmapThreshold) == 1;
+  // -1: never trim the heap's top (mallopt(3)).
+  return mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, -1) == 1;
 #else
   return false;
 #endif
