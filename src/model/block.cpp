@@ -1,5 +1,7 @@
 #include "model/block.h"
 
+#include "model/fused_layer_norm.h"
+
 namespace vit {
 
 BlockImpl::BlockImpl(int64_t dim, int64_t n_heads, int64_t mlp_ratio, AttentionKernel kernel) {
@@ -10,8 +12,8 @@ BlockImpl::BlockImpl(int64_t dim, int64_t n_heads, int64_t mlp_ratio, AttentionK
 }
 
 torch::Tensor BlockImpl::forward(torch::Tensor x) {
-  x = x + attention_->forward(norm1_->forward(x));
-  return x + mlp_->forward(norm2_->forward(x));
+  x = x + attention_->forward(layer_norm(x, norm1_));
+  return x + mlp_->forward(layer_norm(x, norm2_));
 }
 
 }  // namespace vit

@@ -1,0 +1,161 @@
+#include "model/fused_layer_norm.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "util/multiversion.h"
+
+namespace vit {
+namespace {
+
+// Rows per task (and per partial sum of the scale and shift gradients).
+constexpr int64_t kChunkRows = 256;
+
+int64_t chunks_of(int64_t rows) { return (rows + kChunkRows - 1) / kChunkRows; }
+
+// y = (x - mean) / sqrt(var + eps) * gamma + beta for `rows` rows of `cols`; each row's mean and
+// 1/std into mean[] and rstd[]. (The sums vectorise: this file is compiled with reassociation.)
+VIT_MULTIVERSION void norm_rows(const float* x, const float* gamma, const float* beta, float eps,
+                                float* y, float* mean, float* rstd, int64_t rows, int64_t cols) {
+  const float inv_cols = 1.0f / static_cast<float>(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float sum = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) sum += xr[c];
+    const float m = sum * inv_cols;
+    float squares = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) squares += (xr[c] - m) * (xr[c] - m);
+    const float s = 1.0f / std::sqrt(squares * inv_cols + eps);
+    for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - m) * s * gamma[c] + beta[c];
+    mean[r] = m;
+    rstd[r] = s;
+  }
+}
+
+// dx for a chunk, and its shares of the gradients of gamma (sum of g * xhat) and beta (sum of g).
+// With xhat = (x - mean) * rstd and gx = g * gamma:
+// dx = rstd * (gx - mean_c(gx) - xhat * mean_c(gx * xhat)).
+VIT_MULTIVERSION void norm_backward_rows(const float* g, const float* x, const float* gamma,
+                                         const float* mean, const float* rstd, float* dx,
+                                         float* dgamma, float* dbeta, int64_t rows,
+                                         int64_t cols) {
+  const float inv_cols = 1.0f / static_cast<float>(cols);
+  for (int64_t c = 0; c < cols; ++c) dgamma[c] = dbeta[c] = 0.0f;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gr = g + r * cols;
+    const float* xr = x + r * cols;
+    float* out = dx + r * cols;
+    const float m = mean[r], s = rstd[r];
+    float sum_gx = 0.0f, sum_gx_xhat = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float xhat = (xr[c] - m) * s;
+      const float gx = gr[c] * gamma[c];
+      sum_gx += gx;
+      sum_gx_xhat += gx * xhat;
+      dgamma[c] += gr[c] * xhat;
+      dbeta[c] += gr[c];
+    }
+    const float a = sum_gx * inv_cols, b = sum_gx_xhat * inv_cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float xhat = (xr[c] - m) * s;
+      out[c] = s * (gr[c] * gamma[c] - a - xhat * b);
+    }
+  }
+}
+
+// The per-chunk partial sums (chunks x cols) added up in chunk order, in double.
+torch::Tensor sum_chunks(const std::vector<float>& partial, int64_t chunks, int64_t cols,
+                         const torch::TensorOptions& options) {
+  std::vector<double> total(static_cast<size_t>(cols), 0.0);
+  for (int64_t k = 0; k < chunks; ++k) {
+    for (int64_t c = 0; c < cols; ++c) {
+      total[static_cast<size_t>(c)] += partial[static_cast<size_t>(k * cols + c)];
+    }
+  }
+  auto out = torch::empty({cols}, options);
+  float* p = out.data_ptr<float>();
+  for (int64_t c = 0; c < cols; ++c) p[c] = static_cast<float>(total[static_cast<size_t>(c)]);
+  return out;
+}
+
+class LayerNormFunction : public torch::autograd::Function<LayerNormFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x_in,
+                               const torch::Tensor& gamma_in, const torch::Tensor& beta_in,
+                               double eps) {
+    const torch::Tensor x = x_in.contiguous();
+    const torch::Tensor gamma = gamma_in.contiguous();
+    const torch::Tensor beta = beta_in.contiguous();
+    const int64_t cols = x.size(-1), rows = x.numel() / cols;
+    auto y = torch::empty_like(x);
+    auto stats = torch::empty({2, rows}, x.options());  // mean, 1/std
+    const float* xp = x.data_ptr<float>();
+    const float* gp = gamma.data_ptr<float>();
+    const float* bp = beta.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    float* mean = stats.data_ptr<float>();
+    float* rstd = mean + rows;
+    const auto e = static_cast<float>(eps);
+    at::parallel_for(0, chunks_of(rows), /*grain_size=*/1, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        const int64_t first = k * kChunkRows, count = std::min(kChunkRows, rows - first);
+        norm_rows(xp + first * cols, gp, bp, e, yp + first * cols, mean + first, rstd + first,
+                  count, cols);
+      }
+    });
+    ctx->save_for_backward({x, gamma});
+    ctx->saved_data["stats"] = stats;
+    return y;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& x = saved[0];
+    const torch::Tensor& gamma = saved[1];
+    const torch::Tensor stats = ctx->saved_data["stats"].toTensor();
+    const torch::Tensor g = grads[0].contiguous();
+    const int64_t cols = x.size(-1), rows = x.numel() / cols, chunks = chunks_of(rows);
+    auto dx = torch::empty_like(x);
+    std::vector<float> dgamma(static_cast<size_t>(chunks * cols));
+    std::vector<float> dbeta(static_cast<size_t>(chunks * cols));
+    const float* gp = g.data_ptr<float>();
+    const float* xp = x.data_ptr<float>();
+    const float* wp = gamma.data_ptr<float>();
+    const float* mean = stats.data_ptr<float>();
+    const float* rstd = mean + rows;
+    float* out = dx.data_ptr<float>();
+    at::parallel_for(0, chunks, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        const int64_t first = k * kChunkRows, count = std::min(kChunkRows, rows - first);
+        norm_backward_rows(gp + first * cols, xp + first * cols, wp, mean + first, rstd + first,
+                           out + first * cols, dgamma.data() + k * cols, dbeta.data() + k * cols,
+                           count, cols);
+      }
+    });
+    return {dx, sum_chunks(dgamma, chunks, cols, x.options()),
+            sum_chunks(dbeta, chunks, cols, x.options()), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool use_fused_layer_norm(const torch::Tensor& x, const torch::nn::LayerNorm& norm) {
+  const auto& options = norm->options;
+  return x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() >= 1 &&
+         x.numel() > 0 && options.normalized_shape().size() == 1 &&
+         options.normalized_shape()[0] == x.size(-1) && options.elementwise_affine() &&
+         norm->weight.scalar_type() == torch::kFloat32 && norm->weight.device().is_cpu();
+}
+
+torch::Tensor layer_norm(const torch::Tensor& x, const torch::nn::LayerNorm& norm) {
+  if (!use_fused_layer_norm(x, norm)) return norm.ptr()->forward(x);
+  return LayerNormFunction::apply(x, norm->weight, norm->bias, norm->options.eps());
+}
+
+}  // namespace vit
