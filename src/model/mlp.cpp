@@ -10,8 +10,9 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  // On the CPU the first layer's bias is added by the fused GELU (model/fused_gelu.h); elsewhere
-  // (GPUs, autocast) by the layer's own product, as LibTorch fuses it there.
+  // On the CPU the first layer's bias is added by the fused GELU (model/fused_gelu.h); on GPUs by
+  // the layer's own product, as LibTorch fuses it there. (Under CPU autocast the product is
+  // bfloat16, and bias_gelu adds the bias and applies GELU with LibTorch's operators.)
   if (!use_fused_gelu(x)) return fc2_->forward(torch::gelu(fc1_->forward(x)));
   return fc2_->forward(bias_gelu(torch::matmul(x, fc1_->weight.t()), fc1_->bias));
 }
