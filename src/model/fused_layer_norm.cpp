@@ -19,6 +19,10 @@ int64_t chunks_of(int64_t rows) { return (rows + kChunkRows - 1) / kChunkRows; }
 
 // y = (x - mean) / sqrt(var + eps) * gamma + beta for `rows` rows of `cols`; each row's mean and
 // 1/std into mean[] and rstd[]. (The sums vectorise: this file is compiled with reassociation.)
+// The corrected two-pass form: a first mean m0, then the sums of d = x - m0 and of d^2 give the
+// mean m0 + sum(d)/n and the variance (sum(d^2) - sum(d)^2/n)/n. The correction removes the
+// first sum's rounding, which for rows far from zero (values near 1000 spread by 0.01) is as
+// large as the spread itself when the floats are added one by one (unvectorised builds).
 VIT_MULTIVERSION void norm_rows(const float* x, const float* gamma, const float* beta, float eps,
                                 float* y, float* mean, float* rstd, int64_t rows, int64_t cols) {
   const float inv_cols = 1.0f / static_cast<float>(cols);
@@ -27,10 +31,16 @@ VIT_MULTIVERSION void norm_rows(const float* x, const float* gamma, const float*
     float* yr = y + r * cols;
     float sum = 0.0f;
     for (int64_t c = 0; c < cols; ++c) sum += xr[c];
-    const float m = sum * inv_cols;
-    float squares = 0.0f;
-    for (int64_t c = 0; c < cols; ++c) squares += (xr[c] - m) * (xr[c] - m);
-    const float s = 1.0f / std::sqrt(squares * inv_cols + eps);
+    const float m0 = sum * inv_cols;
+    float shift = 0.0f, squares = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float d = xr[c] - m0;
+      shift += d;
+      squares += d * d;
+    }
+    const float m = m0 + shift * inv_cols;
+    const float var = std::max((squares - shift * shift * inv_cols) * inv_cols, 0.0f);
+    const float s = 1.0f / std::sqrt(var + eps);
     for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - m) * s * gamma[c] + beta[c];
     mean[r] = m;
     rstd[r] = s;
