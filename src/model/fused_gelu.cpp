@@ -1,21 +1,16 @@
 #include "model/fused_gelu.h"
 
-#include <ATen/Parallel.h>
-
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "model/row_chunks.h"
 #include "model/vector_math.h"
 #include "util/error.h"
 #include "util/multiversion.h"
 
 namespace vit {
 namespace {
-
-// Rows per task. The bias gradient is summed per chunk and the chunks in order, so it does not
-// depend on the number of threads.
-constexpr int64_t kChunkRows = 256;
 
 // y = gelu(x) and d = gelu'(x) for x = h + bias, a chunk of `rows` rows of `cols` columns.
 // gelu(x) = x Phi(x), gelu'(x) = Phi(x) + x phi(x), with phi(x) = exp(-x^2/2) / sqrt(2 pi) and
@@ -72,13 +67,8 @@ class BiasGeluFunction : public torch::autograd::Function<BiasGeluFunction> {
     const float* bp = bias.data_ptr<float>();
     float* yp = y.data_ptr<float>();
     float* dp = d.data_ptr<float>();
-    const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
-    at::parallel_for(0, chunks, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
-      for (int64_t k = begin; k < end; ++k) {
-        const int64_t first = k * kChunkRows, count = std::min(kChunkRows, rows - first);
-        gelu_forward_rows(hp + first * cols, bp, yp + first * cols, dp + first * cols, count,
-                          cols);
-      }
+    for_each_chunk(rows, [&](int64_t, int64_t first, int64_t count) {
+      gelu_forward_rows(hp + first * cols, bp, yp + first * cols, dp + first * cols, count, cols);
     });
     ctx->saved_data["derivative"] = d;
     return y;
@@ -90,26 +80,15 @@ class BiasGeluFunction : public torch::autograd::Function<BiasGeluFunction> {
     const torch::Tensor g = grads[0].contiguous();
     const int64_t cols = d.size(-1), rows = d.numel() / cols;
     auto dh = torch::empty_like(d);
-    const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
-    std::vector<float> partial(static_cast<size_t>(chunks * cols));
+    std::vector<float> partial(static_cast<size_t>(chunks_of(rows) * cols));
     const float* gp = g.data_ptr<float>();
     const float* dp = d.data_ptr<float>();
     float* out = dh.data_ptr<float>();
-    at::parallel_for(0, chunks, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
-      for (int64_t k = begin; k < end; ++k) {
-        const int64_t first = k * kChunkRows, count = std::min(kChunkRows, rows - first);
-        gelu_backward_rows(gp + first * cols, dp + first * cols, out + first * cols,
-                           partial.data() + k * cols, count, cols);
-      }
+    for_each_chunk(rows, [&](int64_t k, int64_t first, int64_t count) {
+      gelu_backward_rows(gp + first * cols, dp + first * cols, out + first * cols,
+                         partial.data() + k * cols, count, cols);
     });
-    std::vector<double> total(static_cast<size_t>(cols), 0.0);
-    for (int64_t k = 0; k < chunks; ++k) {
-      for (int64_t c = 0; c < cols; ++c) total[c] += partial[static_cast<size_t>(k * cols + c)];
-    }
-    auto dbias = torch::empty({cols}, d.options());
-    float* db = dbias.data_ptr<float>();
-    for (int64_t c = 0; c < cols; ++c) db[c] = static_cast<float>(total[c]);
-    return {dh, dbias};
+    return {dh, sum_chunks(partial, cols, d.options())};
   }
 };
 

@@ -1,21 +1,15 @@
 #include "model/fused_layer_norm.h"
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "model/row_chunks.h"
 #include "util/multiversion.h"
 
 namespace vit {
 namespace {
-
-// Rows per task (and per partial sum of the scale and shift gradients).
-constexpr int64_t kChunkRows = 256;
-
-int64_t chunks_of(int64_t rows) { return (rows + kChunkRows - 1) / kChunkRows; }
 
 // y = (x - mean) / sqrt(var + eps) * gamma + beta for `rows` rows of `cols`; each row's mean and
 // 1/std into mean[] and rstd[]. (The sums vectorise: this file is compiled with reassociation.)
@@ -78,21 +72,6 @@ VIT_MULTIVERSION void norm_backward_rows(const float* g, const float* x, const f
   }
 }
 
-// The per-chunk partial sums (chunks x cols) added up in chunk order, in double.
-torch::Tensor sum_chunks(const std::vector<float>& partial, int64_t chunks, int64_t cols,
-                         const torch::TensorOptions& options) {
-  std::vector<double> total(static_cast<size_t>(cols), 0.0);
-  for (int64_t k = 0; k < chunks; ++k) {
-    for (int64_t c = 0; c < cols; ++c) {
-      total[static_cast<size_t>(c)] += partial[static_cast<size_t>(k * cols + c)];
-    }
-  }
-  auto out = torch::empty({cols}, options);
-  float* p = out.data_ptr<float>();
-  for (int64_t c = 0; c < cols; ++c) p[c] = static_cast<float>(total[static_cast<size_t>(c)]);
-  return out;
-}
-
 class LayerNormFunction : public torch::autograd::Function<LayerNormFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x_in,
@@ -111,12 +90,9 @@ class LayerNormFunction : public torch::autograd::Function<LayerNormFunction> {
     float* mean = stats.data_ptr<float>();
     float* rstd = mean + rows;
     const auto e = static_cast<float>(eps);
-    at::parallel_for(0, chunks_of(rows), /*grain_size=*/1, [&](int64_t begin, int64_t end) {
-      for (int64_t k = begin; k < end; ++k) {
-        const int64_t first = k * kChunkRows, count = std::min(kChunkRows, rows - first);
-        norm_rows(xp + first * cols, gp, bp, e, yp + first * cols, mean + first, rstd + first,
-                  count, cols);
-      }
+    for_each_chunk(rows, [&](int64_t, int64_t first, int64_t count) {
+      norm_rows(xp + first * cols, gp, bp, e, yp + first * cols, mean + first, rstd + first, count,
+                cols);
     });
     ctx->save_for_backward({x, gamma});
     ctx->saved_data["stats"] = stats;
@@ -140,16 +116,13 @@ class LayerNormFunction : public torch::autograd::Function<LayerNormFunction> {
     const float* mean = stats.data_ptr<float>();
     const float* rstd = mean + rows;
     float* out = dx.data_ptr<float>();
-    at::parallel_for(0, chunks, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
-      for (int64_t k = begin; k < end; ++k) {
-        const int64_t first = k * kChunkRows, count = std::min(kChunkRows, rows - first);
-        norm_backward_rows(gp + first * cols, xp + first * cols, wp, mean + first, rstd + first,
-                           out + first * cols, dgamma.data() + k * cols, dbeta.data() + k * cols,
-                           count, cols);
-      }
+    for_each_chunk(rows, [&](int64_t k, int64_t first, int64_t count) {
+      norm_backward_rows(gp + first * cols, xp + first * cols, wp, mean + first, rstd + first,
+                         out + first * cols, dgamma.data() + k * cols, dbeta.data() + k * cols,
+                         count, cols);
     });
-    return {dx, sum_chunks(dgamma, chunks, cols, x.options()),
-            sum_chunks(dbeta, chunks, cols, x.options()), torch::Tensor()};
+    return {dx, sum_chunks(dgamma, cols, x.options()), sum_chunks(dbeta, cols, x.options()),
+            torch::Tensor()};
   }
 };
 
