@@ -24,9 +24,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # libprotobuf-dev and protobuf-compiler: the TensorBoard event files (their CRC-32C is Boost's).
 # libsodium-dev (found through pkg-config): the peer probe's keyed MAC (src/parallel/peer_probe).
+# libdnnl-dev: oneDNN's matrix products for the linear layers on the CPU (src/model/linear.h).
 PACKAGES=(libtorch-dev libopenmpi-dev openmpi-bin libboost-program-options-dev libspdlog-dev
-          libgtest-dev zlib1g-dev libpng-dev libprotobuf-dev protobuf-compiler libsodium-dev cmake
-          g++ ninja-build ccache libopenblas0-pthread pkg-config gnuplot-nox)
+          libgtest-dev zlib1g-dev libpng-dev libprotobuf-dev protobuf-compiler libsodium-dev
+          libdnnl-dev cmake g++ ninja-build ccache libopenblas0-pthread pkg-config gnuplot-nox)
 
 do_build=1
 want_tests=0

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "model/linear.h"
 #include "parallel/mpi_context.h"
 #include "test_util.h"
 #include "parallel/placement.h"
@@ -24,13 +25,14 @@ TEST(LibraryVersions, OneLinePerComponentStartingWithTheProgram) {
   EXPECT_TRUE(starts_with(lines[0], "vit-eval " VIT_VERSION " (revision ")) << lines[0];
   EXPECT_TRUE(starts_with(lines[1], "LibTorch " TORCH_VERSION " (")) << lines[1];
   EXPECT_EQ(lines[2], "MPI " + mpi_library_version());
+  EXPECT_EQ(lines[3], "CPU linear layers: " + linear_library());
 #ifdef VIT_WITH_CUDA
-  ASSERT_EQ(lines.size(), 5u);
-  EXPECT_TRUE(starts_with(lines[3], "NCCL 2.")) << lines[3];
-  EXPECT_EQ(lines[4], "CUDA runtime " + cuda_runtime_version());
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_TRUE(starts_with(lines[4], "NCCL 2.")) << lines[4];
+  EXPECT_EQ(lines[5], "CUDA runtime " + cuda_runtime_version());
 #else
-  ASSERT_EQ(lines.size(), 4u);
-  EXPECT_EQ(lines[3], "NCCL, CUDA: not built in (LibTorch without CUDA)");
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[4], "NCCL, CUDA: not built in (LibTorch without CUDA)");
 #endif
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "model/fused_attention.h"
+#include "model/linear.h"
 #include "util/error.h"
 
 namespace vit {
@@ -21,10 +22,10 @@ bool AttentionImpl::uses_fused(const torch::Tensor& qkv) const {
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
-  const auto qkv = qkv_->forward(x);
-  return out_->forward(uses_fused(qkv)
-                           ? fused_attention(qkv, n_heads_, scale_)
-                           : matmul_attention(qkv, n_heads_, scale_));
+  const auto qkv = linear(x, qkv_);
+  return linear(uses_fused(qkv) ? fused_attention(qkv, n_heads_, scale_)
+                                : matmul_attention(qkv, n_heads_, scale_),
+                out_);
 }
 
 }  // namespace vit

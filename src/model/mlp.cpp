@@ -1,6 +1,7 @@
 #include "model/mlp.h"
 
 #include "model/fused_gelu.h"
+#include "model/linear.h"
 
 namespace vit {
 
@@ -13,8 +14,8 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   // On the CPU the first layer's bias is added by the fused GELU (model/fused_gelu.h); on GPUs by
   // the layer's own product, as LibTorch fuses it there. (Under CPU autocast the product is
   // bfloat16, and bias_gelu adds the bias and applies GELU with LibTorch's operators.)
-  if (!use_fused_gelu(x)) return fc2_->forward(torch::gelu(fc1_->forward(x)));
-  return fc2_->forward(bias_gelu(torch::matmul(x, fc1_->weight.t()), fc1_->bias));
+  if (!use_fused_gelu(x)) return linear(torch::gelu(linear(x, fc1_)), fc2_);
+  return linear(bias_gelu(linear(x, fc1_->weight, /*bias=*/torch::Tensor()), fc1_->bias), fc2_);
 }
 
 }  // namespace vit

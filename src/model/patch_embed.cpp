@@ -1,5 +1,6 @@
 #include "model/patch_embed.h"
 
+#include "model/linear.h"
 #include "util/error.h"
 
 namespace vit {
@@ -28,7 +29,7 @@ PatchEmbedImpl::PatchEmbedImpl(int64_t n_patches, int64_t patch_dim, int64_t hid
 }
 
 torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& images) {
-  auto tokens = linear_->forward(patchify(images, n_patches_));  // (N, P, hidden_d)
+  auto tokens = linear(patchify(images, n_patches_), linear_);  // (N, P, hidden_d)
   auto cls = class_token_.expand({tokens.size(0), 1, tokens.size(2)});
   return torch::cat({cls, tokens}, /*dim=*/1);  // (N, 1 + P, hidden_d)
 }

@@ -1,5 +1,6 @@
 #include "model/vit.h"
 
+#include "model/linear.h"
 #include "model/positional.h"
 #include "util/error.h"
 
@@ -33,7 +34,7 @@ torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& images) {
 torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images) {
   auto x = embed(images);
   for (const auto& block : *blocks_) x = block->as<BlockImpl>()->forward(x);
-  return head_->forward(x.select(/*dim=*/1, /*index=*/0));  // class token only: (N, classes)
+  return linear(x.select(/*dim=*/1, /*index=*/0), head_);  // class token only: (N, classes)
 }
 
 VisionTransformer make_model(const TrainConfig& config, ImageShape image, int64_t num_classes) {

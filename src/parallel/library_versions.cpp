@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "model/linear.h"          // linear_library
 #include "parallel/mpi_context.h"  // mpi_library_version
 #include "parallel/placement.h"    // cuda_runtime_version
 #include "vit_revision.h"          // generated: VIT_REVISION
@@ -27,6 +28,7 @@ std::string version_report(const std::string& program) {
   out << "LibTorch " << TORCH_VERSION << " (CPU)\n";
 #endif
   out << "MPI " << mpi_library_version() << "\n";
+  out << "CPU linear layers: " << linear_library() << "\n";
 #ifdef VIT_WITH_CUDA
   out << "NCCL " << nccl_library_version() << "\n";
   out << "CUDA runtime " << cuda_runtime_version() << "\n";

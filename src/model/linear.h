@@ -1,0 +1,40 @@
+// The model's linear layers, y = x W^T + b, with their products through oneDNN's sgemm on the CPU.
+//
+// Debian's LibTorch 1.13 multiplies through OpenBLAS, which is slow on the shapes a ViT's layers
+// have: thousands of token rows by a width of 64 to 192. Measured on one core of an AVX2 EPYC,
+// the forward product of mnist-small's qkv layer (6400 x 64 by 64 x 192) ran at 59 GFLOP/s
+// through LibTorch and at 91 through oneDNN, a training step's twelve products per block at
+// 18.3 ms against 14.1, and at two threads 14.2 against 8.2 (OpenBLAS hardly used the second
+// core). oneDNN (Debian's libdnnl, which Debian's LibTorch itself links) is compiled in where
+// the build found it (CMake's VIT_DNNL); elsewhere, and for GPU, non-float32 or autocast tensors,
+// these are LibTorch's own linear layer and its autograd.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace vit {
+
+// Whether this build multiplies through oneDNN at all (VIT_DNNL).
+bool dnnl_linear_built();
+
+// What multiplies the linear layers on the CPU, for --version: "oneDNN 2.6.3" (the library
+// loaded), or LibTorch where oneDNN is not built in.
+std::string linear_library();
+
+// Whether `linear` runs through oneDNN for x and weight: built with it, both float32 CPU tensors,
+// and CPU autocast off (under autocast LibTorch's layer runs, in bfloat16).
+bool use_dnnl_linear(const torch::Tensor& x, const torch::Tensor& weight);
+
+// x (..., in) times weight (out, in) transposed, plus bias (out) where it is defined (an
+// undefined tensor for none): (..., out), what torch::nn::functional::linear returns;
+// differentiable in all three.
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias);
+
+// The same for a layer's own weight and bias (its module's parameters, so names, checkpoints
+// and exports are those of torch::nn::Linear).
+torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer);
+
+}  // namespace vit

@@ -1,0 +1,162 @@
+#include "model/linear.h"
+
+#include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <tuple>
+#include <vector>
+
+#include "util/error.h"
+
+namespace vit {
+namespace {
+
+// Output and the gradients of x, weight and bias (an undefined bias: none), ours or LibTorch's.
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> run(
+    bool ours, const torch::Tensor& x0, const torch::Tensor& w0, const torch::Tensor& b0,
+    const torch::Tensor& grad) {
+  auto x = x0.clone().requires_grad_(true);
+  auto w = w0.clone().requires_grad_(true);
+  auto b = b0.defined() ? b0.clone().requires_grad_(true) : torch::Tensor();
+  auto y = ours ? linear(x, w, b) : torch::nn::functional::linear(x, w, b);
+  y.backward(grad);
+  return {y.detach(), x.grad(), w.grad(), b.defined() ? b.grad() : torch::Tensor()};
+}
+
+void expect_close(const torch::Tensor& a, const torch::Tensor& b, const char* what) {
+  ASSERT_EQ(a.sizes(), b.sizes()) << what;
+  EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-4))
+      << what << ": largest difference " << (a - b).abs().max().item<float>();
+}
+
+struct Shape {
+  std::vector<int64_t> x;  // input sizes, the last one the layer's input width
+  int64_t out;
+  bool bias;
+};
+
+class Linear : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(Linear, MatchesLibTorchForwardAndBackward) {
+  torch::manual_seed(3);
+  const Shape s = GetParam();
+  const auto x = torch::randn(s.x);
+  const auto w = torch::randn({s.out, s.x.back()});
+  const auto b = s.bias ? torch::randn({s.out}) : torch::Tensor();
+  std::vector<int64_t> out_sizes = s.x;
+  out_sizes.back() = s.out;
+  const auto grad = torch::randn(out_sizes);
+  EXPECT_EQ(use_dnnl_linear(x, w), dnnl_linear_built());
+  const auto [y_ref, dx_ref, dw_ref, db_ref] = run(false, x, w, b, grad);
+  const auto [y, dx, dw, db] = run(true, x, w, b, grad);
+  expect_close(y, y_ref, "output");
+  expect_close(dx, dx_ref, "input gradient");
+  expect_close(dw, dw_ref, "weight gradient");
+  if (s.bias) expect_close(db, db_ref, "bias gradient");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, Linear,
+    ::testing::Values(Shape{{3, 50, 64}, 192, true},   // mnist-small's qkv layer
+                      Shape{{3, 50, 64}, 128, false},  // its MLP's first layer (bias in GELU)
+                      Shape{{4, 49, 16}, 8, true},     // the seed model's patch embedding
+                      Shape{{5, 64}, 10, true},        // a head
+                      Shape{{7, 3, 13}, 5, true},      // odd sizes
+                      Shape{{1, 1}, 1, true},          // one of each
+                      Shape{{4, 1}, 9, false}));       // an input width of 1
+
+TEST(LinearLayer, NonContiguousInputsAndAModulesParameters) {
+  // The head takes the class token, a strided view of (N, T, D).
+  torch::manual_seed(4);
+  torch::nn::Linear head(16, 10);
+  const auto tokens = torch::randn({6, 5, 16});
+  const auto x = tokens.select(1, 0);
+  ASSERT_FALSE(x.is_contiguous());
+  const auto y = linear(x, head);
+  EXPECT_TRUE(torch::allclose(y, head->forward(x), 1e-5, 1e-5));
+  y.sum().backward();
+  const auto dw = head->weight.grad().clone();
+  head->zero_grad();
+  head->forward(x).sum().backward();
+  EXPECT_TRUE(torch::allclose(dw, head->weight.grad(), 1e-5, 1e-5));
+}
+
+TEST(LinearLayer, OnlyTheGradientsThatAreNeeded) {
+  // A frozen weight and an input without gradient (the patch embedding's images).
+  const auto x = torch::randn({8, 12});
+  const auto w = torch::randn({4, 12});
+  const auto b = torch::randn({4}).requires_grad_(true);
+  linear(x, w, b).sum().backward();
+  EXPECT_FALSE(x.grad().defined());
+  EXPECT_FALSE(w.grad().defined());
+  EXPECT_TRUE(torch::allclose(b.grad(), torch::full({4}, 8.0f)));
+}
+
+TEST(LinearLayer, EmptyBatchesAndEmptyInputs) {
+  // No rows: an empty output; gradients of zeros for the weight and bias.
+  {
+    const auto [y, dx, dw, db] = run(true, torch::randn({0, 6}), torch::randn({3, 6}),
+                                     torch::randn({3}), torch::randn({0, 3}));
+    EXPECT_EQ(y.sizes(), (std::vector<int64_t>{0, 3}));
+    EXPECT_EQ(dx.sizes(), (std::vector<int64_t>{0, 6}));
+    EXPECT_TRUE(dw.eq(0).all().item<bool>());
+    EXPECT_TRUE(db.eq(0).all().item<bool>());
+  }
+  // Inputs of width 0: the output is the bias (or zeros), the weight's gradient empty.
+  const auto b = torch::randn({3});
+  const auto [y, dx, dw, db] =
+      run(true, torch::randn({2, 0}), torch::randn({3, 0}), b, torch::ones({2, 3}));
+  EXPECT_TRUE(torch::equal(y, b.expand({2, 3})));
+  EXPECT_EQ(dx.sizes(), (std::vector<int64_t>{2, 0}));
+  EXPECT_TRUE(torch::equal(db, torch::full({3}, 2.0f)));
+  const auto none =
+      run(true, torch::randn({2, 0}), torch::randn({3, 0}), torch::Tensor(), torch::ones({2, 3}));
+  EXPECT_TRUE(std::get<0>(none).eq(0).all().item<bool>());
+}
+
+TEST(LinearLayer, OtherTypesAndAutocastUseLibTorchsLayer) {
+  const auto x = torch::randn({4, 8}, torch::kFloat64);
+  const auto w = torch::randn({3, 8}, torch::kFloat64);
+  const auto b = torch::randn({3}, torch::kFloat64);
+  EXPECT_FALSE(use_dnnl_linear(x, w));
+  EXPECT_TRUE(torch::equal(linear(x, w, b), torch::nn::functional::linear(x, w, b)));
+  const auto xf = x.to(torch::kFloat32), wf = w.to(torch::kFloat32);
+  at::autocast::set_cpu_enabled(true);
+  const bool under_autocast = use_dnnl_linear(xf, wf);
+  at::autocast::set_cpu_enabled(false);
+  EXPECT_FALSE(under_autocast);
+}
+
+TEST(LinearLayer, SameResultEveryTime) {
+  // Bit-exact resume needs the same bits from the same inputs.
+  torch::manual_seed(6);
+  const auto x = torch::randn({640, 64});
+  const auto w = torch::randn({192, 64});
+  const auto b = torch::randn({192});
+  const auto grad = torch::randn({640, 192});
+  const auto first = run(true, x, w, b, grad);
+  const auto second = run(true, x, w, b, grad);
+  EXPECT_TRUE(torch::equal(std::get<0>(first), std::get<0>(second)));
+  EXPECT_TRUE(torch::equal(std::get<1>(first), std::get<1>(second)));
+  EXPECT_TRUE(torch::equal(std::get<2>(first), std::get<2>(second)));
+}
+
+TEST(LinearLayer, MismatchedShapesAreNamed) {
+  const auto w = torch::randn({3, 8});
+  EXPECT_THROW(
+      {
+        try {
+          linear(torch::randn({4, 7}), w, torch::Tensor());
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("linear: inputs of [4, 7]"), std::string::npos)
+              << e.what();
+          throw;
+        }
+      },
+      Error);
+  EXPECT_THROW(linear(torch::randn({4, 8}), w, torch::randn({4})), Error);
+}
+
+}  // namespace
+}  // namespace vit
