@@ -1,12 +1,12 @@
 #include "model/linear.h"
 
-#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <tuple>
 #include <vector>
 
+#include "train/precision.h"  // AutocastScope
 #include "util/error.h"
 
 namespace vit {
@@ -122,10 +122,11 @@ TEST(LinearLayer, OtherTypesAndAutocastUseLibTorchsLayer) {
   EXPECT_FALSE(use_dnnl_linear(x, w));
   EXPECT_TRUE(torch::equal(linear(x, w, b), torch::nn::functional::linear(x, w, b)));
   const auto xf = x.to(torch::kFloat32), wf = w.to(torch::kFloat32);
-  at::autocast::set_cpu_enabled(true);
-  const bool under_autocast = use_dnnl_linear(xf, wf);
-  at::autocast::set_cpu_enabled(false);
-  EXPECT_FALSE(under_autocast);
+  {
+    AutocastScope bf16(torch::kCPU, Precision::kBf16);
+    EXPECT_FALSE(use_dnnl_linear(xf, wf));
+  }
+  EXPECT_EQ(use_dnnl_linear(xf, wf), dnnl_linear_built());
 }
 
 TEST(LinearLayer, SameResultEveryTime) {

@@ -1,9 +1,8 @@
 #include "model/linear.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <cstring>
 
+#include "train/precision.h"  // autocast_enabled
 #include "util/error.h"
 
 #ifdef VIT_WITH_DNNL
@@ -34,7 +33,7 @@ bool use_dnnl_linear(const torch::Tensor& x, const torch::Tensor& weight) {
   return dnnl_linear_built() && x.device().is_cpu() && weight.device().is_cpu() &&
          x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32 &&
          x.dim() >= 1 && weight.dim() == 2 && x.size(-1) == weight.size(1) &&
-         !at::autocast::is_cpu_enabled();
+         !autocast_enabled(torch::kCPU);
 }
 
 #ifdef VIT_WITH_DNNL

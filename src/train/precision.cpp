@@ -12,7 +12,6 @@
 #endif
 
 namespace vit {
-namespace {
 
 bool autocast_enabled(torch::DeviceType type) {
 #ifdef VIT_AUTOCAST_BY_DEVICE
@@ -21,6 +20,8 @@ bool autocast_enabled(torch::DeviceType type) {
   return type == torch::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
 #endif
 }
+
+namespace {
 
 void set_autocast(torch::DeviceType type, bool enabled) {
 #ifdef VIT_AUTOCAST_BY_DEVICE

@@ -14,6 +14,9 @@ namespace vit {
 
 Precision parse_precision(const std::string& name);  // "fp32" | "bf16"
 
+// Whether this thread runs under autocast on devices of `type` (LibTorch 1.13's and 2.x's calls).
+bool autocast_enabled(torch::DeviceType type);
+
 // Autocast to bfloat16 on `device`'s type for the lifetime of the scope when `precision` is bf16,
 // on this thread only (autocast is thread-local: each worker thread of a batch-parallel step
 // opens its own). Its cache of cast weights is off: a step reads each weight once, and a cache
