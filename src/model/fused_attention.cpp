@@ -9,14 +9,11 @@
 #include <limits>
 #include <new>
 
+#include "model/image_attention.h"
 #include "model/vector_math.h"
 #include "util/error.h"
 #include "util/multiversion.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define VIT_TRANSPOSE_AVX2 1
-#endif
 // The attention kernel's own AVX2 version sits beside GCC's clones (util/multiversion.h).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define VIT_ATTENTION_AVX2 1
@@ -89,10 +86,9 @@ struct Scratch {
 // Copies columns [col, col + hd) of every token of the block's images from rows of `stride`
 // floats (image after image, T rows each) into lane-interleaved `dst`, times `factor`. Lanes past
 // the block's images repeat its first image: finite values whose results are never written back.
-// One float at a time: the general case (a last, partial block; heads not a multiple of 8 wide).
 VIT_MULTIVERSION_WIDE
-void gather_lanes(const float* src, int64_t stride, int64_t col, float factor, const BlockTask& b,
-                  float* dst) {
+void gather(const float* src, int64_t stride, int64_t col, float factor, const BlockTask& b,
+            float* dst) {
   const int64_t T = b.tokens, hd = b.head_dim;
   int32_t offset[kLanes];  // from the block's first image (fits: kernel_takes)
   for (int64_t l = 0; l < kLanes; ++l) {
@@ -110,7 +106,7 @@ void gather_lanes(const float* src, int64_t stride, int64_t col, float factor, c
 
 // The inverse: lane-interleaved `src` into columns [col, col + hd) of the block's images' rows.
 VIT_MULTIVERSION_WIDE
-void scatter_lanes(const float* src, const BlockTask& b, float* dst, int64_t stride, int64_t col) {
+void scatter(const float* src, const BlockTask& b, float* dst, int64_t stride, int64_t col) {
   const int64_t T = b.tokens, hd = b.head_dim;
   int32_t offset[kLanes];
   for (int64_t l = 0; l < kLanes; ++l) offset[l] = static_cast<int32_t>(l * T * stride);
@@ -126,93 +122,6 @@ void scatter_lanes(const float* src, const BlockTask& b, float* dst, int64_t str
       }
     }
   }
-}
-
-#ifdef VIT_TRANSPOSE_AVX2
-// The same copies for a full block and heads a multiple of 8 wide, as 8 x 8 transposes in
-// registers: 8 images' rows of 8 columns are 8 vector loads, and after the transpose each vector
-// holds one column of the 8 images, ready to store into half of a column's 16 lanes. The
-// one-float version compiles to a scalar load and insert per float, and was 9% of a training step
-// (speedrun model, one thread, AVX2 EPYC). Copies only (and the same product by `factor`), so the
-// results are bit for bit those of the general version.
-[[gnu::target("avx2")]] inline void transpose8(__m256 (&r)[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
-  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
-static_assert(kLanes % 8 == 0, "the transposes fill a column's lanes 8 at a time");
-
-[[gnu::target("avx2")]] void gather_transposed(const float* src, int64_t stride, int64_t col,
-                                               float factor, const BlockTask& b, float* dst) {
-  const int64_t T = b.tokens, hd = b.head_dim, image_stride = T * stride;
-  const __m256 f = _mm256_set1_ps(factor);
-  for (int64_t half = 0; half < kLanes; half += 8) {
-    const float* base = src + (b.first + half) * image_stride + col;
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t d = 0; d < hd; d += 8) {
-        __m256 r[8];
-        for (int64_t i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(base + i * image_stride + d);
-        transpose8(r);
-        float* out = dst + (t * hd + d) * kLanes + half;  // 32-byte aligned: LaneBuffer
-        for (int64_t j = 0; j < 8; ++j) _mm256_store_ps(out + j * kLanes, _mm256_mul_ps(r[j], f));
-      }
-      base += stride;
-    }
-  }
-}
-
-[[gnu::target("avx2")]] void scatter_transposed(const float* src, const BlockTask& b, float* dst,
-                                                int64_t stride, int64_t col) {
-  const int64_t T = b.tokens, hd = b.head_dim, image_stride = T * stride;
-  for (int64_t half = 0; half < kLanes; half += 8) {
-    float* base = dst + (b.first + half) * image_stride + col;
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t d = 0; d < hd; d += 8) {
-        const float* in = src + (t * hd + d) * kLanes + half;
-        __m256 r[8];
-        for (int64_t j = 0; j < 8; ++j) r[j] = _mm256_load_ps(in + j * kLanes);
-        transpose8(r);
-        for (int64_t i = 0; i < 8; ++i) _mm256_storeu_ps(base + i * image_stride + d, r[i]);
-      }
-      base += stride;
-    }
-  }
-}
-
-// Whether a block's copies can use the transposes.
-bool transposes(const BlockTask& b) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  return avx2 && b.images == kLanes && b.head_dim % 8 == 0;
-}
-#endif
-
-void gather(const float* src, int64_t stride, int64_t col, float factor, const BlockTask& b,
-            float* dst) {
-#ifdef VIT_TRANSPOSE_AVX2
-  if (transposes(b)) return gather_transposed(src, stride, col, factor, b, dst);
-#endif
-  gather_lanes(src, stride, col, factor, b, dst);
-}
-
-void scatter(const float* src, const BlockTask& b, float* dst, int64_t stride, int64_t col) {
-#ifdef VIT_TRANSPOSE_AVX2
-  if (transposes(b)) return scatter_transposed(src, b, dst, stride, col);
-#endif
-  scatter_lanes(src, b, dst, stride, col);
 }
 
 // How the kernels hold their accumulators in registers, a compile-time choice per instruction set.
@@ -493,6 +402,10 @@ void for_each_block(const torch::Tensor& qkv, int64_t n_heads, double scale, boo
   });
 }
 
+ImageAttentionShape image_shape(const torch::Tensor& qkv, int64_t n_heads, double scale) {
+  return {qkv.size(0), qkv.size(1), qkv.size(2) / 3, n_heads, static_cast<float>(scale)};
+}
+
 class FusedAttentionFunction : public torch::autograd::Function<FusedAttentionFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv_in,
@@ -500,6 +413,18 @@ class FusedAttentionFunction : public torch::autograd::Function<FusedAttentionFu
     const torch::Tensor qkv = qkv_in.contiguous();
     const int64_t n = qkv.size(0), t = qkv.size(1), dim = qkv.size(2) / 3;
     auto out = torch::empty({n, t, dim}, qkv.options());
+    ctx->save_for_backward({qkv});
+    ctx->saved_data["n_heads"] = n_heads;
+    ctx->saved_data["scale"] = scale;
+    if (image_attention_runs(dim / n_heads)) {
+      // (n, heads, T, T rounded up to 8): the layout the per-image kernel reads and writes.
+      auto weights =
+          torch::empty({n, n_heads, t, image_attention_stride(t)}, qkv.options());
+      image_attention_forward(image_shape(qkv, n_heads, scale), qkv.data_ptr<float>(),
+                              out.data_ptr<float>(), weights.data_ptr<float>());
+      ctx->saved_data["weights"] = weights;
+      return out;
+    }
     // Per (block, head): T x T x kLanes, the layout the kernels read and write.
     auto weights = torch::empty({blocks_of(n), n_heads, t, t, kLanes}, qkv.options());
     const float* src = qkv.data_ptr<float>();
@@ -514,10 +439,7 @@ class FusedAttentionFunction : public torch::autograd::Function<FusedAttentionFu
                      run_forward(b.tokens, b.head_dim, s, w + offset);
                      scatter(s.g.get(), b, o, dim, h);
                    });
-    ctx->save_for_backward({qkv});
     ctx->saved_data["weights"] = weights;
-    ctx->saved_data["n_heads"] = n_heads;
-    ctx->saved_data["scale"] = scale;
     return out;
   }
 
@@ -530,6 +452,12 @@ class FusedAttentionFunction : public torch::autograd::Function<FusedAttentionFu
     const torch::Tensor dout = grads[0].contiguous();
     const int64_t dim = qkv.size(2) / 3;
     auto dqkv = torch::empty_like(qkv);
+    if (weights.dim() == 4) {  // the per-image kernel's
+      image_attention_backward(image_shape(qkv, n_heads, scale), qkv.data_ptr<float>(),
+                               weights.data_ptr<float>(), dout.data_ptr<float>(),
+                               dqkv.data_ptr<float>());
+      return {dqkv, torch::Tensor(), torch::Tensor()};
+    }
     const float* src = qkv.data_ptr<float>();
     const float* w = weights.data_ptr<float>();
     const float* g = dout.data_ptr<float>();

@@ -2,13 +2,17 @@
 //
 // The ViT's heads are tiny (the seed model: 50 tokens, head width 4), so the matmul formulation
 // spends its time in batched products of 50x4 by 4x50 matrices, a softmax and the copies that
-// permute q, k and v into place. Here one task is a head of a block of 16 images, computed as
-// 16-wide vectors with one image per lane: q, k and v are gathered from the qkv projection's
-// output, the 50x50 attention weights are computed, normalised with a vectorised exp and applied
-// with every accumulator in registers, and the result is scattered into the merged-heads layout
-// the output projection wants. The backward pass works from the weights the forward pass saved.
-// Tasks run in parallel on LibTorch's intra-op threads; the loops are compiled for AVX-512, AVX2
-// and a plain fallback chosen at run time. Heads up to 64 wide.
+// permute q, k and v into place. Two kernels do the whole attention here instead:
+// - heads a multiple of 8 wide on CPUs with AVX2 and FMA (mnist-small, the speedrun model): one
+//   image's head at a time, read and written in place, in the L1 cache (model/image_attention);
+// - other heads and CPUs (the seed model's width 4): one task is a head of a block of 16 images,
+//   computed as 16-wide vectors with one image per lane: q, k and v are gathered from the qkv
+//   projection's output, the 50x50 attention weights are computed, normalised with a vectorised
+//   exp and applied with every accumulator in registers, and the result is scattered into the
+//   merged-heads layout the output projection wants. Its loops are compiled for AVX-512, AVX2
+//   and a plain fallback chosen at run time. Heads up to 64 wide.
+// Both save the softmax weights for their backward pass, and run their tasks in parallel on
+// LibTorch's intra-op threads.
 #pragma once
 
 #include <torch/torch.h>
