@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <new>
 
+#include "model/aligned_buffer.h"
 #include "model/image_attention.h"
 #include "model/vector_math.h"
 #include "util/error.h"
@@ -53,21 +53,6 @@ struct BlockTask {
   float scale;
 };
 
-// A float buffer aligned for vector loads.
-class LaneBuffer {
- public:
-  explicit LaneBuffer(int64_t floats)
-      : data_(static_cast<float*>(
-            ::operator new(static_cast<size_t>(floats) * sizeof(float), std::align_val_t(64)))) {}
-  ~LaneBuffer() { ::operator delete(data_, std::align_val_t(64)); }
-  LaneBuffer(const LaneBuffer&) = delete;
-  LaneBuffer& operator=(const LaneBuffer&) = delete;
-  float* get() const { return data_; }
-
- private:
-  float* data_;
-};
-
 // Scratch of one thread, reused across its tasks; the gradients' buffers for the backward pass
 // only (empty in the forward pass).
 struct Scratch {
@@ -80,7 +65,7 @@ struct Scratch {
         dk(backward ? tokens * head_dim * kLanes : 0),
         dv(backward ? tokens * head_dim * kLanes : 0),
         ds(backward ? tokens * tokens * kLanes : 0) {}
-  LaneBuffer q, k, v, g, dq, dk, dv, ds;
+  AlignedBuffer q, k, v, g, dq, dk, dv, ds;
 };
 
 // Copies columns [col, col + hd) of every token of the block's images from rows of `stride`

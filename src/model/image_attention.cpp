@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <limits>
-#include <new>
 
+#include "model/aligned_buffer.h"
 #include "model/vector_math.h"
 #include "util/error.h"
 
@@ -28,22 +28,6 @@ namespace {
 // columns: 4 x 2 accumulators, with the loaded and broadcast operands, fit AVX2's 16 registers.
 constexpr int kRows = 4;
 constexpr int kColumnVectors = 2;
-
-// A float buffer aligned for vector loads, one per thread, reused across its tasks.
-class Aligned {
- public:
-  explicit Aligned(int64_t floats)
-      : data_(static_cast<float*>(::operator new(static_cast<size_t>(std::max<int64_t>(floats, 1)) *
-                                                     sizeof(float),
-                                                 std::align_val_t(64)))) {}
-  ~Aligned() { ::operator delete(data_, std::align_val_t(64)); }
-  Aligned(const Aligned&) = delete;
-  Aligned& operator=(const Aligned&) = delete;
-  float* get() const { return data_; }
-
- private:
-  float* data_;
-};
 
 [[VIT_AVX2]] inline void transpose8(__m256 (&r)[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -304,7 +288,7 @@ template <int R>
 template <typename Fn>
 void for_each_head(const ImageAttentionShape& s, int64_t first, int64_t second, const Fn& fn) {
   at::parallel_for(0, s.images * s.heads, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
-    const Aligned a(first), b(second);
+    const AlignedBuffer a(first), b(second);
     for (int64_t task = begin; task < end; ++task) fn(task / s.heads, task % s.heads, a.get(), b.get());
   });
 }
