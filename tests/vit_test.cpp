@@ -25,6 +25,35 @@ TEST(VisionTransformer, TutorialShapesThroughTheNetwork) {
   EXPECT_EQ(model->forward(images).sizes(), torch::IntArrayRef({3, 10}));
 }
 
+TEST(VisionTransformer, TheLastBlockComputingTheClassTokenAloneGivesTheFullModelsLogits) {
+  // forward() runs the last block for the class token alone; every block in full and the head
+  // on token 0 give the same logits, and a block's class-token output is its full output's first
+  // token, with the same gradients (the other tokens reach it through k and v).
+  torch::manual_seed(0);
+  ModelConfig config;
+  config.n_blocks = 3;
+  VisionTransformer model(config, ImageShape{1, 28, 28}, 10);
+  const auto images = torch::rand({4, 1, 28, 28});
+  auto x = model->embed(images);
+  for (const auto& block : *model->blocks()) x = block->as<BlockImpl>()->forward(x);
+  const auto params = model->named_parameters();
+  const auto full = torch::linear(x.select(1, 0), params["head.weight"], params["head.bias"]);
+  EXPECT_TRUE(torch::allclose(model->forward(images), full, 1e-4, 1e-5));
+
+  auto& block = *model->blocks()[2]->as<BlockImpl>();
+  const auto tokens = torch::randn({4, 50, 8}).requires_grad_(true);
+  const auto alone = block.forward_class_token(tokens);
+  const auto first = block.forward(tokens).select(1, 0);
+  EXPECT_TRUE(torch::allclose(alone, first, 1e-4, 1e-5));
+  const auto target = torch::randn({4, 8});
+  const auto grads = [&](const torch::Tensor& out) {
+    return torch::autograd::grad({(out * target).sum()}, {tokens, params["blocks.2.mlp.fc1.weight"],
+                                                          params["blocks.2.attention.qkv.weight"]});
+  };
+  const auto a = grads(alone), b = grads(first);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-4, 1e-5)) << i;
+}
+
 TEST(VisionTransformer, ClassTokenIsPositionZero) {
   torch::manual_seed(0);
   VisionTransformer model(tutorial_config(), ImageShape{1, 28, 28}, 10);

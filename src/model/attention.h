@@ -15,6 +15,11 @@ class AttentionImpl : public torch::nn::Module {
 
   // (N, T, dim) -> (N, T, dim)
   torch::Tensor forward(const torch::Tensor& x);
+  // (N, T, dim) -> (N, dim): the output at the class token (token 0) alone, its one query over
+  // every token's keys and values; what forward(x).select(1, 0) computes, without the other
+  // tokens' queries, weights and outputs (the model's last block, whose other tokens nothing
+  // reads).
+  torch::Tensor forward_class_token(const torch::Tensor& x);
 
   AttentionKernel kernel() const { return kernel_; }
   // Whether forward() runs the fused kernel on `qkv` (the kernel choice and the tensor decide).

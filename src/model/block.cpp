@@ -16,4 +16,10 @@ torch::Tensor BlockImpl::forward(torch::Tensor x) {
   return x + mlp_->forward(layer_norm(x, norm2_));
 }
 
+torch::Tensor BlockImpl::forward_class_token(const torch::Tensor& x) {
+  const auto token = x.select(/*dim=*/1, /*index=*/0) +
+                     attention_->forward_class_token(layer_norm(x, norm1_));
+  return token + mlp_->forward(layer_norm(token, norm2_));
+}
+
 }  // namespace vit

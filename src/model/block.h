@@ -15,6 +15,9 @@ class BlockImpl : public torch::nn::Module {
 
   // (N, T, dim) -> (N, T, dim)
   torch::Tensor forward(torch::Tensor x);
+  // (N, T, dim) -> (N, dim): forward(x).select(1, 0), the class token's output, computed for
+  // that token alone after the attention (whose keys and values need every token).
+  torch::Tensor forward_class_token(const torch::Tensor& x);
 
   Attention& attention() { return attention_; }
 

@@ -18,9 +18,15 @@ ModelCost model_cost(const ModelConfig& config, ImageShape image, int64_t num_cl
                        + 2 * tokens * tokens * d  // scores, and scores x values (all heads)
                        + tokens * d * d           // output projection
                        + 2 * tokens * d * mlp;    // the MLP's two layers
+  // The last block computes the class token's output alone (model/vit.cpp): every token's k and
+  // v, and for that one token its q, scores, scores x values, output projection and MLP.
+  const double last = tokens * d * 2 * d + d * d + 2 * tokens * d + d * d + 2 * d * mlp;
+  const double blocks = config.n_blocks > 0
+                            ? static_cast<double>(config.n_blocks - 1) * block + last
+                            : 0.0;
   const double head = d * static_cast<double>(num_classes);
   ModelCost cost;
-  cost.forward_flops = 2 * (embed + static_cast<double>(config.n_blocks) * block + head);
+  cost.forward_flops = 2 * (embed + blocks + head);
   cost.train_flops = 3 * cost.forward_flops;
   return cost;
 }
