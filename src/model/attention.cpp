@@ -54,7 +54,8 @@ torch::Tensor AttentionImpl::forward_class_token(const torch::Tensor& x) {
   // The qkv projection's rows: q's are [0, d), k's and v's [d, 3d).
   const auto& weight = qkv_->weight;
   const auto& bias = qkv_->bias;
-  const auto q = linear(x.select(/*dim=*/1, /*index=*/0), weight.narrow(0, 0, d), bias.narrow(0, 0, d));
+  const auto q =
+      linear(x.select(/*dim=*/1, /*index=*/0), weight.narrow(0, 0, d), bias.narrow(0, 0, d));
   const auto kv = linear(x, weight.narrow(0, d, 2 * d), bias.narrow(0, d, 2 * d));
   return linear(one_query_attention(q, kv.narrow(-1, 0, d), kv.narrow(-1, d, d), n_heads_, scale_),
                 out_);
