@@ -27,7 +27,7 @@
 #include "train/restart_event.h"
 #include "train/run_dir.h"
 #include "train/startup_report.h"
-#include "train/step.h"  // samples_per_step
+#include "train/step.h"  // samples_per_step, images_per_pass
 #include "train/train_inputs.h"
 #include "train/trainer.h"
 #include "util/error.h"
@@ -68,10 +68,15 @@ int train(const vit::TrainConfig& config, const vit::MpiContext& mpi) {
   const torch::Device device = placement.device;
   auto comm = vit::make_communicator(placement, config.dist, MPI_COMM_WORLD);
   const vit::RankSite& site = placement.sites[static_cast<size_t>(mpi.rank())];
-  const std::string where = site.host + ", " + site.device +
-                            (site.gpu_bus_id.empty() ? "" : " (" + site.gpu_bus_id + ")") + ", " +
-                            std::to_string(threads.intra_op) + " thread(s)" +
-                            (threads.blas_pinned ? ", OpenBLAS pinned to 1" : "");
+  const int64_t pass = vit::images_per_pass(config, device);
+  const std::string where =
+      site.host + ", " + site.device +
+      (site.gpu_bus_id.empty() ? "" : " (" + site.gpu_bus_id + ")") + ", " +
+      std::to_string(threads.intra_op) + " thread(s)" +
+      (threads.blas_pinned ? ", OpenBLAS pinned to 1" : "") +
+      (pass > 0 && pass < config.train.batch_size
+           ? ", at most " + std::to_string(pass) + " image(s) per thread and pass"
+           : "");
   spdlog::debug("placement: {}", where);
   const std::vector<std::string> ranks = mpi.all_gather(where);
 

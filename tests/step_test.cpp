@@ -140,6 +140,56 @@ TEST_F(StepTest, AccumulatedMicroBatchesAreOneStepOfTheirSum) {
   }
 }
 
+// A micro-batch in passes of train.chunk_images (32 images as 7 passes of 4-5, 20 as 4 of 5) is
+// one step of their sum, as accumulated micro-batches are; on one thread and on the batch-parallel
+// threads, which share each pass.
+TEST_F(StepTest, PassesOfAMicroBatchAreOneStepOfTheirSum) {
+  for (const ParallelMode parallel : {ParallelMode::kOps, ParallelMode::kBatch}) {
+    TrainConfig passes = config_;
+    passes.train.chunk_images = 5;
+    passes.train.parallel = parallel;
+    for (const int64_t n : {32, 20}) {
+      VisionTransformer one = model(), split = model();
+      TrainStep a = engine(config_, one);
+      TrainStep b = engine(passes, split);
+      EXPECT_EQ(a.pass_images(), 163);  // the seed model's whole micro-batch in one pass
+      EXPECT_EQ(b.pass_images(), 5);
+      const auto indices = torch::arange(3, 3 + n);
+      const double loss_a = a.run(indices, 0.05).item<double>();
+      const double loss_b = b.run(indices, 0.05).item<double>();
+      EXPECT_NEAR(loss_a, loss_b, 1e-5 * loss_a) << n;
+      EXPECT_NEAR(b.gradients().loss_slot().item<double>(), loss_a / static_cast<double>(n), 1e-6);
+      EXPECT_TRUE(torch::allclose(a.gradients().gradients(), b.gradients().gradients(), 1e-4, 1e-7))
+          << n << ": largest difference "
+          << (a.gradients().gradients() - b.gradients().gradients()).abs().max().item<double>();
+      const auto pa = one->parameters(), pb = split->parameters();
+      for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::allclose(pa[i], pb[i], 1e-5, 1e-7));
+    }
+  }
+}
+
+// The pass size: train.chunk_images when set; for 0 the most images whose widest layer output
+// fits in 1 MiB; on a GPU the whole micro-batch (0).
+TEST(ImagesPerPass, TheKeyOrTheImagesWhoseWidestLayerOutputFitsInOneMebibyte) {
+  TrainConfig c;  // the seed model: 50 tokens x 32 floats (its MLP) = 6,400 bytes an image
+  EXPECT_EQ(images_per_pass(c, torch::kCPU), 163);
+  c.model.hidden_d = 64;  // mnist-small: 50 x 192 (q, k and v) = 38,400 bytes
+  c.model.n_heads = 4;
+  c.model.mlp_ratio = 2;
+  EXPECT_EQ(images_per_pass(c, torch::kCPU), 27);
+  c.model.n_patches = 4;  // mnist-speedrun: 17 x 288 = 19,584 bytes
+  c.model.hidden_d = 96;
+  EXPECT_EQ(images_per_pass(c, torch::kCPU), 53);
+  c.model.mlp_ratio = 8;  // the MLP wider than q, k and v: 17 x 768 = 52,224 bytes
+  EXPECT_EQ(images_per_pass(c, torch::kCPU), 20);
+  c.model.n_patches = 28;  // an image larger than the budget: one at a time
+  c.model.hidden_d = 1024;
+  EXPECT_EQ(images_per_pass(c, torch::kCPU), 1);
+  c.train.chunk_images = 7;
+  EXPECT_EQ(images_per_pass(c, torch::kCPU), 7);
+  EXPECT_EQ(images_per_pass(c, torch::Device(torch::kCUDA, 0)), 0);
+}
+
 // On the CPU each step checks its all-reduced loss and gradients before its update: a NaN stops
 // the step with the divergence error, numbered after the steps before it (restart_at, a resume).
 TEST_F(StepTest, ANonFiniteStepStopsBeforeItsUpdate) {

@@ -185,6 +185,10 @@ void visit_fields(Config& c, Visit&& v) {
     Role::kShared, Eval::kStored, positive(kMaxImagesPerStep));
   v("train.accum_steps", c.train.accum_steps, "micro-batches per step (one all-reduce per step)",
     Role::kShared, Eval::kUnused, positive(kMaxImagesPerStep));
+  v("train.chunk_images", c.train.chunk_images,
+    "CPU: images per forward and backward pass of a thread (0: auto, about 1 MiB of the widest "
+    "layer output; GPUs: the whole micro-batch)",
+    Role::kShared, Eval::kUnused, non_negative(kMaxImagesPerStep));
   v("train.max_steps", c.train.max_steps, "stop after this many steps (0: no limit)",
     Role::kShared, Eval::kUnused, non_negative(kMaxSteps));
   v("train.eval_every_steps", c.train.eval_every_steps,

@@ -45,6 +45,9 @@ struct TrainLoopConfig {
   int64_t batch_size = 128;       // per rank
   int64_t eval_batch_size = 1000;  // per rank, evaluation only
   int64_t accum_steps = 1;        // micro-batches per optimizer step (gradients summed locally)
+  // CPU: images per forward and backward pass of one thread, so that a layer's output is still
+  // in the core's cache when the next layer reads it (0: auto, train/step.h's images_per_pass)
+  int64_t chunk_images = 0;
   int64_t max_steps = 0;          // stop after this many optimizer steps (0: no limit)
   int64_t eval_every_steps = 0;   // also score the test set every N steps (0: at epoch ends only)
   int64_t seed = 42;              // model init and data order (>= 0)

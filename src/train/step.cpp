@@ -32,6 +32,16 @@ torch::Tensor forward_loss(VisionTransformer& model, const Batch& batch, torch::
 
 }  // namespace
 
+int64_t images_per_pass(const TrainConfig& config, torch::Device device) {
+  if (!device.is_cpu()) return 0;
+  if (config.train.chunk_images > 0) return config.train.chunk_images;
+  const ModelConfig& m = config.model;
+  const int64_t tokens = m.n_patches * m.n_patches + 1;
+  const int64_t widest = std::max(3 * m.hidden_d, m.mlp_ratio * m.hidden_d);
+  constexpr int64_t kPassBytes = int64_t{1} << 20;
+  return std::max<int64_t>(1, kPassBytes / (tokens * widest * static_cast<int64_t>(sizeof(float))));
+}
+
 TrainStep::TrainStep(const TrainConfig& config, const OptimConfig& optim, VisionTransformer model,
                      Split train, Communicator& comm, torch::Device device)
     : config_(config),
@@ -47,8 +57,10 @@ TrainStep::TrainStep(const TrainConfig& config, const OptimConfig& optim, Vision
   const bool batch_parallel = config.train.parallel == ParallelMode::kBatch ||
                               (config.train.parallel == ParallelMode::kAuto && device.is_cpu());
   if (batch_parallel && torch::get_num_threads() > 1) workers_ = torch::get_num_threads();
-  spdlog::debug("train.parallel {}: {} thread(s) share each micro-batch",
-                to_string(config.train.parallel), workers_);
+  pass_images_ = images_per_pass(config, device);
+  spdlog::debug("train.parallel {}: {} thread(s) share each micro-batch, in passes of {}",
+                to_string(config.train.parallel), workers_,
+                pass_images_ > 0 ? std::to_string(pass_images_) + " image(s) per thread" : "all");
   if (optim.fused == OnOff::kOn) {
     auto fused = std::make_unique<FusedOptimizer>(optim, params_, grads_->gradients());
     fused_ = fused.get();
@@ -147,10 +159,16 @@ torch::Tensor TrainStep::compute_gradients(const torch::Tensor& indices) {
   grads_->zero();
   for (int64_t first = 0; first < total; first += batch_size) {
     const int64_t count = std::min(batch_size, total - first);
-    // Weighted by the micro-batch's share, so the step's gradient is the mean over all of the
-    // step's samples, however they are split into micro-batches.
-    loss_sum += accumulate(indices.narrow(/*dim=*/0, first, count),
-                           static_cast<double>(count) / static_cast<double>(total));
+    // The micro-batch in passes of equal size, at most pass_images_ per thread each.
+    const int64_t most = pass_images_ > 0 ? pass_images_ * workers_ : count;
+    const int64_t passes = (count + most - 1) / most;
+    for (int64_t p = 0; p < passes; ++p) {
+      const int64_t begin = count * p / passes, end = count * (p + 1) / passes;
+      // Weighted by the pass's share, so the step's gradient is the mean over all of the step's
+      // samples, however they are split into micro-batches and passes.
+      loss_sum += accumulate(indices.narrow(/*dim=*/0, first + begin, end - begin),
+                             static_cast<double>(end - begin) / static_cast<double>(total));
+    }
   }
   // The step's mean loss rides in the gradient buffer's last element.
   grads_->loss_slot().copy_(loss_sum / static_cast<double>(total));

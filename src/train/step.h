@@ -33,6 +33,14 @@ inline int64_t samples_per_step(const TrainLoopConfig& train) {
   return train.batch_size * train.accum_steps;
 }
 
+// CPU: the images one thread runs forward and backward at a time. A micro-batch of 128 images
+// at width 64 makes layer outputs of several MiB, which leave the core's cache before the next
+// layer reads them; in passes of a few dozen images they are still there (bench/RESULTS.md,
+// 2026-12-06, seventh session). train.chunk_images when set; for 0 the most images whose widest
+// layer output (tokens x max(3 x hidden_d, mlp_ratio x hidden_d) floats) fits in 1 MiB, at least
+// one. 0 on a GPU: the whole micro-batch in one pass.
+int64_t images_per_pass(const TrainConfig& config, torch::Device device);
+
 class TrainStep {
  public:
   // Trains `model` (on `device`, equal on every rank already) on the samples of `train` with
@@ -74,6 +82,8 @@ class TrainStep {
   const FlatGradients& gradients() const { return *grads_; }
   // Threads that share each micro-batch (train.parallel batch; 1: LibTorch's own threading).
   int workers() const { return workers_; }
+  // Images per thread and pass (images_per_pass; 0: whole micro-batches).
+  int64_t pass_images() const { return pass_images_; }
 
   // Whether full steps run as a CUDA graph (train.cuda_graph; decided at construction).
   bool uses_cuda_graph() const { return use_graph_; }
@@ -83,13 +93,14 @@ class TrainStep {
   std::string graph_obstacle() const;
 
  private:
-  // Forward and backward of one micro-batch (`indices`), its gradient weighted by `weight` and
-  // added to the flat gradient buffer; returns the summed loss of its images (0-dim, float64).
+  // Forward and backward of one pass (`indices`), its gradient weighted by `weight` and added to
+  // the flat gradient buffer; returns the summed loss of its images (0-dim, float64).
   torch::Tensor accumulate(const torch::Tensor& indices, double weight);
-  // The same over the batch-parallel threads, each taking a slice of the micro-batch.
+  // The same over the batch-parallel threads, each taking a slice of the pass.
   torch::Tensor accumulate_in_threads(const torch::Tensor& indices, double weight, int workers);
-  // The gradients of a step's micro-batches in the flat buffer, the step's mean loss in its loss
-  // slot; returns the summed loss. No collective, no host sync.
+  // The gradients of a step's micro-batches in the flat buffer (each micro-batch in passes of
+  // pass_images_ images per thread), the step's mean loss in its loss slot; returns the summed
+  // loss. No collective, no host sync.
   torch::Tensor compute_gradients(const torch::Tensor& indices);
   torch::Tensor eager_step(const torch::Tensor& indices);
   torch::Tensor graph_step(const torch::Tensor& indices);
@@ -110,6 +121,7 @@ class TrainStep {
   std::vector<torch::Tensor> params_;
   std::unique_ptr<FlatGradients> grads_;
   int workers_ = 1;
+  int64_t pass_images_ = 0;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   FusedOptimizer* fused_ = nullptr;  // optimizer_, when optim.fused is on
   Precision precision_ = Precision::kFp32;
