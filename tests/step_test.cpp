@@ -43,6 +43,24 @@ class StepTest : public ::testing::Test {
     loss.backward();
     return loss.detach();
   }
+  // One step on the `n` samples from index 3 with `whole` and with `split` (the same samples in
+  // other micro-batches or passes): the same loss, gradients and parameters up to float rounding.
+  void expect_the_same_step(const TrainConfig& whole, const TrainConfig& split, int64_t n) {
+    VisionTransformer one = model(), two = model();
+    TrainStep a = engine(whole, one);
+    TrainStep b = engine(split, two);
+    const auto indices = torch::arange(3, 3 + n);
+    const double loss_a = a.run(indices, 0.05).item<double>();
+    const double loss_b = b.run(indices, 0.05).item<double>();
+    EXPECT_NEAR(loss_a, loss_b, 1e-5 * loss_a) << n;
+    EXPECT_NEAR(a.gradients().loss_slot().item<double>(), loss_a / static_cast<double>(n), 1e-6);
+    EXPECT_NEAR(b.gradients().loss_slot().item<double>(), loss_a / static_cast<double>(n), 1e-6);
+    EXPECT_TRUE(torch::allclose(a.gradients().gradients(), b.gradients().gradients(), 1e-4, 1e-7))
+        << n << ": largest difference "
+        << (a.gradients().gradients() - b.gradients().gradients()).abs().max().item<double>();
+    const auto pa = one->parameters(), pb = two->parameters();
+    for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::allclose(pa[i], pb[i], 1e-5, 1e-7));
+  }
   Split split_;
   TrainConfig config_;
   SoloCommunicator solo_;
@@ -123,48 +141,20 @@ TEST_F(StepTest, AccumulatedMicroBatchesAreOneStepOfTheirSum) {
   accumulated.train.accum_steps = 2;
   EXPECT_EQ(samples_per_step(config_.train), 32);
   EXPECT_EQ(samples_per_step(accumulated.train), 32);
-  for (const int64_t n : {32, 20}) {
-    VisionTransformer one = model(), two = model();
-    TrainStep a = engine(config_, one);
-    TrainStep b = engine(accumulated, two);
-    const auto indices = torch::arange(3, 3 + n);
-    const double loss_a = a.run(indices, 0.05).item<double>();
-    const double loss_b = b.run(indices, 0.05).item<double>();
-    EXPECT_NEAR(loss_a, loss_b, 1e-5 * loss_a) << n;
-    EXPECT_NEAR(a.gradients().loss_slot().item<double>(), loss_a / static_cast<double>(n), 1e-6);
-    EXPECT_TRUE(torch::allclose(a.gradients().gradients(), b.gradients().gradients(), 1e-4, 1e-7))
-        << n << ": largest difference "
-        << (a.gradients().gradients() - b.gradients().gradients()).abs().max().item<double>();
-    const auto pa = one->parameters(), pb = two->parameters();
-    for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::allclose(pa[i], pb[i], 1e-5, 1e-7));
-  }
+  for (const int64_t n : {32, 20}) expect_the_same_step(config_, accumulated, n);
 }
 
 // A micro-batch in passes of train.chunk_images (32 images as 7 passes of 4-5, 20 as 4 of 5) is
 // one step of their sum, as accumulated micro-batches are; on one thread and on the batch-parallel
 // threads, which share each pass.
 TEST_F(StepTest, PassesOfAMicroBatchAreOneStepOfTheirSum) {
+  EXPECT_EQ(engine(config_, model()).pass_images(), 163);  // the seed model's 32 in one pass
   for (const ParallelMode parallel : {ParallelMode::kOps, ParallelMode::kBatch}) {
     TrainConfig passes = config_;
     passes.train.chunk_images = 5;
     passes.train.parallel = parallel;
-    for (const int64_t n : {32, 20}) {
-      VisionTransformer one = model(), split = model();
-      TrainStep a = engine(config_, one);
-      TrainStep b = engine(passes, split);
-      EXPECT_EQ(a.pass_images(), 163);  // the seed model's whole micro-batch in one pass
-      EXPECT_EQ(b.pass_images(), 5);
-      const auto indices = torch::arange(3, 3 + n);
-      const double loss_a = a.run(indices, 0.05).item<double>();
-      const double loss_b = b.run(indices, 0.05).item<double>();
-      EXPECT_NEAR(loss_a, loss_b, 1e-5 * loss_a) << n;
-      EXPECT_NEAR(b.gradients().loss_slot().item<double>(), loss_a / static_cast<double>(n), 1e-6);
-      EXPECT_TRUE(torch::allclose(a.gradients().gradients(), b.gradients().gradients(), 1e-4, 1e-7))
-          << n << ": largest difference "
-          << (a.gradients().gradients() - b.gradients().gradients()).abs().max().item<double>();
-      const auto pa = one->parameters(), pb = split->parameters();
-      for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::allclose(pa[i], pb[i], 1e-5, 1e-7));
-    }
+    EXPECT_EQ(engine(passes, model()).pass_images(), 5);
+    for (const int64_t n : {32, 20}) expect_the_same_step(config_, passes, n);
   }
 }
 
