@@ -15,8 +15,8 @@ namespace {
 // y = gelu(x) and d = gelu'(x) for x = h + bias, a chunk of `rows` rows of `cols` columns.
 // gelu(x) = x Phi(x), gelu'(x) = Phi(x) + x phi(x), with phi(x) = exp(-x^2/2) / sqrt(2 pi) and
 // Phi(-|x|) = erfc(|x| / sqrt 2) / 2 = poly(t) exp(-x^2/2) / 2, t = 1 / (1 + p |x| / sqrt 2).
-VIT_MULTIVERSION void gelu_forward_rows(const float* h, const float* bias, float* y, float* d,
-                                        int64_t rows, int64_t cols) {
+VIT_MULTIVERSION_WIDE void gelu_forward_rows(const float* h, const float* bias, float* y, float* d,
+                                             int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* hr = h + r * cols;
     float* yr = y + r * cols;
