@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <tuple>
 #include <vector>
 
@@ -157,6 +158,41 @@ TEST(LinearLayer, MismatchedShapesAreNamed) {
       },
       Error);
   EXPECT_THROW(linear(torch::randn({4, 8}), w, torch::randn({4})), Error);
+}
+
+TEST(Sgemm, TransposesStridedRowsAndBeta) {
+  // Row-major c = op(a) op(b) + beta c on views with rows further apart than their width (as the
+  // class token's rows are, a token's width times the token count), in every transpose, through
+  // oneDNN or LibTorch's addmm, whichever the build has; beta 0 ignores what c held (NaN here).
+  torch::manual_seed(3);
+  const int64_t m = 5, n = 7, k = 6, ld = 11;
+  for (const char ta : {'N', 'T'}) {
+    for (const char tb : {'N', 'T'}) {
+      for (const float beta : {0.0f, 1.0f, 0.5f}) {
+        // a's storage: m rows of k ('N') or k rows of m ('T'), ld floats apart; b's likewise.
+        const auto a_store = torch::randn({ta == 'N' ? m : k, ld});
+        const auto b_store = torch::randn({tb == 'N' ? k : n, ld});
+        const auto a = ta == 'N' ? a_store.narrow(1, 0, k) : a_store.narrow(1, 0, m).t();
+        const auto b = tb == 'N' ? b_store.narrow(1, 0, n) : b_store.narrow(1, 0, k).t();
+        auto c_store = torch::randn({m, ld});
+        if (beta == 0.0f) c_store.fill_(std::nanf(""));
+        const auto padding = c_store.narrow(1, n, ld - n).clone();
+        const auto before = beta == 0.0f ? torch::zeros({m, n}) : beta * c_store.narrow(1, 0, n);
+        const auto expected = torch::mm(a, b) + before;
+        sgemm(ta, tb, m, n, k, a_store.data_ptr<float>(), ld, b_store.data_ptr<float>(), ld, beta,
+              c_store.data_ptr<float>(), ld);
+        EXPECT_TRUE(torch::allclose(c_store.narrow(1, 0, n), expected, 1e-5, 1e-5))
+            << ta << tb << " beta " << beta;
+        // The floats between the rows are not c's: left as they were.
+        EXPECT_TRUE(torch::allclose(c_store.narrow(1, n, ld - n), padding, 0.0, 0.0,
+                                    /*equal_nan=*/true));
+      }
+    }
+  }
+  // An empty sum (k = 0) leaves beta c.
+  auto c = torch::ones({2, 3});
+  sgemm('N', 'N', 2, 3, 0, nullptr, 1, nullptr, 3, 0.5f, c.data_ptr<float>(), 3);
+  EXPECT_TRUE(torch::equal(c, torch::full({2, 3}, 0.5f)));
 }
 
 }  // namespace

@@ -36,19 +36,38 @@ bool use_dnnl_linear(const torch::Tensor& x, const torch::Tensor& weight) {
          !autocast_enabled(torch::kCPU);
 }
 
-#ifdef VIT_WITH_DNNL
-namespace {
-
-// Row-major c (m x n) = op(a) op(b) + beta c, op transposing where trans_* is 'T'. oneDNN runs
-// it on OpenMP threads as LibTorch's kernels do: the intra-op threads, or inside a parallel
-// region (train.parallel batch: a worker's slice) on the calling thread alone.
 void sgemm(char trans_a, char trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {  // an empty sum: c = beta c, where beta 0 does not read c
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t j = 0; j < n; ++j) c[r * ldc + j] = beta == 0.0f ? 0.0f : beta * c[r * ldc + j];
+    }
+    return;
+  }
+#ifdef VIT_WITH_DNNL
+  // oneDNN runs it on OpenMP threads as LibTorch's kernels do: the intra-op threads, or inside a
+  // parallel region (train.parallel batch: a worker's slice) on the calling thread alone.
   const dnnl_status_t status =
       dnnl_sgemm(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
   VIT_CHECK(status == dnnl_success, "linear: oneDNN's sgemm of ", m, "x", k, " by ", k, "x", n,
             " failed (status ", static_cast<int>(status), ")");
+#else
+  // op(p), rows x cols, as a view of p's row-major storage (its transpose where trans is 'T').
+  const auto matrix = [](const float* p, char trans, int64_t rows, int64_t cols, int64_t ld) {
+    float* data = const_cast<float*>(p);  // read only
+    return trans == 'T' ? torch::from_blob(data, {rows, cols}, {1, ld})
+                        : torch::from_blob(data, {rows, cols}, {ld, 1});
+  };
+  torch::NoGradGuard no_grad;
+  torch::Tensor out = torch::from_blob(c, {m, n}, {ldc, 1});
+  // beta 0: c is not read (addmm's rule, as BLAS's), so it may hold anything.
+  out.addmm_(matrix(a, trans_a, m, k, lda), matrix(b, trans_b, k, n, ldb), beta, 1.0f);
+#endif
 }
+
+#ifdef VIT_WITH_DNNL
+namespace {
 
 // The forward and backward passes of both autograd Functions below; bias may be undefined.
 torch::Tensor linear_forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,

@@ -27,6 +27,13 @@ std::string linear_library();
 // and CPU autocast off (under autocast LibTorch's layer runs, in bfloat16).
 bool use_dnnl_linear(const torch::Tensor& x, const torch::Tensor& weight);
 
+// Row-major c (m x n, rows ldc floats apart) = op(a) op(b) + beta c, op(p) being p's transpose
+// where its trans_* is 'T' (BLAS's sgemm in row-major terms, alpha 1; beta 0 does not read c):
+// oneDNN's where the build has it, LibTorch's addmm elsewhere. Not differentiable: for the autograd
+// Functions that run their own products (this file's, model/class_token_attention).
+void sgemm(char trans_a, char trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
 // x (..., in) times weight (out, in) transposed, plus bias (out) where it is defined (an
 // undefined tensor for none): (..., out), what torch::nn::functional::linear returns;
 // differentiable in all three.

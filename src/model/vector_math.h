@@ -9,7 +9,8 @@ namespace vit {
 
 // exp(x) for x <= 0 (softmax arguments after subtracting the row maximum, -x^2/2 in GELU), x =
 // n ln2 + r with |r| <= ln2/2 (about), exp(r) by a degree-6 polynomial (relative error about
-// 2e-7), 2^n put into the float's exponent bits.
+// 2e-7), 2^n put into the float's exponent bits. Not for files built with -fassociative-math,
+// which folds the rounding (a + c) - c below into a, and the result is wrong.
 inline float exp_nonpositive(float x) {
   x = x < -87.0f ? -87.0f : x;
   // Round to nearest by adding and removing 1.5 * 2^23 (no library call, so it vectorises).
