@@ -160,6 +160,37 @@ TEST(LinearLayer, MismatchedShapesAreNamed) {
   EXPECT_THROW(linear(torch::randn({4, 8}), w, torch::randn({4})), Error);
 }
 
+TEST(LinearLayer, TheResidualIsAddedWithItsGradient) {
+  // residual + linear(x, layer), the residual contiguous or a strided view (a token of a batch
+  // of sequences, as the last block's class token is): the sum and the gradients of x, weight,
+  // bias and residual, against LibTorch's layer and addition.
+  torch::manual_seed(9);
+  torch::nn::Linear layer(12, 8);
+  const auto x0 = torch::randn({5, 12});
+  for (const bool strided : {false, true}) {
+    const auto base = torch::randn({5, 3, 8});
+    const auto grad = torch::randn({5, 8});
+    const auto run = [&](bool ours) {
+      layer->zero_grad();
+      auto x = x0.clone().requires_grad_(true);
+      auto tokens = base.clone().requires_grad_(true);
+      const auto residual = strided ? tokens.select(1, 0) : tokens.sum(1);
+      const auto y = ours ? linear(x, layer, residual)
+                          : residual + torch::nn::functional::linear(x, layer->weight, layer->bias);
+      y.backward(grad);
+      return std::vector<torch::Tensor>{y.detach(), x.grad(), layer->weight.grad().clone(),
+                                        layer->bias.grad().clone(), tokens.grad()};
+    };
+    const auto expected = run(false), got = run(true);
+    for (size_t i = 0; i < expected.size(); ++i) {
+      expect_close(got[i], expected[i], strided ? "strided residual" : "residual");
+    }
+  }
+  EXPECT_THROW(linear(x0, layer, torch::randn({5, 7})), Error);
+  // No residual: the layer alone.
+  EXPECT_TRUE(torch::equal(linear(x0, layer, torch::Tensor()), linear(x0, layer)));
+}
+
 TEST(Sgemm, TransposesStridedRowsAndBeta) {
   // Row-major c = op(a) op(b) + beta c on views with rows further apart than their width (as the
   // class token's rows are, a token's width times the token count), in every transpose, through

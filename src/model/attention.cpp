@@ -22,16 +22,17 @@ bool AttentionImpl::uses_fused(const torch::Tensor& qkv) const {
   return use_fused_attention(qkv, n_heads_, kernel_);
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
   const auto qkv = linear(x, qkv_);
   return linear(uses_fused(qkv) ? fused_attention(qkv, n_heads_, scale_)
                                 : matmul_attention(qkv, n_heads_, scale_),
-                out_);
+                out_, residual);
 }
 
-torch::Tensor AttentionImpl::forward_class_token(const torch::Tensor& x) {
-  return linear(class_token_attention(x, qkv_->weight, qkv_->bias, n_heads_, scale_, kernel_),
-                out_);
+torch::Tensor AttentionImpl::forward_class_token(const torch::Tensor& x,
+                                                 const torch::Tensor& residual) {
+  return linear(class_token_attention(x, qkv_->weight, qkv_->bias, n_heads_, scale_, kernel_), out_,
+                residual);
 }
 
 }  // namespace vit

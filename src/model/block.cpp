@@ -11,15 +11,16 @@ BlockImpl::BlockImpl(int64_t dim, int64_t n_heads, int64_t mlp_ratio, AttentionK
   mlp_ = register_module("mlp", Mlp(dim, mlp_ratio * dim));
 }
 
+// The residual connections are added by the output projections (x is their starting value).
 torch::Tensor BlockImpl::forward(torch::Tensor x) {
-  x = x + attention_->forward(layer_norm(x, norm1_));
-  return x + mlp_->forward(layer_norm(x, norm2_));
+  x = attention_->forward(layer_norm(x, norm1_), /*residual=*/x);
+  return mlp_->forward(layer_norm(x, norm2_), /*residual=*/x);
 }
 
 torch::Tensor BlockImpl::forward_class_token(const torch::Tensor& x) {
-  const auto token = x.select(/*dim=*/1, /*index=*/0) +
-                     attention_->forward_class_token(layer_norm(x, norm1_));
-  return token + mlp_->forward(layer_norm(token, norm2_));
+  const auto token = attention_->forward_class_token(layer_norm(x, norm1_),
+                                                     /*residual=*/x.select(/*dim=*/1, 0));
+  return mlp_->forward(layer_norm(token, norm2_), /*residual=*/token);
 }
 
 }  // namespace vit

@@ -4,6 +4,7 @@
 
 #include "train/precision.h"  // autocast_enabled
 #include "util/error.h"
+#include "util/multiversion.h"
 
 #ifdef VIT_WITH_DNNL
 #include <dnnl.h>
@@ -69,9 +70,21 @@ void sgemm(char trans_a, char trans_b, int64_t m, int64_t n, int64_t k, const fl
 #ifdef VIT_WITH_DNNL
 namespace {
 
-// The forward and backward passes of both autograd Functions below; bias may be undefined.
+// Every row of y (m x n) = the residual's row (rows `stride` apart) + bias.
+VIT_MULTIVERSION_WIDE void residual_plus_bias(const float* residual, int64_t stride,
+                                              const float* bias, float* y, int64_t m, int64_t n) {
+  for (int64_t r = 0; r < m; ++r) {
+    const float* in = residual + r * stride;
+    float* out = y + r * n;
+    for (int64_t c = 0; c < n; ++c) out[c] = in[c] + bias[c];
+  }
+}
+
+// The forward and backward passes of the autograd Functions below; bias and residual may be
+// undefined.
 torch::Tensor linear_forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                             const torch::Tensor& weight, const torch::Tensor& bias) {
+                             const torch::Tensor& weight, const torch::Tensor& bias,
+                             const torch::Tensor& residual = torch::Tensor()) {
   const int64_t in = weight.size(1), out = weight.size(0);
   // (..., in) as m rows: a view where x is contiguous, as the layers' inputs are.
   int64_t m = 1;
@@ -80,7 +93,14 @@ torch::Tensor linear_forward(torch::autograd::AutogradContext* ctx, const torch:
   const torch::Tensor w = weight.contiguous();
   torch::Tensor y = torch::empty({m, out}, rows.options());
   float beta = 0.0f;
-  if (bias.defined()) {
+  if (residual.defined()) {
+    // The product adds to residual + bias (beta 1): the block's residual connection.
+    torch::Tensor r = residual.reshape({m, out});
+    if (r.stride(1) != 1) r = r.contiguous();
+    residual_plus_bias(r.data_ptr<float>(), r.stride(0), bias.contiguous().data_ptr<float>(),
+                       y.data_ptr<float>(), m, out);
+    beta = 1.0f;
+  } else if (bias.defined()) {
     // The product adds to the bias (beta 1), copied into every row.
     const torch::Tensor b = bias.contiguous();
     float* dst = y.data_ptr<float>();
@@ -92,7 +112,7 @@ torch::Tensor linear_forward(torch::autograd::AutogradContext* ctx, const torch:
     if (in > 0) {
       sgemm('N', 'T', m, out, in, rows.data_ptr<float>(), in, w.data_ptr<float>(), in, beta,
             y.data_ptr<float>(), out);
-    } else if (!bias.defined()) {
+    } else if (beta == 0.0f) {
       y.zero_();
     }
   }
@@ -169,6 +189,22 @@ class LinearNoBiasFunction : public torch::autograd::Function<LinearNoBiasFuncti
   }
 };
 
+// residual + linear(x, weight, bias): the residual's gradient is the output's, as it is.
+class LinearResidualFunction : public torch::autograd::Function<LinearResidualFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, const torch::Tensor& bias,
+                               const torch::Tensor& residual) {
+    return linear_forward(ctx, x, weight, bias, residual);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    auto g = linear_backward(ctx, grads[0], /*has_bias=*/true);
+    g.push_back(grads[0]);
+    return g;
+  }
+};
+
 }  // namespace
 #endif
 
@@ -190,6 +226,27 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
 
 torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer) {
   return linear(x, layer->weight, layer->bias);
+}
+
+torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer,
+                     const torch::Tensor& residual) {
+  if (!residual.defined()) return linear(x, layer);
+  const torch::Tensor& weight = layer->weight;
+  const torch::Tensor& bias = layer->bias;
+  VIT_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: inputs of ",
+            x.sizes(), " for a weight of ", weight.sizes());
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  VIT_CHECK(residual.sizes() == torch::IntArrayRef(sizes), "linear: a residual of ",
+            residual.sizes(), " for outputs of ", torch::IntArrayRef(sizes));
+#ifdef VIT_WITH_DNNL
+  if (use_dnnl_linear(x, weight) && bias.defined() && bias.device().is_cpu() &&
+      bias.scalar_type() == torch::kFloat32 && residual.device().is_cpu() &&
+      residual.scalar_type() == torch::kFloat32) {
+    return LinearResidualFunction::apply(x, weight, bias, residual);
+  }
+#endif
+  return residual + linear(x, weight, bias);
 }
 
 }  // namespace vit

@@ -44,4 +44,10 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
 // and exports are those of torch::nn::Linear).
 torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer);
 
+// residual + linear(x, layer), residual being of the output's shape (undefined: none): the
+// blocks' residual connections. Through oneDNN the product adds to residual + bias, written as
+// its starting value, instead of to the bias alone followed by an addition of its own.
+torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer,
+                     const torch::Tensor& residual);
+
 }  // namespace vit

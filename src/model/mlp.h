@@ -9,8 +9,9 @@ class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t dim, int64_t hidden);
 
-  // (..., dim) -> (..., dim)
-  torch::Tensor forward(const torch::Tensor& x);
+  // (..., dim) -> (..., dim), plus `residual` of that shape where it is defined (the block's
+  // residual connection, added by the second layer: model/linear.h).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual = torch::Tensor());
 
  private:
   torch::nn::Linear fc1_{nullptr};
