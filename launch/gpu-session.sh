@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gpu-session.sh -- the one call to make on a lent GPU machine: sets up the carried dependencies
-# once, runs the GPU check, then the GPU benchmark with the time left, all under one deadline, and
-# leaves a few flat files in OUT_DIR.
+# once, runs the GPU check, then the GPU benchmark with the time left, then, if time is left, the
+# speedrun recipe's time to 98% on the GPU, all under one deadline, and leaves a few flat files in
+# OUT_DIR.
 #
 # Usage: launch/gpu-session.sh OUT_DIR [--deadline SECONDS]
 #
@@ -12,7 +13,7 @@
 #               skipped rather than overrunning); 20 s are kept for the files.
 # OUT_DIR then holds:
 #   summary.md  read first: the machine, every step's verdict and time, the check's summary, the
-#               benchmark's table and ratios
+#               benchmark's table and ratios, the speedrun's time to 98%
 #   runs.tsv    the benchmark's rows (bench/gpu-compare.sh)
 #   logs.tgz    every log, run folder and metrics file of the session (no checkpoints)
 # Prepare on the development machine first: launch/gpu-prepare.sh prints the exact call. Without a
@@ -24,7 +25,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="" deadline=570
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h|--help) sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     --deadline)
       [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "error: gpu-session.sh: --deadline needs a number of seconds" >&2; exit 1; }
       deadline=$2; shift ;;
@@ -74,6 +75,12 @@ finish() {
       # (its own title line dropped, its other headings one level down)
       sed '1{/^# /d}; s/^#/##/' "$work/${part%%:*}/summary.md"
     done
+    if [ -s "$work/speedrun/table.md" ]; then
+      echo
+      echo "## The speedrun on the GPU (bench/speedrun.sh)"
+      echo
+      cat "$work/speedrun/table.md"
+    fi
   } >> "$summary"
   cp "$summary" "$out/summary.md"
   [ ! -s "$work/compare/runs.tsv" ] || cp "$work/compare/runs.tsv" "$out/runs.tsv"
@@ -133,6 +140,7 @@ case "$rc" in
   2) no_gpu=$(sed -n 's/^error: gpu-check: //p' "$work/check.out" | tail -n 1)
      verdict "check: every step before the first GPU step passed ($((SECONDS - step_start)) s)"
      verdict "compare: not run (needs a GPU)"
+     verdict "speedrun: not run (needs a GPU)"
      finish 2 ;;
   124|137) failures=$((failures + 1))
      verdict "check: STOPPED at its $cap s share of the deadline, in step $(grep -o '^gpu-check: [a-z0-9-]* \.\.\.' "$work/check.out" | tail -n 1 | cut -d' ' -f2)" ;;
@@ -162,6 +170,29 @@ else
   else
     failures=$((failures + 1))
     verdict "compare: FAILED (exit $rc, $((SECONDS - step_start)) s, budget $budget s) -- $(grep -m1 '^error:' "$work/compare.out" || tail -n 1 "$work/compare.out")"
+  fi
+fi
+
+# --- the speedrun on the GPU: with what the benchmark left ----------------------------------------
+# configs/mnist-speedrun.ini on this GPU, vit-train alone, one seed (bench/speedrun.sh): its time
+# to 98% test accuracy (training seconds, evaluations excluded). Runs only when the benchmark left
+# the time for it, and takes none from the steps above; not run is not a failure.
+step_start=$SECONDS
+budget=$(( $(left) - 20 ))
+if [ ! -x "$vit_train" ] || [ ! -d "$ROOT/data/mnist" ]; then
+  verdict "speedrun: not run -- needs $vit_train and data/mnist"
+elif [ "$budget" -lt 40 ]; then
+  verdict "speedrun: not run -- $budget s left"
+else
+  VIT_TRAIN_BIN=$vit_train VIT_SPEEDRUN_TIMEOUT=$((budget - 5)) timeout -k 10 "$budget" \
+    "$ROOT/bench/speedrun.sh" -n 1 -s 1 --no-reference -o "$work/speedrun" \
+    --dist.device cuda --data.dir "$ROOT/data/mnist" > "$work/speedrun.out" 2>&1
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
+    verdict "speedrun: ok ($((SECONDS - step_start)) s) -- $(grep -m1 '^vit-train:' "$work/speedrun/table.md")"
+  else
+    failures=$((failures + 1))
+    verdict "speedrun: FAILED (exit $rc, $((SECONDS - step_start)) s, budget $budget s) -- $(grep -m1 '^error:' "$work/speedrun.out" || tail -n 1 "$work/speedrun.out")"
   fi
 fi
 

@@ -31,6 +31,7 @@ summary="$work/out/summary.md"
 grep -q '^- env: ok .* libraries: system' "$summary" || { cat "$summary"; fail "no env verdict"; }
 grep -q '^- check: every step before the first GPU step passed' "$summary" || { cat "$summary"; fail "no check verdict"; }
 grep -q '^- compare: not run (needs a GPU)' "$summary" || { cat "$summary"; fail "no compare verdict"; }
+grep -q '^- speedrun: not run (needs a GPU)' "$summary" || { cat "$summary"; fail "no speedrun verdict"; }
 grep -q '^\*\*Ended at: no GPU' "$summary" || { cat "$summary"; fail "the summary does not end at 'no GPU'"; }
 for step in env configure build cpu-1; do
   grep -q "^- $step: ok" "$summary" || { cat "$summary"; fail "check step $step did not pass"; }
