@@ -3,6 +3,8 @@
 #include "parallel/watchdog.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -90,7 +92,7 @@ TEST(WatchdogDeathTest, ALostMachineWaitsForMpirunsStopSignal) {
         });
         const auto armed = dog.arm("the gradient all-reduce");
         std::this_thread::sleep_for(milliseconds(1000));
-        std::raise(SIGTERM);  // what mpirun sends once its keepalives gave the machine up
+        ::kill(::getpid(), SIGTERM);  // what mpirun sends once its keepalives gave the machine up
         std::this_thread::sleep_for(milliseconds(60000));
         std::exit(0);
       },
@@ -117,7 +119,7 @@ TEST(WatchdogDeathTest, AStepsWatchdogDoesNotCutALostMachinesWaitShort) {
         const auto step_armed = step.arm("a training step");
         const auto armed = collective.arm("the gradient all-reduce");
         std::this_thread::sleep_for(milliseconds(2000));  // the step's deadline passes
-        std::raise(SIGTERM);  // mpirun, once its keepalives gave the machine up
+        ::kill(::getpid(), SIGTERM);  // mpirun, once its keepalives gave the machine up
         std::this_thread::sleep_for(milliseconds(60000));
         std::exit(0);
       },

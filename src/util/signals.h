@@ -4,6 +4,15 @@
 // with kStoppedExitCode. A second signal while the checkpoint is written, or after it while the
 // program shuts down, only sets the flag again, so it can neither corrupt the write nor turn the
 // exit status 75 into a death by signal.
+//
+// No signal interrupts the threads that compute: the first StopSignals blocks the stop signals in
+// the thread that constructs it (main, before MPI, LibTorch or OpenMP start threads, which inherit
+// the mask) and starts one thread that waits for them with sigwait(). A signal handled on a
+// computing thread pushes its frame where the stack pointer points, and oneDNN 2.6's JIT GEMM
+// kernels (Debian's libdnnl, AVX-512 and AVX2) point it into a heap buffer while they run: a stop
+// signal then corrupted the heap (uxlfoundation/oneDNN#4845, fixed in oneDNN 3.11). Stop signals
+// are sent to the process (kill, mpirun, SLURM); one sent to a thread of its own (raise()) waits
+// until that thread unblocks it.
 #pragma once
 
 #include <string>
@@ -14,8 +23,9 @@ namespace vit {
 // scripts requeue a job that ends with it (75 is EX_TEMPFAIL of sysexits.h).
 constexpr int kStoppedExitCode = 75;
 
-// Constructing one installs the handlers; they stay installed until the process exits (also after
-// this object is gone: a signal then must not kill a process that has written its checkpoint).
+// Constructing one installs the handlers and the waiting thread; they stay until the process exits
+// (also after this object is gone: a signal then must not kill a process that has written its
+// checkpoint). Construct it first in main(), before any thread starts.
 class StopSignals {
  public:
   StopSignals();
